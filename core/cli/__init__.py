@@ -1,0 +1,1 @@
+"""The ``gcnn-rnn`` command line: one module per subcommand, shared options in ``options``."""

@@ -1,0 +1,113 @@
+"""Entry point of ``gcnn-rnn``: builds the parser from the subcommand modules and runs one.
+
+Exit codes: 0 success, 2 bad input, 130 cancelled (SIGINT/SIGTERM), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+
+from .. import __version__
+from ..errors import Cancelled, GcnnRnnError, InputDataError
+from .session import Session
+
+#: Subcommand modules of this package, in the order ``--help`` lists them. Each defines
+#: ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, session) -> dict``.
+COMMAND_MODULES = (
+    "doctor",
+    "variogram",
+    "krige",
+    "cv",
+    "synth",
+    "train",
+    "predict",
+    "run",
+    "demo",
+)
+
+EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def _commands() -> dict:
+    found = {}
+    for name in COMMAND_MODULES:
+        modname = f"{__package__}.{name}_cmd"
+        try:
+            module = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name == modname:  # not part of this build yet
+                continue
+            raise
+        found[module.NAME] = module
+    return found
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json-progress",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="write progress, logs, result and errors as JSON lines on stdout",
+    )
+    common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars or info messages")
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug messages")
+    parser = argparse.ArgumentParser(
+        prog="gcnn-rnn",
+        description="Geostatistics + hybrid Conv1D/BiLSTM mapping of point samples.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"gcnn-rnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = _commands()
+    for name, module in commands.items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP, parents=[common])
+        module.add_arguments(p)
+    return parser, commands
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    json_mode = "--json-progress" in argv
+    session = Session(json_mode=json_mode, quiet="--quiet" in argv, verbose="--verbose" in argv)
+    session.install_signal_handlers()
+    parser, commands = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
+        code = int(exc.code or 0)
+        if code and json_mode:
+            session.error("usage", "invalid command line; see gcnn-rnn --help")
+        return EXIT_INPUT if code else EXIT_OK
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_INPUT
+    try:
+        outputs = commands[args.command].run(args, session)
+    except (Cancelled, KeyboardInterrupt):
+        session.error("cancelled", "cancelled by the user")
+        return EXIT_CANCELLED
+    except InputDataError as exc:
+        session.error(exc.kind, str(exc))
+        return EXIT_INPUT
+    except GcnnRnnError as exc:
+        session.error(exc.kind, str(exc))
+        return EXIT_ERROR
+    except MemoryError:
+        session.error("memory", "out of memory; use a coarser cell size or fewer neighbours")
+        return EXIT_ERROR
+    except Exception as exc:  # an engine bug: still one clean error line, details on stderr
+        traceback.print_exc(file=sys.stderr)
+        session.error("internal", f"{type(exc).__name__}: {exc}")
+        return EXIT_ERROR
+    session.result(outputs or {})
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

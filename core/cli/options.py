@@ -1,0 +1,86 @@
+"""Option groups shared by several subcommands (point input, output grid/targets)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import InputDataError
+from ..grid import Grid, parse_extent, parse_z_levels
+from ..io import PointData, read_points
+
+
+def add_point_input(parser: argparse.ArgumentParser, field_required: bool = True) -> None:
+    """``--input F --field Z [--layer L] [--x-field X --y-field Y] [--z-field Z] [--crs EPSG:n]``."""
+    g = parser.add_argument_group("point input")
+    g.add_argument("--input", required=True, metavar="F",
+                   help="point samples: GeoPackage, Shapefile, GeoJSON, ... or CSV")
+    g.add_argument("--field", required=field_required, metavar="Z", help="numeric target field")
+    g.add_argument("--layer", metavar="L", help="layer name inside the source (GeoPackage)")
+    g.add_argument("--x-field", metavar="X", help="CSV column with x (default: detected)")
+    g.add_argument("--y-field", metavar="Y", help="CSV column with y (default: detected)")
+    g.add_argument("--z-field", metavar="Z", help="numeric z/depth field: makes the data 3D")
+    g.add_argument("--crs", metavar="EPSG:n", help="CRS when the source has none (CSV)")
+    g.add_argument("--reproject", metavar="EPSG:n",
+                   help="reproject the points to this projected CRS first")
+    g.add_argument("--duplicates", choices=("average", "error"), default="average",
+                   help="samples at identical coordinates: average them (default) or fail")
+
+
+def points_from_args(args: argparse.Namespace, extra_fields=()) -> PointData:
+    return read_points(
+        args.input,
+        args.field,
+        layer=args.layer,
+        x_field=args.x_field,
+        y_field=args.y_field,
+        z_field=args.z_field,
+        crs=args.crs,
+        reproject=args.reproject,
+        extra_fields=tuple(extra_fields),
+        duplicates=args.duplicates,
+    )
+
+
+def add_grid_target(parser: argparse.ArgumentParser, points: bool = True) -> None:
+    """``(--cell-size S [--extent ...] [--z-levels A:B:S] | --template R.tif | --points P)``."""
+    g = parser.add_argument_group("output grid or target points")
+    g.add_argument("--cell-size", type=float, metavar="S", help="cell size in CRS units")
+    g.add_argument("--extent", metavar="xmin,ymin,xmax,ymax",
+                   help="grid extent (default: the samples' bounding box)")
+    g.add_argument("--z-levels", metavar="START:STOP:STEP", help="3D output: one band per level")
+    g.add_argument("--template", metavar="R.tif", help="take the grid from this raster")
+    if points:
+        g.add_argument("--points", metavar="P.gpkg", help="predict at these points instead")
+        g.add_argument("--points-layer", metavar="L", help="layer of --points")
+    g.add_argument("--max-memory-gb", type=float, default=2.0,
+                   help="refuse grids whose outputs need more memory (default 2)")
+
+
+def grid_from_args(args: argparse.Namespace, crs: str | None, bounds) -> Grid | None:
+    """The output grid the flags describe, or ``None`` when ``--points`` was given.
+
+    ``bounds`` is the default extent ``(xmin, ymin, xmax, ymax)`` (the samples' box).
+    """
+    chosen = [bool(args.cell_size), bool(args.template), bool(getattr(args, "points", None))]
+    if sum(chosen) != 1:
+        raise InputDataError(
+            "give exactly one of --cell-size, --template" + (" or --points" if hasattr(args, "points") else "")
+        )
+    if getattr(args, "points", None):
+        return None
+    levels = parse_z_levels(args.z_levels) if args.z_levels else None
+    max_bytes = int(args.max_memory_gb * 1024**3)
+    if args.template:
+        if not Path(args.template).exists():
+            raise InputDataError(f"template raster not found: {args.template!r}")
+        return Grid.from_template(args.template, z_levels=levels, max_bytes=max_bytes)
+    extent = parse_extent(args.extent) if args.extent else tuple(bounds)
+    return Grid.from_extent(extent, args.cell_size, crs=crs, z_levels=levels, max_bytes=max_bytes)
+
+
+def parse_csv_list(text: str | None) -> list[str]:
+    """``"a,b, c"`` → ``["a", "b", "c"]``; ``None``/empty → ``[]``."""
+    if not text:
+        return []
+    return [t.strip() for t in text.split(",") if t.strip()]

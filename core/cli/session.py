@@ -1,0 +1,158 @@
+"""One CLI invocation's channel to its caller: progress, logs, result, error, cancellation.
+
+Human mode draws tqdm bars on stderr. ``--json-progress`` mode writes one JSON object per line
+on stdout (the protocol the QGIS plugin reads)::
+
+    {"type": "progress", "percent": 42.0, "text": "kriging"}
+    {"type": "log", "level": "warning", "message": "..."}
+    {"type": "result", "outputs": {...}}
+    {"type": "error", "kind": "input", "message": "..."}
+
+In JSON mode the process's file descriptor 1 is pointed at stderr, so stray prints from
+libraries (TensorFlow, GDAL) can never corrupt the protocol; only this class writes to the
+original stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from ..errors import Cancelled
+
+
+def _jsonable(obj: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return str(obj)
+
+
+class _ProtocolLogHandler(logging.Handler):
+    def __init__(self, session: Session) -> None:
+        super().__init__(logging.INFO)
+        self.session = session
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.session.log(record.levelname.lower(), record.getMessage())
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+class Session:
+    """Progress, logging and cancellation for one command."""
+
+    def __init__(self, json_mode: bool = False, quiet: bool = False, verbose: bool = False):
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self._stop = False
+        self._bar = None
+        self._last_emit = 0.0
+        self._last_percent = -1.0
+        if json_mode:
+            sys.stdout.flush()
+            self._out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+            os.dup2(2, 1)
+            sys.stdout = sys.stderr
+        else:
+            self._out = sys.stdout
+        handler = _ProtocolLogHandler(self)
+        root = logging.getLogger("gcnn_rnn")
+        root.handlers[:] = [handler]
+        root.setLevel(logging.DEBUG if verbose else logging.INFO)
+        root.propagate = False
+        logging.captureWarnings(True)
+        pywarn = logging.getLogger("py.warnings")
+        pywarn.handlers[:] = [handler]
+        pywarn.propagate = False
+
+    # ----------------------------------------------------------------- protocol
+    def emit(self, obj: dict) -> None:
+        self._out.write(json.dumps(obj, default=_jsonable) + "\n")
+        self._out.flush()
+
+    def progress(self, fraction: float, text: str = "") -> None:
+        """Report overall progress ``fraction`` in [0, 1]; also a cancellation point."""
+        percent = round(100.0 * min(max(float(fraction), 0.0), 1.0), 1)
+        if self.json_mode:
+            now = time.monotonic()
+            # Throttle: a busy loop may call this thousands of times a second.
+            if percent != self._last_percent and (now - self._last_emit > 0.1 or percent >= 100):
+                self.emit({"type": "progress", "percent": percent, "text": text})
+                self._last_emit, self._last_percent = now, percent
+        elif not self.quiet:
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=100, unit="%", file=sys.stderr, leave=False,
+                                 bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]")
+            self._bar.n = percent
+            if text:
+                self._bar.set_description_str(text, refresh=False)
+            self._bar.refresh()
+
+    def log(self, level: str, message: str) -> None:
+        if self.json_mode:
+            self.emit({"type": "log", "level": level, "message": message})
+        elif not (self.quiet and level in ("info", "debug")):
+            self._close_bar()
+            print(f"{level}: {message}", file=sys.stderr)
+
+    def info(self, message: str) -> None:
+        self.log("info", message)
+
+    def result(self, outputs: dict) -> None:
+        self._close_bar()
+        if self.json_mode:
+            self.emit({"type": "result", "outputs": outputs})
+        else:
+            for key, value in outputs.items():
+                if isinstance(value, dict | list):
+                    value = json.dumps(value, default=_jsonable)
+                print(f"{key}: {value}", file=self._out)
+
+    def error(self, kind: str, message: str) -> None:
+        self._close_bar()
+        if self.json_mode:
+            self.emit({"type": "error", "kind": kind, "message": message})
+        else:
+            print(f"error: {message}", file=sys.stderr)
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    # ----------------------------------------------------------------- cancellation
+    def should_stop(self) -> bool:
+        return self._stop
+
+    def check(self) -> None:
+        if self._stop:
+            raise Cancelled("cancelled by the user")
+
+    def install_signal_handlers(self) -> None:
+        """First SIGINT/SIGTERM asks the work to stop; a second one stops at once."""
+
+        def handler(signum, frame):
+            if self._stop:
+                raise KeyboardInterrupt
+            self._stop = True
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, handler)

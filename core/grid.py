@@ -1,0 +1,241 @@
+"""Regular output grids: from an extent and a cell size, or from a template raster.
+
+A grid is north-up with square cells. Its origin is snapped to a multiple of the cell size so
+that grids made from different extents with the same cell size line up cell for cell.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputDataError, GridTooLargeError
+
+#: Bytes per node the engine needs while kriging a grid: two float32 output bands kept in
+#: memory (estimate, variance) plus float64 coordinates handed out chunk by chunk.
+BYTES_PER_NODE = 16
+#: Default ceiling for the output grid's memory (2 GiB), safely below a 24 GiB machine and
+#: the memory QGIS itself needs.
+DEFAULT_MAX_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up raster grid, optionally with z levels (one band per level).
+
+    Attributes
+    ----------
+    xmin, ymax : float
+        Upper-left corner of the upper-left cell.
+    cell_size : float
+        Cell width and height in CRS units.
+    ncols, nrows : int
+        Number of columns and rows.
+    crs : str or None
+        CRS as WKT.
+    z_levels : tuple of float, optional
+        Elevations of the horizontal slices of a 3D grid; ``None`` for 2D.
+    """
+
+    xmin: float
+    ymax: float
+    cell_size: float
+    ncols: int
+    nrows: int
+    crs: str | None = None
+    z_levels: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.cell_size > 0 and math.isfinite(self.cell_size)):
+            raise InputDataError(f"cell size must be a positive number, not {self.cell_size!r}")
+        if self.ncols < 1 or self.nrows < 1:
+            raise InputDataError(f"grid must have at least one cell, got {self.ncols} x {self.nrows}")
+
+    # ----------------------------------------------------------------- constructors
+    @classmethod
+    def from_extent(
+        cls,
+        extent: tuple[float, float, float, float],
+        cell_size: float,
+        crs: str | None = None,
+        z_levels: tuple[float, ...] | list[float] | None = None,
+        snap: bool = True,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> Grid:
+        """Grid covering ``extent = (xmin, ymin, xmax, ymax)`` with square cells.
+
+        With ``snap`` the edges are moved outwards to multiples of ``cell_size``.
+        The size is checked against ``max_bytes`` before anything is allocated.
+        """
+        try:
+            xmin, ymin, xmax, ymax = (float(v) for v in extent)
+        except (TypeError, ValueError):
+            raise InputDataError(f"extent must be xmin,ymin,xmax,ymax, not {extent!r}") from None
+        cell_size = float(cell_size)
+        if not (cell_size > 0 and math.isfinite(cell_size)):
+            raise InputDataError(f"cell size must be a positive number, not {cell_size!r}")
+        if not (xmax > xmin and ymax > ymin):
+            raise InputDataError(
+                f"extent {extent!r} is empty: need xmin < xmax and ymin < ymax"
+            )
+        if snap:
+            x0 = math.floor(xmin / cell_size) * cell_size
+            y1 = math.ceil(ymax / cell_size) * cell_size
+        else:
+            x0, y1 = xmin, ymax
+        ncols = max(1, math.ceil((xmax - x0) / cell_size - 1e-9))
+        nrows = max(1, math.ceil((y1 - ymin) / cell_size - 1e-9))
+        levels = _levels(z_levels)
+        check_size(ncols, nrows, len(levels) if levels else 1, cell_size, max_bytes)
+        return cls(x0, y1, cell_size, ncols, nrows, crs, levels)
+
+    @classmethod
+    def from_template(
+        cls,
+        path: str | os.PathLike,
+        z_levels: tuple[float, ...] | list[float] | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> Grid:
+        """The grid of an existing raster (its transform, size and CRS)."""
+        import rasterio
+
+        try:
+            with rasterio.open(path) as ds:
+                t = ds.transform
+                crs = ds.crs.to_wkt() if ds.crs else None
+                width, height = ds.width, ds.height
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputDataError(f"template raster {str(path)!r} cannot be opened ({exc})") from None
+        if t.b != 0 or t.d != 0 or t.e >= 0:
+            raise InputDataError(f"template raster {str(path)!r} is rotated or not north-up")
+        if not math.isclose(t.a, -t.e, rel_tol=1e-9):
+            raise InputDataError(
+                f"template raster {str(path)!r} has non-square cells ({t.a} x {-t.e})"
+            )
+        levels = _levels(z_levels)
+        check_size(width, height, len(levels) if levels else 1, t.a, max_bytes)
+        return cls(t.c, t.f, t.a, width, height, crs, levels)
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(nrows, ncols)`` or ``(nz, nrows, ncols)``."""
+        if self.z_levels:
+            return (len(self.z_levels), self.nrows, self.ncols)
+        return (self.nrows, self.ncols)
+
+    @property
+    def n_nodes(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def ndim(self) -> int:
+        return 3 if self.z_levels else 2
+
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        return (
+            self.xmin,
+            self.ymax - self.nrows * self.cell_size,
+            self.xmin + self.ncols * self.cell_size,
+            self.ymax,
+        )
+
+    @property
+    def transform(self):
+        """The affine transform (rasterio convention)."""
+        from affine import Affine
+
+        return Affine(self.cell_size, 0.0, self.xmin, 0.0, -self.cell_size, self.ymax)
+
+    def x_centres(self) -> np.ndarray:
+        return self.xmin + (np.arange(self.ncols) + 0.5) * self.cell_size
+
+    def y_centres(self) -> np.ndarray:
+        return self.ymax - (np.arange(self.nrows) + 0.5) * self.cell_size
+
+    def node_coords(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Coordinates of nodes ``start:stop`` in raster order (level, row, column).
+
+        Returns an array of shape ``(stop - start, 2)`` or ``(stop - start, 3)``.
+        """
+        stop = self.n_nodes if stop is None else min(stop, self.n_nodes)
+        flat = np.arange(start, stop)
+        per_level = self.nrows * self.ncols
+        rc = flat % per_level
+        row, col = np.divmod(rc, self.ncols)
+        x = self.xmin + (col + 0.5) * self.cell_size
+        y = self.ymax - (row + 0.5) * self.cell_size
+        if not self.z_levels:
+            return np.column_stack([x, y])
+        z = np.asarray(self.z_levels, dtype=float)[flat // per_level]
+        return np.column_stack([x, y, z])
+
+    def chunks(self, size: int) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` ranges of at most ``size`` nodes covering the grid."""
+        for start in range(0, self.n_nodes, size):
+            yield start, min(start + size, self.n_nodes)
+
+    def to_dict(self) -> dict:
+        return {
+            "xmin": self.xmin,
+            "ymax": self.ymax,
+            "cell_size": self.cell_size,
+            "ncols": self.ncols,
+            "nrows": self.nrows,
+            "z_levels": list(self.z_levels) if self.z_levels else None,
+        }
+
+
+def _levels(z_levels) -> tuple[float, ...] | None:
+    if z_levels is None:
+        return None
+    levels = tuple(float(z) for z in z_levels)
+    if not levels:
+        raise InputDataError("z levels are empty; give START:STOP:STEP with START <= STOP")
+    return levels
+
+
+def parse_z_levels(text: str) -> tuple[float, ...]:
+    """Parse ``START:STOP:STEP`` (STOP included when it falls on a step)."""
+    try:
+        start, stop, step = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise InputDataError(f"z levels must be START:STOP:STEP, not {text!r}") from None
+    if step <= 0 or stop < start:
+        raise InputDataError(f"z levels {text!r}: need STEP > 0 and START <= STOP")
+    n = int(math.floor((stop - start) / step + 1e-9)) + 1
+    return tuple(start + i * step for i in range(n))
+
+
+def parse_extent(text: str) -> tuple[float, float, float, float]:
+    """Parse ``xmin,ymin,xmax,ymax`` (a trailing ``[EPSG:n]`` as QGIS writes it is ignored)."""
+    core = text.split("[")[0].strip()
+    try:
+        vals = tuple(float(v) for v in core.replace(" ", "").split(","))
+    except ValueError:
+        raise InputDataError(f"extent must be xmin,ymin,xmax,ymax, not {text!r}") from None
+    if len(vals) != 4:
+        raise InputDataError(f"extent must have 4 numbers xmin,ymin,xmax,ymax, not {text!r}")
+    return vals  # type: ignore[return-value]
+
+
+def check_size(ncols: int, nrows: int, nz: int, cell_size: float, max_bytes: int) -> None:
+    """Refuse grids whose outputs would not fit ``max_bytes``, saying what would fit."""
+    n = ncols * nrows * nz
+    need = n * BYTES_PER_NODE
+    if need <= max_bytes:
+        return
+    factor = math.sqrt(need / max_bytes)
+    fits = cell_size * factor * 1.01
+    raise GridTooLargeError(
+        f"the grid would have {n:,} nodes ({ncols:,} columns x {nrows:,} rows"
+        + (f" x {nz} levels" if nz > 1 else "")
+        + f") and need about {need / 1024**3:.1f} GiB, over the limit of "
+        f"{max_bytes / 1024**3:.1f} GiB; use a cell size of at least {fits:.4g} "
+        f"(now {cell_size:g}) or a smaller extent"
+    )
