@@ -84,7 +84,6 @@ def write_raster(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(path)
-    tiled = grid.ncols >= 256 and grid.nrows >= 256
     profile = {
         "driver": "GTiff",
         "width": grid.ncols,
@@ -96,10 +95,10 @@ def write_raster(
         "nodata": nodata,
         "compress": "deflate",
         "predictor": 3,
-        "tiled": tiled,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
     }
-    if tiled:
-        profile.update(blockxsize=256, blockysize=256)
     try:
         with rasterio.open(tmp, "w", **profile) as ds:
             ds.write(out)
