@@ -350,7 +350,7 @@ def read_points(
         )
     if np.ptp(values) == 0:
         raise InputDataError(
-            f"{src}: all {len(values)} values of field {field!r} are equal ({values[0]!r}); "
+            f"{src}: all {len(values)} values of field {field!r} are equal ({float(values[0])!r}); "
             "there is no spatial variation to model"
         )
     epsg = crs_obj.to_epsg()

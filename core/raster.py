@@ -82,7 +82,6 @@ def write_raster(
     if kind not in RAMPS:
         raise ValueError(f"unknown raster kind {kind!r}; one of {sorted(RAMPS)}")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(path)
     profile = {
         "driver": "GTiff",
@@ -100,6 +99,7 @@ def write_raster(
         "blockysize": 256,
     }
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with rasterio.open(tmp, "w", **profile) as ds:
             ds.write(out)
             ds.update_tags(DESCRIPTION=description)
@@ -114,11 +114,18 @@ def write_raster(
             _write_atomic_text(path.with_suffix(".qml"), qml_pseudocolor(lo, hi, kind))
         os.replace(tmp, path)
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
+        _remove_quietly(tmp)
         if isinstance(exc, OSError | rasterio.errors.RasterioError):
             raise EngineIOError(f"cannot write raster {str(path)!r}: {exc}") from None
         raise
     return path
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _ramp_limits(finite: np.ndarray, kind: str) -> tuple[float, float]:
@@ -141,7 +148,7 @@ def _write_atomic_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        _remove_quietly(tmp)
 
 
 def qml_pseudocolor(vmin: float, vmax: float, kind: str = "value", band: int = 1) -> str:
@@ -242,10 +249,9 @@ def sample_raster(
         arr = ds.read(band).astype(float)
         if ds.nodata is not None:
             arr[arr == ds.nodata] = np.nan
-        inv = ~ds.transform
-        cols, rows = inv * (coords[:, 0], coords[:, 1])
-        cols = np.floor(np.asarray(cols)).astype(np.int64)
-        rows = np.floor(np.asarray(rows)).astype(np.int64)
+        t = ds.transform
+        cols = np.floor((coords[:, 0] - t.c) / t.a).astype(np.int64)
+        rows = np.floor((coords[:, 1] - t.f) / t.e).astype(np.int64)
         inside = (cols >= 0) & (cols < ds.width) & (rows >= 0) & (rows < ds.height)
         out = np.full(len(coords), np.nan)
         out[inside] = arr[rows[inside], cols[inside]]

@@ -18,6 +18,7 @@ from .session import Session
 #: ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, session) -> dict``.
 COMMAND_MODULES = (
     "doctor",
+    "inspect",
     "variogram",
     "krige",
     "cv",

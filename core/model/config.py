@@ -1,0 +1,147 @@
+"""Frozen, JSON-round-tripping configurations of the hybrid model (architecture and training)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import InputDataError
+
+LOSSES = ("huber", "mse")
+TARGETS = ("residual", "value")
+
+
+def _from_dict(cls, data: dict):
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InputDataError(f"{cls.__name__}: unknown setting(s) {unknown!r}")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in data:
+            value = data[f.name]
+            kwargs[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the Conv1D → BiLSTM (+ static branch) → dense head ensemble.
+
+    Attributes
+    ----------
+    members : int
+        Ensemble size M; the members are trained together as one batched model.
+    conv_filters : tuple of int
+        Filters of each Conv1D block over the neighbour sequence (empty: no convolution).
+    kernel_size : int
+        Width of the convolution window (in neighbours).
+    lstm_units : int
+        Units of each direction of the bidirectional LSTM.
+    static_units : int
+        Width of the static-feature branch's dense layer.
+    head_units : tuple of int
+        Hidden widths of the dense head.
+    dropout : float
+        Dropout rate before each head layer.
+    l2 : float
+        L2 penalty on the kernels.
+    loss : {"huber", "mse"}
+    huber_delta : float
+        Huber threshold in units of the scaled target.
+    target : {"residual", "value"}
+        Learn the residual from ordinary kriging (default) or the (transformed) value itself.
+    """
+
+    members: int = 5
+    conv_filters: tuple[int, ...] = (32,)
+    kernel_size: int = 3
+    lstm_units: int = 24
+    static_units: int = 32
+    head_units: tuple[int, ...] = (48,)
+    dropout: float = 0.1
+    l2: float = 1e-4
+    loss: str = "huber"
+    huber_delta: float = 1.0
+    target: str = "residual"
+
+    def __post_init__(self) -> None:
+        if not 1 <= int(self.members) <= 64:
+            raise InputDataError(f"ensemble size must be 1..64, not {self.members!r}")
+        if self.loss not in LOSSES:
+            raise InputDataError(f"loss must be one of {LOSSES}, not {self.loss!r}")
+        if self.target not in TARGETS:
+            raise InputDataError(f"target must be one of {TARGETS}, not {self.target!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputDataError(f"dropout must be in [0, 1), not {self.dropout!r}")
+        if self.l2 < 0:
+            raise InputDataError(f"l2 must be >= 0, not {self.l2!r}")
+        if self.lstm_units < 1 or self.static_units < 1 or self.kernel_size < 1:
+            raise InputDataError("lstm_units, static_units and kernel_size must be >= 1")
+        if any(int(v) < 1 for v in (*self.conv_filters, *self.head_units)):
+            raise InputDataError("conv_filters and head_units must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the ensemble is trained.
+
+    Attributes
+    ----------
+    epochs : int
+        Maximum number of epochs (early stopping usually ends sooner).
+    batch_size : int
+    learning_rate : float
+        Initial Adam learning rate.
+    patience : int
+        Epochs without improvement of a member's validation loss before it is considered
+        converged; training ends when every member has converged.
+    lr_patience, lr_factor :
+        ReduceLROnPlateau on the summed validation loss.
+    validation_folds : int
+        Number of spatial groups of blocks; member ``m`` is validated on group ``m % folds``
+        and not trained on it (at least 2). Its held-out predictions are out-of-fold and
+        calibrate the intervals.
+    block_size : float or None
+        Side of the square spatial blocks that form the groups (default: a fifth of the larger
+        side of the data's bounding box).
+    seed : int
+        Seeds Python, numpy and TensorFlow; with op determinism on, reruns are identical.
+    """
+
+    epochs: int = 200
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    patience: int = 25
+    lr_patience: int = 10
+    lr_factor: float = 0.5
+    validation_folds: int = 5
+    block_size: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if int(self.epochs) < 1:
+            raise InputDataError(f"epochs must be >= 1, not {self.epochs!r}")
+        if int(self.batch_size) < 1:
+            raise InputDataError(f"batch size must be >= 1, not {self.batch_size!r}")
+        if not self.learning_rate > 0:
+            raise InputDataError(f"learning rate must be > 0, not {self.learning_rate!r}")
+        if int(self.validation_folds) < 2:
+            raise InputDataError(
+                f"validation folds must be >= 2, not {self.validation_folds!r}"
+            )
+        if self.block_size is not None and not self.block_size > 0:
+            raise InputDataError(f"block size must be > 0, not {self.block_size!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        return _from_dict(cls, data)

@@ -1,0 +1,100 @@
+"""The CLI contract: doctor, JSON-lines protocol, exit codes (run as a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+ENGINE = [sys.executable, "-m", "gcnn_rnn.core"]
+
+
+def run_cli(*args, timeout=120):
+    return subprocess.run([*ENGINE, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def json_lines(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_doctor_human_and_json():
+    human = run_cli("doctor", "--no-tensorflow")
+    assert human.returncode == 0, human.stderr
+    assert "numpy" in human.stdout and "rasterio" in human.stdout
+    js = run_cli("doctor", "--json-progress")
+    assert js.returncode == 0, js.stderr
+    msgs = json_lines(js.stdout)  # every stdout line is JSON
+    result = [m for m in msgs if m["type"] == "result"]
+    assert len(result) == 1
+    out = result[0]["outputs"]
+    assert out["ok"] is True
+    assert out["versions"]["numpy"].startswith("2.")
+    assert out["tensorflow"]["available"] is True
+    assert isinstance(out["gpu"], bool)
+
+
+def test_json_result_of_inspect(meuse_gpkg):
+    r = run_cli("inspect", "--input", meuse_gpkg, "--layer", "meuse", "--field", "zinc",
+                "--json-progress")
+    assert r.returncode == 0, r.stderr
+    (res,) = json_lines(r.stdout)
+    assert res["type"] == "result"
+    out = res["outputs"]
+    assert out["n"] == 155 and out["epsg"] == 28992
+    assert out["stats"]["min"] == 113 and out["stats"]["max"] == 1839
+
+
+@pytest.mark.parametrize(
+    "args,kind,text",
+    [
+        (["--field", "zn"], "input", "no field 'zn'; numeric fields are"),
+        (["--field", "landuse"], "input", "is not numeric"),
+        (["--field", "zinc", "--layer", "nope"], "input", "no layer 'nope'"),
+    ],
+)
+def test_bad_input_exit_2_with_error_line(meuse_gpkg, args, kind, text):
+    r = run_cli("inspect", "--input", meuse_gpkg, *args, "--json-progress")
+    assert r.returncode == 2
+    msgs = json_lines(r.stdout)
+    assert msgs[-1]["type"] == "error" and msgs[-1]["kind"] == kind
+    assert text in msgs[-1]["message"]
+    assert "Traceback" not in r.stderr
+
+
+def test_warning_becomes_log_line(tmp_path):
+    csv = tmp_path / "gaps.csv"
+    csv.write_text("x,y,cu\n0,0,1\n1,5,\n2,1,3\n3,7,4\n")
+    r = run_cli("inspect", "--input", csv, "--field", "cu", "--crs", "EPSG:32631",
+                "--json-progress")
+    assert r.returncode == 0, r.stderr
+    msgs = json_lines(r.stdout)
+    logs = [m for m in msgs if m["type"] == "log"]
+    assert logs and logs[0]["level"] == "warning" and "dropped 1 of 4" in logs[0]["message"]
+    assert msgs[-1]["outputs"]["n"] == 3
+
+
+def test_human_mode_error_is_one_line_no_traceback(tmp_path):
+    r = run_cli("inspect", "--input", tmp_path / "missing.gpkg", "--field", "zinc")
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("error: input file not found")
+    assert "Traceback" not in r.stderr
+
+
+def test_usage_errors_exit_2():
+    assert run_cli("no-such-command").returncode == 2
+    r = run_cli("inspect", "--json-progress")  # --input and --field missing
+    assert r.returncode == 2
+    assert json_lines(r.stdout)[-1]["kind"] == "usage"
+    assert run_cli("--version").returncode == 0
+
+
+def test_console_script_entry_point_exists():
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("gcnn-rnn")
+    assert exe.exists()
+    r = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "gcnn-rnn" in r.stdout
