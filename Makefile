@@ -40,9 +40,9 @@ $(ENGINE_STAMP): pyproject.toml | $(SYS_STAMP)
 engine: $(ENGINE_STAMP)
 
 # --- the QGIS test environment: QGIS's own Python (numpy 1.24 untouched) + pytest-qgis ---
-$(QGIS_STAMP): | $(SYS_STAMP)
+$(QGIS_STAMP): requirements/qgis-test.txt | $(SYS_STAMP)
 	[ -x $(QVENV)/bin/python ] || /usr/bin/python3 -m venv --system-site-packages $(QVENV)
-	$(QVENV)/bin/python -m pip install -q "pytest>=7,<9" "pytest-qgis==2.1.0" "pytest-qt>=4.2"
+	$(QVENV)/bin/python -m pip install -q -r requirements/qgis-test.txt
 	@touch $@
 
 qgis-env: $(QGIS_STAMP)
