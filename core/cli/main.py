@@ -73,10 +73,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run one ``gcnn-rnn`` command; returns the exit code. Safe to call in-process."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     json_mode = "--json-progress" in argv
     session = Session(json_mode=json_mode, quiet="--quiet" in argv, verbose="--verbose" in argv)
-    session.install_signal_handlers()
+    try:
+        session.install_signal_handlers()
+        return _run(argv, session, json_mode)
+    finally:
+        session.close()
+
+
+def _run(argv: list[str], session: Session, json_mode: bool) -> int:
     parser, commands = build_parser()
     try:
         args = parser.parse_args(argv)

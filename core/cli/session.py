@@ -64,22 +64,27 @@ class Session:
         self._bar = None
         self._last_emit = 0.0
         self._last_percent = -1.0
+        self._saved_stdout = sys.stdout
+        self._saved_fd1: int | None = None
         if json_mode:
             sys.stdout.flush()
+            self._saved_fd1 = os.dup(1)
             self._out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
             os.dup2(2, 1)
             sys.stdout = sys.stderr
         else:
             self._out = sys.stdout
         handler = _ProtocolLogHandler(self)
-        root = logging.getLogger("gcnn_rnn")
-        root.handlers[:] = [handler]
-        root.setLevel(logging.DEBUG if verbose else logging.INFO)
-        root.propagate = False
+        self._saved_loggers = []
+        for name, level in (("gcnn_rnn", logging.DEBUG if verbose else logging.INFO),
+                            ("py.warnings", logging.WARNING)):
+            logger = logging.getLogger(name)
+            self._saved_loggers.append((logger, logger.handlers[:], logger.level, logger.propagate))
+            logger.handlers[:] = [handler]
+            logger.setLevel(level)
+            logger.propagate = False
         logging.captureWarnings(True)
-        pywarn = logging.getLogger("py.warnings")
-        pywarn.handlers[:] = [handler]
-        pywarn.propagate = False
+        self._saved_signals: dict = {}
 
     # ----------------------------------------------------------------- protocol
     def emit(self, obj: dict) -> None:
@@ -155,4 +160,27 @@ class Session:
             self._stop = True
 
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, handler)
+            self._saved_signals[sig] = signal.signal(sig, handler)
+
+    def close(self) -> None:
+        """Undo every global change (stdout, fd 1, loggers, signal handlers).
+
+        Lets ``main()`` be called in-process (tests, notebooks) without side effects.
+        """
+        self._close_bar()
+        for sig, old in self._saved_signals.items():
+            signal.signal(sig, old)
+        self._saved_signals.clear()
+        for logger, handlers, level, propagate in self._saved_loggers:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate
+        self._saved_loggers.clear()
+        logging.captureWarnings(False)
+        if self._saved_fd1 is not None:
+            sys.stdout.flush()
+            self._out.close()
+            os.dup2(self._saved_fd1, 1)
+            os.close(self._saved_fd1)
+            self._saved_fd1 = None
+            sys.stdout = self._saved_stdout

@@ -65,15 +65,29 @@ def test_qml_sidecar_ramps_differ(tmp_path):
     assert ca != cb
 
 
-def test_failed_write_leaves_nothing(tmp_path):
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     g = _grid()
     with pytest.raises(ValueError, match="does not match"):
         write_raster(tmp_path / "bad.tif", np.zeros((3, 3)), g, "x")
-    # a write failing inside GDAL (unknown CRS object) must not leave a partial or temp file
-    bad = Grid(0.0, 10.0, 1.0, 3, 3, "not a crs")
-    with pytest.raises(Exception):
-        write_raster(tmp_path / "bad2.tif", np.zeros((3, 3)), bad, "x")
+    # fail after the GeoTIFF data went into the temporary file (while styling): nothing may
+    # remain, neither the final name nor the temporary one
+    import gcnn_rnn.core.raster as raster
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full while styling")
+
+    monkeypatch.setattr(raster, "qml_pseudocolor", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_raster(tmp_path / "bad2.tif", np.zeros((4, 5)), g, "x")
     assert list(tmp_path.iterdir()) == []
+    # an earlier good file of the same name survives a failed overwrite untouched
+    monkeypatch.undo()
+    good = write_raster(tmp_path / "keep.tif", np.ones((4, 5)), g, "x")
+    monkeypatch.setattr(raster, "qml_pseudocolor", boom)
+    with pytest.raises(RuntimeError):
+        write_raster(good, np.zeros((4, 5)), g, "x")
+    np.testing.assert_array_equal(read_raster(good)[0], 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.qml", "keep.tif"]
 
 
 def test_unwritable_destination(tmp_path):

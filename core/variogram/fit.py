@@ -1,0 +1,466 @@
+"""Fitting variogram models to experimental variograms by weighted least squares.
+
+The objective is ``sum_j w_j (gamma(h_j; theta) - gammahat_j)**2`` over the bins, with the
+weights (:data:`WEIGHTS`):
+
+* ``"npairs"``: ``w_j = N_j`` (gstat ``fit.method = 1``);
+* ``"npairs_h2"`` (default): ``w_j = N_j / h_j**2`` (gstat ``fit.method = 7``);
+* ``"cressie"``: ``w_j = N_j / gamma(h_j; theta)**2`` (gstat ``fit.method = 2``), re-weighted
+  iteratively: the weights are computed from the previous solution until it settles.
+
+It is solved with :func:`scipy.optimize.least_squares` (trust-region reflective) under bounds
+that keep partial sills >= 0 and ranges > 0, from several start values derived from the data
+(nugget: the first bins extrapolated to 0; sill: the mean of the last bins; ranges spread over
+the cutoff); the best solution is kept. Any parameter can be held fixed (``fixed``). Several
+candidate models are compared by weighted SSE (default) or by a leave-one-out RMSE computed by a
+caller-supplied ``loo_rmse(model)`` (so that this module does not depend on kriging).
+
+:func:`fit_anisotropy` fits one model to several directional variograms at once: shared
+nugget, partial sills and shape, a major range, and the anisotropy azimuth and ratio (2D).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from ..errors import InputDataError, UnknownModelError
+from .empirical import EmpiricalVariogram, empirical_variogram
+from .models import MODELS, Anisotropy, Structure, VariogramModel, model_class, parse_model
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS = ("npairs", "npairs_h2", "cressie")
+SELECT = ("sse", "loo")
+DEFAULT_CANDIDATES = ("sph", "exp", "gau", "mat")
+_EXTRA_FIT_BOUNDS = {"mat": (0.05, 20.0), "ste": (0.05, 2.0), "pow": (0.01, 1.99)}
+_RANGE_STARTS = (0.15, 0.35, 0.7, 1.0)  # fractions of the cutoff (practical range)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model tried by :func:`fit_variogram` with its weighted SSE (and LOO RMSE)."""
+
+    model: VariogramModel
+    sse: float
+    loo_rmse: float | None = None
+
+    @property
+    def text(self) -> str:
+        """The model's text form."""
+        return self.model.to_text()
+
+
+@dataclass(frozen=True)
+class FittedVariogram:
+    """Result of a fit.
+
+    Attributes
+    ----------
+    model : VariogramModel
+        The selected fitted model.
+    sse : float
+        Its weighted sum of squared errors (gstat's ``SSErr`` for the same weights).
+    method : str
+        The weighting scheme (one of :data:`WEIGHTS`).
+    candidates : tuple of Candidate
+        Every model tried, in the order given.
+    selected_by : str
+        ``"sse"`` or ``"loo"``.
+    """
+
+    model: VariogramModel
+    sse: float
+    method: str
+    candidates: tuple[Candidate, ...]
+    selected_by: str = "sse"
+
+    def to_dict(self) -> dict:
+        """JSON-safe summary (the ``"fit"`` block of ``V.json``)."""
+        return {
+            "weights": self.method,
+            "sse": self.sse,
+            "selected_by": self.selected_by,
+            "candidates": [
+                {"text": c.text, "sse": c.sse, "loo_rmse": c.loo_rmse} for c in self.candidates
+            ],
+        }
+
+
+def _weights(kind: str, ev_n: np.ndarray, ev_h: np.ndarray, model_g: np.ndarray | None):
+    if kind == "npairs":
+        return ev_n.astype(float)
+    if kind == "npairs_h2":
+        h = np.maximum(ev_h, 1e-12 * max(float(ev_h.max()), 1.0))
+        return ev_n / (h * h)
+    if kind == "cressie":
+        if model_g is None:
+            return ev_n.astype(float)
+        g = np.maximum(model_g, 1e-12 * max(float(np.max(model_g)), 1e-300))
+        return ev_n / (g * g)
+    raise UnknownModelError(f"unknown fit weights {kind!r}; known: {', '.join(WEIGHTS)}")
+
+
+# --- parameter vector <-> model ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Param:
+    index: int  # structure index, -1 for anisotropy
+    name: str  # psill | range | extra | azimuth | ratio
+    lower: float
+    upper: float
+
+
+def _free_params(
+    template: VariogramModel, fixed: frozenset[str], cutoff: float, fit_extra: bool
+) -> list[_Param]:
+    out = []
+    for i, s in enumerate(template.structures):
+        cls = s.model_class
+        tags = {"nugget"} if cls.name == "nug" else {"psill"}
+        if f"psill{i}" not in fixed and not tags & fixed:
+            out.append(_Param(i, "psill", 0.0, math.inf))
+        if cls.needs_range and cls.name != "pow" and not {"range", f"range{i}"} & fixed:
+            out.append(_Param(i, "range", cutoff * 1e-4, cutoff * 100.0))
+        if cls.extra_name and fit_extra and not {"extra", f"extra{i}"} & fixed:
+            lo, hi = _EXTRA_FIT_BOUNDS.get(cls.name, cls.extra_bounds)
+            out.append(_Param(i, "extra", lo, hi))
+    return out
+
+
+def _build(template: VariogramModel, params: list[_Param], x: np.ndarray) -> VariogramModel:
+    values = {(p.index, p.name): float(v) for p, v in zip(params, x)}
+    structs = []
+    for i, s in enumerate(template.structures):
+        structs.append(
+            Structure(
+                s.model,
+                values.get((i, "psill"), s.psill),
+                values.get((i, "range"), s.range_),
+                values.get((i, "extra"), s.extra),
+            )
+        )
+    anis = template.anisotropy
+    if (-1, "azimuth") in values:
+        az = values[(-1, "azimuth")] % 180.0
+        anis = Anisotropy(azimuth=az, ratio=min(max(values[(-1, "ratio")], 1e-6), 1.0))
+    return VariogramModel(tuple(structs), anis)
+
+
+def _clip_start(x: np.ndarray, params: list[_Param]) -> np.ndarray:
+    lo = np.array([p.lower for p in params])
+    hi = np.array([p.upper for p in params])
+    span = np.where(np.isfinite(hi), hi - lo, np.maximum(np.abs(lo), 1.0))
+    return np.clip(x, lo + 1e-9 * span, np.where(np.isfinite(hi), hi - 1e-9 * span, np.inf))
+
+
+# --- the least-squares core -------------------------------------------------------------------
+
+
+def _solve(
+    template: VariogramModel,
+    params: list[_Param],
+    x0: np.ndarray,
+    gamma_fn: Callable[[VariogramModel], np.ndarray],
+    gamma_hat: np.ndarray,
+    npairs: np.ndarray,
+    lags: np.ndarray,
+    weights: str,
+) -> tuple[VariogramModel, float]:
+    """Minimise the weighted SSE from ``x0``; return the model and its weighted SSE."""
+    scale = max(float(np.max(np.abs(gamma_hat))), 1e-300)
+    w = _weights(weights, npairs, lags, None)
+    n_rounds = 12 if weights == "cressie" else 1
+    x = _clip_start(np.asarray(x0, dtype=float), params)
+    model = _build(template, params, x)
+    for _ in range(n_rounds):
+        sw = np.sqrt(w / w.mean())
+
+        def resid(xv: np.ndarray, sw=sw) -> np.ndarray:
+            return sw * (gamma_fn(_build(template, params, xv)) - gamma_hat) / scale
+
+        if params:
+            sol = least_squares(
+                resid,
+                x,
+                bounds=([p.lower for p in params], [p.upper for p in params]),
+                x_scale="jac",
+                method="trf",
+                max_nfev=400 * (len(params) + 1),
+            )
+            x_new = sol.x
+        else:
+            x_new = x
+        model = _build(template, params, x_new)
+        converged = np.allclose(x_new, x, rtol=1e-7, atol=0.0)
+        x = x_new
+        if weights != "cressie":
+            break
+        w = _weights(weights, npairs, lags, gamma_fn(model))
+        if converged:
+            break
+    final_w = _weights(weights, npairs, lags, gamma_fn(model))
+    sse = float(np.sum(final_w * (gamma_fn(model) - gamma_hat) ** 2))
+    return model, sse
+
+
+def _practical_factor(s: Structure) -> float:
+    """``range_ / practical range`` of a unit structure (for start values)."""
+    return {"exp": 1 / 3, "gau": 1 / math.sqrt(3), "mat": 1 / 4, "hol": 1 / 4}.get(s.model, 1.0)
+
+
+def _starts(template: VariogramModel, params: list[_Param], ev: EmpiricalVariogram) -> list:
+    """Start vectors: data-derived sills, ranges spread over the cutoff; plus the template."""
+    g, h = ev.gamma, ev.lags
+    if len(g) >= 2 and h[1] > h[0]:
+        nug0 = g[0] - (g[1] - g[0]) * h[0] / (h[1] - h[0])
+    else:
+        nug0 = 0.5 * g[0]
+    nug0 = float(np.clip(nug0, 0.0, g[0]))
+    sill0 = float(np.mean(g[-3:]))
+    structs = template.structures
+    n_struct = max(1, sum(1 for s in structs if s.model != "nug"))
+    part = max(sill0 - (nug0 if any(s.model == "nug" for s in structs) else 0.0), 1e-3 * sill0)
+    starts = []
+    for frac in _RANGE_STARTS:
+        x = []
+        for p in params:
+            s = structs[p.index]
+            k = sum(1 for t in structs[: p.index] if t.model != "nug")  # rank among structures
+            if p.name == "psill":
+                if s.model == "nug":
+                    x.append(nug0)
+                elif s.model == "pow":
+                    alpha = s.extra or 1.0
+                    x.append(part / max(h[-1], 1e-12) ** alpha)
+                else:
+                    x.append(part / n_struct)
+            elif p.name == "range":
+                spread = frac * (k + 1) / n_struct
+                x.append(spread * ev.cutoff * _practical_factor(s))
+            elif p.name == "extra":
+                x.append(s.extra)
+        starts.append(np.array(x, dtype=float))
+    starts.append(np.array([_template_value(template, p) for p in params], dtype=float))
+    return starts
+
+
+def _template_value(template: VariogramModel, p: _Param) -> float:
+    s = template.structures[p.index]
+    return {"psill": s.psill, "range": s.range_, "extra": s.extra}[p.name]
+
+
+# --- public API -------------------------------------------------------------------------------
+
+
+def make_template(model: str | VariogramModel, nugget: bool, ev: EmpiricalVariogram):
+    """A start model: a name gives ``Nug + Name`` with placeholder values; text is parsed."""
+    if isinstance(model, VariogramModel):
+        return model
+    text = str(model).strip()
+    if any(ch in text for ch in "(+ ") or text[:1].isdigit():
+        return parse_model(text)
+    cls = model_class(text)
+    structs = [Structure("nug", 0.0)] if nugget and cls.name != "nug" else []
+    structs.append(Structure(cls.name, 1.0, 1.0 if cls.name == "pow" else ev.cutoff / 3.0))
+    return VariogramModel(tuple(structs))
+
+
+def fit_model(
+    ev: EmpiricalVariogram,
+    model: str | VariogramModel = "sph",
+    *,
+    nugget: bool = True,
+    weights: str = "npairs_h2",
+    fixed: Iterable[str] = (),
+    fit_extra: bool = True,
+) -> Candidate:
+    """Fit one model (see :func:`fit_variogram`) and return it with its weighted SSE."""
+    if weights not in WEIGHTS:
+        raise UnknownModelError(f"unknown fit weights {weights!r}; known: {', '.join(WEIGHTS)}")
+    if ev.n_bins == 0:
+        raise InputDataError("the experimental variogram has no pairs: nothing to fit")
+    if not np.any(ev.gamma > 0):
+        raise InputDataError("the experimental variogram is 0 everywhere (constant values)")
+    fixed_set = frozenset(str(f).strip().lower() for f in fixed)
+    template = make_template(model, nugget, ev)
+    params = _free_params(template, fixed_set, ev.cutoff, fit_extra)
+    best: tuple[VariogramModel, float] | None = None
+    for x0 in _starts(template, params, ev):
+        try:
+            fitted, sse = _solve(
+                template,
+                params,
+                x0,
+                lambda m: m.gamma(ev.lags),
+                ev.gamma,
+                ev.npairs,
+                ev.lags,
+                weights,
+            )
+        except (InputDataError, ValueError, FloatingPointError) as exc:  # pragma: no cover
+            logger.debug("fit start %r failed: %s", x0, exc)
+            continue
+        if best is None or sse < best[1]:
+            best = (fitted, sse)
+    if best is None:  # pragma: no cover - every start failed
+        raise InputDataError(f"could not fit the variogram model {template.to_text()!r}")
+    for p in params:
+        value = _template_value(best[0], p)
+        if p.name == "range" and value >= 0.99 * p.upper:
+            logger.warning("fitted range %r of %r is at its bound", value, best[0].to_text())
+    return Candidate(best[0], best[1])
+
+
+def fit_variogram(
+    ev: EmpiricalVariogram,
+    models: str | VariogramModel | Sequence[str | VariogramModel] = DEFAULT_CANDIDATES,
+    *,
+    nugget: bool = True,
+    weights: str = "npairs_h2",
+    fixed: Iterable[str] = (),
+    fit_extra: bool = True,
+    select: str = "sse",
+    loo_rmse: Callable[[VariogramModel], float] | None = None,
+) -> FittedVariogram:
+    """Fit one or several candidate models and keep the best.
+
+    Parameters
+    ----------
+    ev : EmpiricalVariogram
+        The experimental variogram.
+    models : str, VariogramModel or sequence of them
+        Candidates: a registry name (``"sph"`` -> nugget + spherical), a text form whose
+        values are used as one more start (``"0.05 Nug + 0.6 Sph(900) + 0.2 Exp(100)"`` for a
+        nested model) or a :class:`VariogramModel`.
+    nugget : bool
+        Add a nugget to models given by name (default True).
+    weights : {"npairs", "npairs_h2", "cressie"}
+        Weighting scheme (default ``npairs_h2``, gstat's default).
+    fixed : iterable of str
+        Parameters held at the template's values: ``"nugget"``, ``"psill"``, ``"range"``,
+        ``"extra"`` (all structures) or indexed by structure, e.g. ``"range1"``.
+    fit_extra : bool
+        Also fit the shape parameters (``nu``, ``alpha``); default True.
+    select : {"sse", "loo"}
+        Choose by weighted SSE, or by ``loo_rmse(model)`` (required then).
+    loo_rmse : callable, optional
+        Leave-one-out RMSE of a model, supplied by the caller (e.g. the kriging module).
+
+    Returns
+    -------
+    FittedVariogram
+
+    Raises
+    ------
+    InputDataError
+        Empty variogram, ``select="loo"`` without ``loo_rmse``, bad settings.
+    UnknownModelError
+        Unknown model name, weights or selection rule.
+    """
+    if select not in SELECT:
+        raise UnknownModelError(f"unknown selection rule {select!r}; known: {', '.join(SELECT)}")
+    if select == "loo" and loo_rmse is None:
+        raise InputDataError("select='loo' needs a loo_rmse(model) callable")
+    if isinstance(models, str | VariogramModel):
+        models = [models]
+    if not models:
+        raise InputDataError("no candidate variogram models given")
+    candidates = []
+    for m in models:
+        cand = fit_model(ev, m, nugget=nugget, weights=weights, fixed=fixed, fit_extra=fit_extra)
+        if select == "loo":
+            cand = Candidate(cand.model, cand.sse, float(loo_rmse(cand.model)))
+        logger.info("fitted %s (sse %.6g)", cand.text, cand.sse)
+        candidates.append(cand)
+    key = (lambda c: c.sse) if select == "sse" else (lambda c: c.loo_rmse)
+    best = min(candidates, key=key)
+    return FittedVariogram(best.model, best.sse, weights, tuple(candidates), select)
+
+
+def fit_anisotropy(
+    directional: Sequence[EmpiricalVariogram],
+    model: str | VariogramModel = "sph",
+    *,
+    nugget: bool = True,
+    weights: str = "npairs_h2",
+    fit_extra: bool = False,
+) -> FittedVariogram:
+    """Fit a 2D geometric anisotropy to directional variograms with shared sills.
+
+    For a bin at lag ``h`` of the variogram in direction ``phi`` the model value is the
+    isotropic model at the reduced distance
+    ``h * sqrt(cos(phi - theta)**2 + sin(phi - theta)**2 / r**2)``, where ``theta`` (azimuth
+    of the major axis) and ``r`` (minor/major ratio) are fitted with the nugget, partial sills
+    and major range. Starts from every given direction as the major axis; keeps the best.
+
+    Raises
+    ------
+    InputDataError
+        Fewer than two directional variograms, or an omnidirectional one among them.
+    """
+    dirs = [ev for ev in directional if ev.n_bins > 0]
+    if len(dirs) < 2 or any(ev.direction is None for ev in dirs):
+        raise InputDataError("anisotropy needs at least two directional variograms with pairs")
+    iso = fit_model(dirs[0], model, nugget=nugget, weights=weights, fit_extra=fit_extra)
+    template = iso.model
+    fixed = frozenset() if fit_extra else frozenset({"extra"})
+    cutoff = max(ev.cutoff for ev in dirs)
+    base = _free_params(template, fixed, cutoff, fit_extra)
+    lags = np.concatenate([ev.lags for ev in dirs])
+    gamma_hat = np.concatenate([ev.gamma for ev in dirs])
+    npairs = np.concatenate([ev.npairs for ev in dirs])
+    phis = np.radians(np.concatenate([np.full(ev.n_bins, float(ev.direction)) for ev in dirs]))
+
+    def gamma_fn(m: VariogramModel) -> np.ndarray:
+        a = m.anisotropy
+        t = np.radians(a.azimuth)
+        stretch = np.sqrt(np.cos(phis - t) ** 2 + (np.sin(phis - t) / a.ratio) ** 2)
+        return m.replace(anisotropy=None).gamma(lags * stretch)
+
+    best: tuple[VariogramModel, float] | None = None
+    for ev in dirs:
+        theta0 = float(ev.direction)
+        params = [
+            *base,
+            _Param(-1, "azimuth", theta0 - 90.0, theta0 + 90.0),
+            _Param(-1, "ratio", 0.02, 1.0),
+        ]
+        tmpl = template.replace(anisotropy=Anisotropy(theta0 % 180.0, 0.5))
+        x_iso = [_template_value(template, p) for p in base]
+        for ratio0 in (0.4, 0.8):
+            x0 = np.array([*x_iso, theta0, ratio0])
+            fitted, sse = _solve(tmpl, params, x0, gamma_fn, gamma_hat, npairs, lags, weights)
+            if best is None or sse < best[1]:
+                best = (fitted, sse)
+    cand = Candidate(best[0], best[1])
+    return FittedVariogram(best[0], best[1], weights, (cand,), "sse")
+
+
+def auto_variogram(
+    coords: np.ndarray,
+    values: np.ndarray,
+    models: Sequence[str | VariogramModel] = DEFAULT_CANDIDATES,
+    *,
+    nugget: bool = True,
+    weights: str = "npairs_h2",
+    **empirical: object,
+) -> FittedVariogram:
+    """The ``"auto"`` variogram: gstat-default experimental variogram, then :func:`fit_variogram`.
+
+    ``empirical`` goes to :func:`.empirical.empirical_variogram` (``cutoff``, ``width``,
+    ``estimator``, ...). Use it inside each cross-validation fold to avoid leakage.
+    """
+    ev = empirical_variogram(coords, values, **empirical)
+    return fit_variogram(ev, models, nugget=nugget, weights=weights)
+
+
+def known_models() -> list[str]:
+    """Names usable as candidates (all of :data:`MODELS` but the pure nugget)."""
+    return [name for name in MODELS if name != "nug"]
