@@ -32,6 +32,25 @@ COMMAND_MODULES = (
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
 
+class _Unavailable:
+    """Stands in for a command whose module cannot be imported (a dependency is missing)."""
+
+    def __init__(self, name: str, missing: str) -> None:
+        self.NAME = name
+        self.missing = missing
+        self.HELP = f"(unavailable: the engine package {missing!r} is not installed)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        pass  # its real options are unknown; main() accepts any
+
+    def run(self, args: argparse.Namespace, session: Session) -> dict:
+        raise GcnnRnnError(
+            f"'{self.NAME}' needs the Python package {self.missing!r}, which is not installed in "
+            f"{sys.executable}; set up the engine again (QGIS: Plugins > GCNN-RNN > Set up "
+            "engine...) or `pip install` it"
+        )
+
+
 def _commands() -> dict:
     found = {}
     for name in COMMAND_MODULES:
@@ -39,9 +58,10 @@ def _commands() -> dict:
         try:
             module = importlib.import_module(modname)
         except ModuleNotFoundError as exc:
-            if exc.name == modname:  # not part of this build yet
+            if exc.name == modname:  # not part of this build
                 continue
-            raise
+            # A dependency is missing: keep the CLI (and `doctor`) usable and say what is missing.
+            module = _Unavailable(name, (exc.name or "?").split(".")[0])
         found[module.NAME] = module
     return found
 
@@ -87,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str], session: Session, json_mode: bool) -> int:
     parser, commands = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown and not isinstance(commands.get(args.command), _Unavailable):
+            parser.parse_args(argv)  # reports the unrecognised arguments and exits 2
     except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
         code = int(exc.code or 0)
         if code and json_mode:

@@ -98,3 +98,32 @@ def test_console_script_entry_point_exists():
     assert exe.exists()
     r = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "gcnn-rnn" in r.stdout
+
+
+BLOCK_NUMPY = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" or name.startswith("numpy."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+from gcnn_rnn.core.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_doctor_works_and_commands_explain_when_numpy_is_missing(meuse_gpkg):
+    """A broken engine environment must still diagnose itself instead of crashing."""
+    doc = subprocess.run([sys.executable, "-c", BLOCK_NUMPY, "doctor", "--no-tensorflow",
+                          "--json-progress"], capture_output=True, text=True, timeout=60)
+    assert doc.returncode == 0, doc.stderr
+    msgs = json_lines(doc.stdout)
+    out = msgs[-1]["outputs"]
+    assert out["ok"] is False and out["versions"]["numpy"] is None
+    assert any("missing engine packages: numpy" in m.get("message", "") for m in msgs)
+    ins = subprocess.run([sys.executable, "-c", BLOCK_NUMPY, "inspect", "--input", str(meuse_gpkg),
+                          "--field", "zinc", "--json-progress"],
+                         capture_output=True, text=True, timeout=60)
+    assert ins.returncode == 1
+    err = json_lines(ins.stdout)[-1]
+    assert err["type"] == "error" and "'numpy'" in err["message"] and "Set up" in err["message"]

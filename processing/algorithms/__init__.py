@@ -1,0 +1,19 @@
+"""The provider's algorithms, listed explicitly (one per module)."""
+
+from .cross_validate import CrossValidate
+from .fit_variogram import FitVariogram
+from .hybrid_interpolation import HybridInterpolation
+from .ordinary_kriging import OrdinaryKriging
+from .predict_hybrid import PredictHybrid
+from .train_hybrid import TrainHybrid
+
+ALGORITHMS = (
+    FitVariogram,
+    OrdinaryKriging,
+    CrossValidate,
+    TrainHybrid,
+    PredictHybrid,
+    HybridInterpolation,
+)
+
+__all__ = ["ALGORITHMS"]

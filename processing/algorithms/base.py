@@ -1,0 +1,439 @@
+"""Base class of the GCNN-RNN algorithms: metadata, checks, engine calls and output delivery.
+
+Every algorithm builds a CLI command line from its parameters, runs the engine into a private
+work folder (inside the Processing temp folder), and only when the engine succeeded moves the
+contract's files to the destinations the user chose. A failure or cancel therefore never leaves
+an output behind; the work folder is always removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import uuid
+from pathlib import Path
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsPointXY,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingUtils,
+    QgsProject,
+    QgsRectangle,
+)
+from qgis.PyQt.QtGui import QIcon
+
+from ..constants import BYTES_PER_NODE, CITATION, MAX_GRID_BYTES, TRANSFORMS
+from ..engine import check_engine
+from ..masking import apply_mask
+from ..provider import ICONS_DIR
+from ..runner import EngineError, run_engine
+from ..styling import register_output
+from . import params as P
+
+HOMEPAGE = "https://github.com/gcnn-rnn/gcnn-rnn"
+
+
+class EngineAlgorithm(QgsProcessingAlgorithm):
+    """Shared behaviour; subclasses set the class attributes and two methods."""
+
+    ALG_ID = ""
+    DISPLAY = ""
+    GROUP = ("", "")
+    ICON = "gcnn_rnn"
+    TAGS: tuple[str, ...] = ()
+    #: What the algorithm does and how (HTML paragraphs); parameter help is appended.
+    DESCRIPTION = ""
+
+    # ------------------------------------------------------------------ metadata
+    def createInstance(self):
+        return type(self)()
+
+    def name(self) -> str:
+        return self.ALG_ID
+
+    def displayName(self) -> str:
+        return self.DISPLAY
+
+    def group(self) -> str:
+        return self.GROUP[1]
+
+    def groupId(self) -> str:
+        return self.GROUP[0]
+
+    def tags(self) -> list[str]:
+        return list(self.TAGS) + ["gcnn-rnn", "geostatistics", "interpolation"]
+
+    def icon(self) -> QIcon:
+        return QIcon(self.svgIconPath())
+
+    def svgIconPath(self) -> str:
+        return str(ICONS_DIR / f"{self.ICON}.svg")
+
+    def helpUrl(self) -> str:
+        return HOMEPAGE
+
+    def shortHelpString(self) -> str:
+        parts = [self.DESCRIPTION.strip(), "<h3>Parameters</h3><dl>"]
+        for p in self.parameterDefinitions():
+            text = p.help() if hasattr(p, "help") else ""
+            parts.append(f"<dt><b>{p.description()}</b> (<code>{p.name()}</code>)</dt>"
+                         f"<dd>{text}</dd>")
+        parts.append("</dl><h3>Outputs</h3><dl>")
+        for o in self.outputDefinitions():
+            parts.append(f"<dt><b>{o.description()}</b> (<code>{o.name()}</code>)</dt>")
+        parts.append("</dl><h3>Citation</h3><p>" + CITATION + "</p>")
+        parts.append("<p>The computation runs in the GCNN-RNN engine, a separate Python "
+                     "environment (Plugins ▸ GCNN-RNN ▸ Set up engine…).</p>")
+        return "".join(parts)
+
+    def canExecute(self):
+        return check_engine()
+
+    # ------------------------------------------------------------------ checks
+    def checkParameterValues(self, parameters, context):
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        try:
+            self.validate(parameters, context)
+        except QgsProcessingException as exc:
+            return False, exc.args[0] if exc.args else str(exc)
+        return True, ""
+
+    def validate(self, parameters, context) -> None:
+        """Raise ``QgsProcessingException`` for inputs the engine would refuse."""
+        if self.parameterDefinition(P.INPUT) is not None:
+            self.check_points(parameters, context)
+        vario = self.parameterDefinition(P.VARIOGRAM)
+        if vario is not None and not vario.isDestination():
+            check_variogram_file(self.parameterAsFile(parameters, P.VARIOGRAM, context))
+        if self.parameterDefinition(P.Z_LEVELS) is not None:
+            parse_z_levels(self.parameterAsString(parameters, P.Z_LEVELS, context))
+        if self.parameterDefinition(P.FOLDS) is not None:
+            check_folds(self.parameterAsString(parameters, P.FOLDS, context))
+
+    def check_points(self, parameters, context):
+        source = self.parameterAsSource(parameters, P.INPUT, context)
+        if source is None:
+            raise QgsProcessingException("the point layer (INPUT) cannot be read")
+        crs = source.sourceCrs()
+        if not crs.isValid():
+            raise QgsProcessingException(
+                "the point layer has no CRS; assign its projected CRS (Layer Properties ▸ "
+                "Source) before interpolating")
+        if crs.isGeographic():
+            raise QgsProcessingException(
+                f"the point layer is in a geographic CRS ({crs.authid() or crs.description()}, "
+                "degrees): distances and variograms need a projected CRS. Reproject it first, "
+                f"e.g. to {utm_suggestion(source, context)} (UTM zone of the data centre).")
+        fields = source.fields()
+        for name in (P.FIELD, P.Z_FIELD):
+            if self.parameterDefinition(name) is None:
+                continue
+            value = self.parameterAsString(parameters, name, context)
+            if not value:
+                continue
+            idx = fields.lookupField(value)
+            if idx < 0:
+                raise QgsProcessingException(f"the point layer has no field {value!r}; numeric "
+                                             f"fields: {numeric_fields(fields)}")
+            if not fields.at(idx).isNumeric():
+                raise QgsProcessingException(
+                    f"field {value!r} is not numeric ({fields.at(idx).typeName()}); numeric "
+                    f"fields: {numeric_fields(fields)}")
+        if source.featureCount() >= 0 and source.featureCount() < 3:
+            raise QgsProcessingException(
+                f"the point layer has {source.featureCount()} features; at least 3 are needed")
+        return source
+
+    def check_grid(self, parameters, context, crs: QgsCoordinateReferenceSystem, default_extent):
+        """Refuse a missing cell size or a grid that would not fit in memory."""
+        template = self.parameterAsRasterLayer(parameters, P.TEMPLATE, context)
+        levels = parse_z_levels(self.parameterAsString(parameters, P.Z_LEVELS, context))
+        nz = len(levels) if levels else 1
+        if template is not None:
+            cell = template.rasterUnitsPerPixelX()
+            ncols, nrows = template.width(), template.height()
+        else:
+            cell = self.parameterAsDouble(parameters, P.CELL_SIZE, context)
+            if not cell or cell <= 0:
+                raise QgsProcessingException("give a cell size (CELL_SIZE > 0) or a template "
+                                             "raster (TEMPLATE)")
+            extent = self.extent_in(parameters, context, crs) or default_extent
+            if extent is None or extent.isEmpty():
+                return
+            x0 = math.floor(extent.xMinimum() / cell) * cell
+            y1 = math.ceil(extent.yMaximum() / cell) * cell
+            ncols = max(1, math.ceil((extent.xMaximum() - x0) / cell - 1e-9))
+            nrows = max(1, math.ceil((y1 - extent.yMinimum()) / cell - 1e-9))
+        need = ncols * nrows * nz * BYTES_PER_NODE
+        if need > MAX_GRID_BYTES:
+            fits = cell * math.sqrt(need / MAX_GRID_BYTES) * 1.01
+            raise QgsProcessingException(
+                f"the output grid would have {ncols * nrows * nz:,} cells ({ncols:,} x "
+                f"{nrows:,}{f' x {nz} levels' if nz > 1 else ''}) and need about "
+                f"{need / 1024**3:.1f} GiB, over the limit of {MAX_GRID_BYTES / 1024**3:.0f} GiB;"
+                f" use a cell size of at least {fits:.4g} or a smaller extent")
+
+    # ------------------------------------------------------------------ arguments
+    def extent_in(self, parameters, context, crs) -> QgsRectangle | None:
+        if parameters.get(P.EXTENT) in (None, ""):
+            return None
+        rect = self.parameterAsExtent(parameters, P.EXTENT, context, crs)
+        return None if rect.isNull() else rect
+
+    def point_args(self, parameters, context, feedback) -> list[str]:
+        """``--input F [--layer L] --field Z [--z-field Z] [--transform T]``."""
+        path, layer = self.parameterAsCompatibleSourceLayerPathAndLayerName(
+            parameters, P.INPUT, context, ["gpkg", "shp", "geojson", "fgb"], "gpkg", feedback)
+        if not path:
+            raise QgsProcessingException("the point layer (INPUT) cannot be exported")
+        args = ["--input", path]
+        if layer:
+            args += ["--layer", layer]
+        field = self.parameterAsString(parameters, P.FIELD, context)
+        if field:
+            args += ["--field", field]
+        if self.parameterDefinition(P.Z_FIELD) is not None:
+            z = self.parameterAsString(parameters, P.Z_FIELD, context)
+            if z:
+                args += ["--z-field", z]
+        if self.parameterDefinition(P.TRANSFORM) is not None and parameters.get(
+                P.TRANSFORM) not in (None, ""):
+            idx = self.parameterAsEnum(parameters, P.TRANSFORM, context)
+            args += ["--transform", TRANSFORMS[idx][0]]
+        return args
+
+    def grid_args(self, parameters, context, crs) -> list[str]:
+        """``--cell-size S [--extent ...] | --template R`` plus ``--z-levels``."""
+        args: list[str] = []
+        template = self.parameterAsRasterLayer(parameters, P.TEMPLATE, context)
+        if template is not None:
+            args += ["--template", template.source().split("|")[0]]
+        else:
+            cell = self.parameterAsDouble(parameters, P.CELL_SIZE, context)
+            if not cell or cell <= 0:
+                raise QgsProcessingException("give a cell size (CELL_SIZE) or a template raster")
+            args += ["--cell-size", repr(float(cell))]
+            extent = self.extent_in(parameters, context, crs)
+            if extent is not None:  # "--flag=value": negative numbers must not look like flags
+                args.append("--extent=" + ",".join(repr(v) for v in (
+                    extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())))
+        z_levels = self.parameterAsString(parameters, P.Z_LEVELS, context)
+        if z_levels:
+            args.append("--z-levels=" + z_levels.strip().replace(",", ":").replace(" ", ""))
+        return args
+
+    def variogram_args(self, parameters, context) -> list[str]:
+        path = self.parameterAsFile(parameters, P.VARIOGRAM, context)
+        return ["--variogram", path if path else "auto"]
+
+    def hybrid_args(self, parameters, context) -> list[str]:
+        """``--neighbours --covariates --co-fields --ensemble --epochs --seed``."""
+        args = ["--neighbours", str(self.parameterAsInt(parameters, P.NEIGHBOURS, context))]
+        layers = self.parameterAsLayerList(parameters, P.COVARIATES, context) or []
+        if layers:
+            args += ["--covariates", ",".join(lyr.source().split("|")[0] for lyr in layers)]
+        co_fields = self.parameterAsFields(parameters, P.CO_FIELDS, context) or []
+        if co_fields:
+            args += ["--co-fields", ",".join(co_fields)]
+        args += ["--ensemble", str(self.parameterAsInt(parameters, P.ENSEMBLE, context))]
+        if parameters.get(P.EPOCHS) not in (None, ""):
+            args += ["--epochs", str(self.parameterAsInt(parameters, P.EPOCHS, context))]
+        args += ["--seed", str(self.parameterAsInt(parameters, P.SEED, context))]
+        args += self.expert_args(parameters, context)
+        return args
+
+    def expert_args(self, parameters, context) -> list[str]:
+        """The advanced training options that were given (see ``params.expert_params``)."""
+        args: list[str] = []
+        for name, flag, as_int in ((P.KRIGING_NEIGHBOURS, "--kriging-neighbours", True),
+                                   (P.INTERVAL, "--interval", False),
+                                   (P.BATCH_SIZE, "--batch-size", True),
+                                   (P.LEARNING_RATE, "--learning-rate", False),
+                                   (P.PATIENCE, "--patience", True)):
+            if self.parameterDefinition(name) is None or parameters.get(name) in (None, ""):
+                continue
+            value = (self.parameterAsInt(parameters, name, context) if as_int
+                     else self.parameterAsDouble(parameters, name, context))
+            args += [flag, str(value) if as_int else repr(value)]
+        if self.parameterDefinition(P.COORDINATES) is not None and self.parameterAsBoolean(
+                parameters, P.COORDINATES, context):
+            args.append("--coordinates")
+        for name, flag, choices in ((P.TARGET, "--target", P.TARGET_CHOICES),
+                                    (P.LOSS, "--loss", P.LOSS_CHOICES)):
+            if self.parameterDefinition(name) is not None:
+                idx = self.parameterAsEnum(parameters, name, context)
+                if idx:
+                    args += [flag, choices[idx][0]]
+        return args
+
+    def threshold_args(self, parameters, context) -> list[str]:
+        if parameters.get(P.THRESHOLD) in (None, ""):
+            return []
+        return [f"--threshold={self.parameterAsDouble(parameters, P.THRESHOLD, context)!r}"]
+
+    # ------------------------------------------------------------------ running
+    @staticmethod
+    @contextlib.contextmanager
+    def work_folder():
+        """A fresh folder in the Processing temp folder, removed afterwards whatever happens."""
+        work = Path(QgsProcessingUtils.tempFolder()) / f"gcnn_rnn_{uuid.uuid4().hex[:12]}"
+        work.mkdir(parents=True)
+        try:
+            yield work
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    @staticmethod
+    def engine(command: str, args: list[str], feedback, work: Path, **kwargs) -> dict:
+        """Run one engine command; outputs go to ``work`` (cleaned on failure by the caller)."""
+        try:
+            result = run_engine(command, args, feedback, cleanup_dirs=[work], **kwargs)
+        except EngineError as exc:
+            # a plain QgsProcessingException: QGIS shows its message, not a Python traceback
+            raise QgsProcessingException(exc.message) from None
+        if feedback is not None and feedback.isCanceled():
+            raise QgsProcessingException("cancelled by the user")
+        return result
+
+    def deliver_rasters(self, spec: dict, parameters, context, work: Path, feedback,
+                        label_suffix: str = "", mask_source=None,
+                        required: tuple[str, ...] = ()) -> dict:
+        """Move the engine's rasters to the destinations, masked and registered for styling.
+
+        ``spec`` maps a destination parameter name to ``(file name, kind, label)``.
+        """
+        chosen = {}
+        for name, (fname, kind, label) in spec.items():
+            if self.parameterDefinition(name) is None:
+                continue
+            dest = self.parameterAsOutputLayer(parameters, name, context)
+            src = work / fname
+            if not src.is_file():
+                if name in required:
+                    raise QgsProcessingException(f"the engine did not write {fname!r}")
+                continue
+            if dest:
+                chosen[name] = (src, dest, kind, label)
+        if mask_source is not None and chosen:
+            apply_mask([c[0] for c in chosen.values()], mask_source, context, feedback)
+        results = {}
+        for name, (src, dest, kind, label) in chosen.items():
+            move_output(src, Path(dest))
+            results[name] = dest
+            register_output(context, dest, kind, label + label_suffix)
+        return results
+
+
+# ---------------------------------------------------------------------- helpers
+def move_output(src: Path, dest: Path) -> None:
+    """Move a file and its ``.qml`` sidecar to ``dest`` (replacing what is there)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(src), str(dest))
+    qml = src.with_suffix(".qml")
+    if qml.is_file() and dest.suffix:
+        shutil.move(str(qml), str(dest.with_suffix(".qml")))
+    aux = Path(str(dest) + ".aux.xml")
+    if aux.is_file():  # statistics of a previous file at dest
+        aux.unlink()
+
+
+def move_folder(src: Path, dest: Path) -> None:
+    """Move the contents of folder ``src`` into ``dest`` (entries of the same name replaced)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in src.iterdir():
+        target = dest / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        shutil.move(str(entry), str(target))
+
+
+def numeric_fields(fields) -> str:
+    names = [f.name() for f in fields if f.isNumeric()]
+    return ", ".join(names) if names else "(none)"
+
+
+def utm_suggestion(source, context) -> str:
+    """``EPSG:326zz``/``EPSG:327zz`` for the UTM zone of the layer's centre."""
+    try:
+        wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+        tr = QgsCoordinateTransform(source.sourceCrs(), wgs84, context.transformContext()
+                                    if context is not None else QgsProject.instance())
+        centre = tr.transform(QgsPointXY(source.sourceExtent().center()))
+        zone = int(math.floor((centre.x() + 180.0) / 6.0)) % 60 + 1
+        return f"EPSG:{32600 + zone if centre.y() >= 0 else 32700 + zone}"
+    except Exception:
+        return "the UTM zone of your data (EPSG:326xx north, EPSG:327xx south)"
+
+
+def parse_z_levels(text: str | None) -> list[float] | None:
+    """``start:stop:step`` (or with commas) → levels; ``None`` when empty."""
+    if not text or not text.strip():
+        return None
+    parts = text.strip().replace(",", ":").split(":")
+    try:
+        start, stop, step = (float(v) for v in parts)
+    except ValueError:
+        raise QgsProcessingException(
+            f"Z levels must be start:stop:step, e.g. 0:10:2, not {text!r}") from None
+    if step <= 0 or stop < start:
+        raise QgsProcessingException(f"Z levels {text!r}: need step > 0 and start <= stop")
+    n = int(math.floor((stop - start) / step + 1e-9)) + 1
+    if n > 10000:
+        raise QgsProcessingException(f"Z levels {text!r} give {n} levels; at most 10000")
+    return [start + i * step for i in range(n)]
+
+
+def check_folds(text: str | None) -> None:
+    if not text:
+        return
+    t = text.strip().lower()
+    if t == "loo" or t == "spatial":
+        return
+    if t.startswith("spatial:"):
+        try:
+            size = float(t.split(":", 1)[1])
+        except ValueError:
+            size = -1.0
+        if size > 0:
+            return
+        raise QgsProcessingException(f"folds {text!r}: the block size after 'spatial:' must be "
+                                     "a positive distance")
+    if t.isdigit() and int(t) >= 2:
+        return
+    raise QgsProcessingException(f"folds must be 'loo', a number K >= 2 or 'spatial:SIZE', "
+                                 f"not {text!r}")
+
+
+def check_variogram_file(path: str | None) -> None:
+    """A variogram model file must exist and hold a model (``"model"`` or ``"structures"``)."""
+    if not path:
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise QgsProcessingException(f"variogram model file not found: {path!r}")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise QgsProcessingException(f"variogram model file {path!r} is not valid JSON "
+                                     f"({exc})") from None
+    if not isinstance(data, dict) or not (
+        isinstance(data.get("model"), dict | str) or "structures" in data
+    ):
+        raise QgsProcessingException(f"{path!r} is not a variogram model file (no 'model')")
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise QgsProcessingException(f"cannot read the engine's {str(path)!r}: {exc}") from None
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,153 @@
+"""``gcnnrnn:crossvalidate``: OK / linear / hybrid cross-validation metrics on identical folds."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFileDestination,
+)
+
+from ..constants import CV_METHODS, CV_NUMBERS, GROUP_GEOSTATISTICS
+from . import params as P
+from .base import EngineAlgorithm, move_output, read_json
+
+METHODS, METRICS, REFIT = "METHODS", "METRICS", "REFIT_VARIOGRAM"
+METRIC_LABELS = (("me", "ME"), ("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"),
+                 ("msdr", "MSDR"), ("ccc", "Lin's CCC"), ("coverage", "Interval coverage"),
+                 ("width", "Interval width"))
+
+
+def metrics_html(data: dict, title: str) -> str:
+    """A small self-contained HTML page with the metrics table of a ``cv`` JSON."""
+    metrics = data.get("metrics", {}) if isinstance(data, dict) else {}
+    keys = [(k, lab) for k, lab in METRIC_LABELS
+            if any(isinstance(m, dict) and k in m for m in metrics.values())]
+    rows = []
+    for method, values in metrics.items():
+        if not isinstance(values, dict):
+            continue
+        cells = "".join(f"<td>{_fmt(values.get(k))}</td>" for k, _ in keys)
+        rows.append(f"<tr><th>{html.escape(str(method))}</th>{cells}</tr>")
+    head = "".join(f"<th>{html.escape(lab)}</th>" for _, lab in keys)
+    extra = {k: v for k, v in data.items() if k not in ("metrics", "residuals", "points")
+             and not isinstance(v, list | dict)}
+    info = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>"
+                   for k, v in extra.items())
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
+        f"{html.escape(title)}</title><style>body{{font-family:sans-serif}}"
+        "td,th{padding:4px 10px;border-bottom:1px solid #ccc;text-align:right}</style></head>"
+        f"<body><h2>{html.escape(title)}</h2><table><tr><th>method</th>{head}</tr>"
+        f"{''.join(rows)}</table><ul>{info}</ul></body></html>"
+    )
+
+
+def _fmt(value) -> str:
+    if isinstance(value, int | float):
+        return f"{value:.4g}"
+    return "" if value is None else html.escape(str(value))
+
+
+class CrossValidate(EngineAlgorithm):
+    ALG_ID = "crossvalidate"
+    DISPLAY = "Cross-validate"
+    GROUP = GROUP_GEOSTATISTICS
+    ICON = "crossvalidate"
+    TAGS = ("cross-validation", "validation", "rmse", "leave-one-out", "k-fold",
+            "spatial blocks", "accuracy")
+    DESCRIPTION = (
+        "<p>Cross-validates ordinary kriging and, optionally, a ridge regression on the same "
+        "kriging-derived features ('linear') and the hybrid GCNN-RNN model, on identical folds: "
+        "leave-one-out, random K-fold or spatial blocks. Everything fitted from data "
+        "(variogram, transforms, scalers, the network) is refitted inside each fold on the "
+        "training part only, so the scores are honest.</p><p>Metrics per method: mean error "
+        "(ME), MAE, RMSE, R² (1 − SSE/SST), MSDR (mean squared deviation ratio, about 1 when "
+        "the kriging variance is right) and Lin's concordance correlation coefficient; for the "
+        "hybrid also the coverage and width of the prediction intervals.</p>"
+    )
+
+    def initAlgorithm(self, config=None):
+        for p in P.point_input():
+            self.addParameter(p)
+        self.addParameter(P.variogram_param())
+        self.addParameter(P.with_help(
+            QgsProcessingParameterEnum(METHODS, "Methods", [label for _, label in CV_METHODS],
+                                       allowMultiple=True, defaultValue=[0]),
+            "Methods compared on the same folds: ordinary kriging, a ridge regression on kriging "
+            "features and the hybrid model (slow: trains networks in every fold).",
+        ))
+        self.addParameter(P.folds_param("10"))
+        self.addParameter(P.flag_param(
+            REFIT, "Refit the variogram in every fold", True,
+            "Fit the variogram (and transforms) again on the training part of every fold, so "
+            "the held-out samples never inform the model (honest scores; slower).",
+            advanced=False))
+        self.addParameter(P.neighbours_param(16, hybrid=True))
+        for p in P.hybrid_params():
+            if p.name() not in (P.SEED,):
+                P.add_flag(p, P.FLAG_ADVANCED)
+            self.addParameter(p)
+        self.addParameter(P.output_units_param())
+        self.addParameter(P.with_help(
+            QgsProcessingParameterFileDestination(METRICS, "Cross-validation metrics",
+                                                  "JSON (*.json)"),
+            "The engine's JSON: metrics per method, folds, units and per-point residuals.",
+        ))
+        self.addParameter(P.with_help(
+            QgsProcessingParameterFileDestination(P.REPORT, "Cross-validation report",
+                                                  "HTML files (*.html)", optional=True),
+            "An HTML table of the metrics (opens in the Results Viewer).",
+        ))
+        labels = {"RMSE": "RMSE", "MAE": "MAE", "R2": "R²"}
+        for name in CV_NUMBERS:
+            metric, method = name.split("_")
+            self.addOutput(QgsProcessingOutputNumber(name, f"{labels[metric]} ({method.lower()})"))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        chosen = self.parameterAsEnums(parameters, METHODS, context) or [0]
+        methods = [CV_METHODS[i][0] for i in chosen]
+        with self.work_folder() as work:
+            args = self.point_args(parameters, context, feedback)
+            args += self.variogram_args(parameters, context)
+            args += ["--method", ",".join(methods)]
+            folds = self.parameterAsString(parameters, P.FOLDS, context)
+            if folds:
+                args += ["--folds", folds.strip()]
+            if self.parameterAsBoolean(parameters, REFIT, context):
+                args.append("--refit-variogram")
+            if "hybrid" in methods or "linear" in methods:
+                args += self.hybrid_args(parameters, context)
+            else:
+                args += ["--seed", str(self.parameterAsInt(parameters, P.SEED, context))]
+                if parameters.get(P.KRIGING_NEIGHBOURS) not in (None, ""):
+                    args += ["--kriging-neighbours",
+                             str(self.parameterAsInt(parameters, P.KRIGING_NEIGHBOURS, context))]
+            units = self.parameterAsEnum(parameters, P.OUTPUT_UNITS, context)
+            if units:
+                args += ["--output-units", P.OUTPUT_UNIT_CHOICES[units][0]]
+            args += ["--output-json", str(work / "cv.json")]
+            self.engine("cv", args, feedback, work)
+            data = read_json(work / "cv.json")
+            dest = self.parameterAsFileOutput(parameters, METRICS, context)
+            move_output(work / "cv.json", Path(dest))
+        results = {METRICS: dest}
+        report = self.parameterAsFileOutput(parameters, P.REPORT, context)
+        field = self.parameterAsString(parameters, P.FIELD, context)
+        if report:
+            Path(report).parent.mkdir(parents=True, exist_ok=True)
+            Path(report).write_text(metrics_html(data, f"Cross-validation of {field}"),
+                                    encoding="utf-8")
+            results[P.REPORT] = report
+        metrics = data.get("metrics", {})
+        for name, (method, key) in CV_NUMBERS.items():
+            value = metrics.get(method, {}).get(key) if isinstance(metrics, dict) else None
+            if isinstance(value, int | float):
+                results[name] = float(value)
+        for method, values in (metrics.items() if isinstance(metrics, dict) else []):
+            feedback.pushInfo(f"{method}: {json.dumps(values)}")
+        return results

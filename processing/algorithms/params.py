@@ -1,0 +1,288 @@
+"""Parameter builders shared by the algorithms (stable uppercase ids, help on every one)."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDistance,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+
+from ..compat import (
+    FIELD_ANY,
+    FIELD_NUMERIC,
+    FILE_BEHAVIOUR_FILE,
+    FLAG_ADVANCED,
+    NUMBER_DOUBLE,
+    NUMBER_INTEGER,
+    TYPE_RASTER,
+    TYPE_VECTOR_POINT,
+    TYPE_VECTOR_POLYGON,
+    add_flag,
+)
+from ..constants import TRANSFORMS
+
+INPUT, FIELD, Z_FIELD, TRANSFORM = "INPUT", "FIELD", "Z_FIELD", "TRANSFORM"
+VARIOGRAM, NEIGHBOURS, MIN_NEIGHBOURS, MAX_DISTANCE = (
+    "VARIOGRAM", "NEIGHBOURS", "MIN_NEIGHBOURS", "MAX_DISTANCE")
+CELL_SIZE, EXTENT, TEMPLATE, MASK, Z_LEVELS = "CELL_SIZE", "EXTENT", "TEMPLATE", "MASK", "Z_LEVELS"
+COVARIATES, CO_FIELDS, ENSEMBLE, EPOCHS, SEED = (
+    "COVARIATES", "CO_FIELDS", "ENSEMBLE", "EPOCHS", "SEED")
+THRESHOLD, FOLDS, MODEL, REPORT = "THRESHOLD", "FOLDS", "MODEL", "REPORT"
+OUTPUT_UNITS = "OUTPUT_UNITS"
+KRIGING_NEIGHBOURS, COORDINATES, INTERVAL = "KRIGING_NEIGHBOURS", "COORDINATES", "INTERVAL"
+BATCH_SIZE, LEARNING_RATE, PATIENCE = "BATCH_SIZE", "LEARNING_RATE", "PATIENCE"
+TARGET, LOSS = "TARGET", "LOSS"
+TARGET_CHOICES = (("residual", "Residual of kriging (default)"), ("value", "The value itself"))
+LOSS_CHOICES = (("huber", "Huber (robust, default)"), ("mse", "Mean squared error"))
+
+OUTPUT_UNIT_CHOICES = (("original", "Original units"), ("transformed", "Transformed units"))
+
+
+def with_help(param, text: str, advanced: bool = False):
+    """Set the parameter's help text (QGIS >= 3.16) and optionally mark it advanced."""
+    if hasattr(param, "setHelp"):
+        param.setHelp(text)
+    if advanced:
+        add_flag(param, FLAG_ADVANCED)
+    return param
+
+
+def point_input(with_transform: bool = True) -> list:
+    """``INPUT``, ``FIELD``, ``Z_FIELD`` (and ``TRANSFORM``)."""
+    out = [
+        with_help(
+            QgsProcessingParameterFeatureSource(INPUT, "Point samples", [TYPE_VECTOR_POINT]),
+            "Point layer with the measured values, in a projected CRS (metres or feet). Any "
+            "provider works (GeoPackage, Shapefile, CSV, memory layers); 'Selected features "
+            "only' is honoured.",
+        ),
+        with_help(
+            QgsProcessingParameterField(FIELD, "Value field", None, INPUT,
+                                        FIELD_NUMERIC),
+            "Numeric field to interpolate (e.g. a concentration). NULL values are dropped with "
+            "a warning; samples at identical locations are averaged.",
+        ),
+        with_help(
+            QgsProcessingParameterField(Z_FIELD, "Z / depth field (3D data)", None, INPUT,
+                                        FIELD_NUMERIC, optional=True),
+            "Optional numeric field with the elevation or depth of each sample: the data become "
+            "3D (use Z levels for a 3D output). Without it, a Z geometry is used when present.",
+            advanced=True,
+        ),
+    ]
+    if with_transform:
+        out.append(transform_param())
+    return out
+
+
+def transform_param():
+    return with_help(
+        QgsProcessingParameterEnum(TRANSFORM, "Transform of the values",
+                                   [label for _, label in TRANSFORMS], optional=True),
+        "Transform applied before the variogram and kriging: none, natural log (strictly "
+        "positive values; lognormal back-transform using the kriging variance) or normal score "
+        "(with a tail model for the back-transform). Results are back-transformed. Not set: "
+        "the transform recorded in the variogram model file, else none.",
+    )
+
+
+def variogram_param():
+    param = QgsProcessingParameterFile(VARIOGRAM, "Variogram model file (empty: fit automatically)",
+                                       FILE_BEHAVIOUR_FILE, "json", optional=True,
+                                       fileFilter="Variogram model (*.json)")
+    return with_help(
+        param,
+        "A variogram model file written by 'Fit variogram' or saved from the Variogram "
+        "explorer (V.json). Empty: the engine fits one automatically to the (transformed) data.",
+    )
+
+
+def neighbours_param(default: int, hybrid: bool = False):
+    text = (
+        "Number of nearest samples forming each location's sequence for the network "
+        "(and its kriging features)." if hybrid else
+        "Number of nearest samples used for each kriged node; 0 uses all samples "
+        "(global kriging, slow for large data)."
+    )
+    return with_help(
+        QgsProcessingParameterNumber(NEIGHBOURS, "Neighbours", NUMBER_INTEGER, default,
+                                     minValue=0 if not hybrid else 2, maxValue=1000),
+        text,
+    )
+
+
+def kriging_neighbourhood() -> list:
+    return [
+        with_help(
+            QgsProcessingParameterNumber(MIN_NEIGHBOURS, "Minimum neighbours", NUMBER_INTEGER,
+                                         optional=True, minValue=1),
+            "Nodes with fewer samples within the maximum distance are left nodata.",
+            advanced=True,
+        ),
+        with_help(
+            QgsProcessingParameterDistance(MAX_DISTANCE, "Maximum search distance",
+                                           parentParameterName=INPUT, optional=True, minValue=0),
+            "Only samples closer than this distance (layer units) are used; empty: no limit.",
+            advanced=True,
+        ),
+    ]
+
+
+def grid_params(with_distance_parent: bool = True) -> list:
+    """``CELL_SIZE``, ``EXTENT``, ``TEMPLATE``, ``MASK``, ``Z_LEVELS``."""
+    if with_distance_parent:
+        cell = QgsProcessingParameterDistance(CELL_SIZE, "Cell size", parentParameterName=INPUT,
+                                              optional=True, minValue=0)
+    else:
+        cell = QgsProcessingParameterNumber(CELL_SIZE, "Cell size (in the model's CRS units)",
+                                            NUMBER_DOUBLE, optional=True, minValue=0)
+    return [
+        with_help(cell, "Output cell size in the layer's CRS units (e.g. metres). Required "
+                        "unless a template raster is given."),
+        with_help(
+            QgsProcessingParameterExtent(EXTENT, "Output extent", optional=True),
+            "Area of the output grid; empty: the extent of the point samples. Snapped outwards "
+            "to multiples of the cell size.",
+        ),
+        with_help(
+            QgsProcessingParameterRasterLayer(TEMPLATE, "Template raster (defines the grid)",
+                                              optional=True),
+            "A raster whose grid (origin, cell size, size, CRS) the outputs copy, instead of "
+            "the cell size and extent.",
+            advanced=True,
+        ),
+        with_help(
+            QgsProcessingParameterFeatureSource(MASK, "Mask polygons", [TYPE_VECTOR_POLYGON],
+                                                optional=True),
+            "Cells whose centre lies outside these polygons are set to nodata.",
+        ),
+        with_help(
+            QgsProcessingParameterString(Z_LEVELS, "Z levels for 3D output (start:stop:step)",
+                                         optional=True),
+            "3D data only: elevations of the horizontal output slices, e.g. '0:10:2'. Each "
+            "level becomes one band described 'z=LEVEL'.",
+            advanced=True,
+        ),
+    ]
+
+
+def hybrid_params() -> list:
+    """``COVARIATES``, ``CO_FIELDS``, ``ENSEMBLE``, ``EPOCHS``, ``SEED``."""
+    return [
+        with_help(
+            QgsProcessingParameterMultipleLayers(COVARIATES, "Covariate rasters", TYPE_RASTER,
+                                                 optional=True),
+            "Rasters sampled at every sample and grid node as extra inputs of the network (e.g. "
+            "elevation, distance to a river). They must cover the samples and the output grid.",
+        ),
+        with_help(
+            QgsProcessingParameterField(CO_FIELDS, "Co-located fields", None, INPUT, FIELD_ANY,
+                                        allowMultiple=True, optional=True),
+            "Other fields of the samples used as inputs (e.g. other elements; text fields are "
+            "one-hot encoded). At grid nodes they are kriged from the samples.",
+            advanced=True,
+        ),
+        with_help(
+            QgsProcessingParameterNumber(ENSEMBLE, "Ensemble members", NUMBER_INTEGER, 5,
+                                         minValue=1, maxValue=50),
+            "Number of networks trained with different seeds; their spread is part of the "
+            "prediction uncertainty.",
+            advanced=True,
+        ),
+        with_help(
+            QgsProcessingParameterNumber(EPOCHS, "Maximum training epochs", NUMBER_INTEGER,
+                                         optional=True, minValue=1, maxValue=100000),
+            "Upper limit on training epochs (early stopping usually ends sooner); empty: the "
+            "engine's default.",
+            advanced=True,
+        ),
+        seed_param(),
+        *expert_params(),
+    ]
+
+
+def expert_params() -> list:
+    """Advanced knobs of the network training (passed only when set)."""
+
+    def number(name, label, kind, text, **kw):
+        return with_help(QgsProcessingParameterNumber(name, label, kind, optional=True, **kw),
+                         text, advanced=True)
+
+    return [
+        number(KRIGING_NEIGHBOURS, "Kriging neighbours for the features", NUMBER_INTEGER,
+               "Neighbours of the ordinary kriging that makes the static features; empty: the "
+               "engine's default.", minValue=1),
+        with_help(QgsProcessingParameterBoolean(COORDINATES, "Use coordinates as features",
+                                                False),
+                  "Also feed the x/y(/z) coordinates to the network.", advanced=True),
+        number(INTERVAL, "Prediction interval level", NUMBER_DOUBLE,
+               "Nominal coverage of the prediction intervals (default 0.9 = 90 %).",
+               minValue=0.5, maxValue=0.999),
+        number(BATCH_SIZE, "Batch size", NUMBER_INTEGER,
+               "Mini-batch size; empty: the engine's default.", minValue=1),
+        number(LEARNING_RATE, "Learning rate", NUMBER_DOUBLE,
+               "Initial Adam learning rate; empty: the engine's default.", minValue=0.0),
+        number(PATIENCE, "Early-stopping patience (epochs)", NUMBER_INTEGER,
+               "Epochs without improvement before training stops; empty: the engine's default.",
+               minValue=1),
+        with_help(QgsProcessingParameterEnum(TARGET, "Network target",
+                                             [label for _, label in TARGET_CHOICES],
+                                             defaultValue=0),
+                  "What the network predicts: the residual of kriging in transformed units "
+                  "(default, more accurate) or the value itself.", advanced=True),
+        with_help(QgsProcessingParameterEnum(LOSS, "Training loss",
+                                             [label for _, label in LOSS_CHOICES],
+                                             defaultValue=0),
+                  "Huber (robust to outliers) or mean squared error.", advanced=True),
+    ]
+
+
+def seed_param():
+    return with_help(
+        QgsProcessingParameterNumber(SEED, "Random seed", NUMBER_INTEGER, 0, minValue=0),
+        "Seed of every random choice (folds, network initialisation): the same seed gives the "
+        "same result.",
+        advanced=True,
+    )
+
+
+def folds_param(default: str = "10", optional: bool = False, advanced: bool = False):
+    return with_help(
+        QgsProcessingParameterString(FOLDS, "Cross-validation folds", default,
+                                     optional=optional),
+        "'loo' (leave-one-out), a number K (K-fold, random folds from the seed) or "
+        "'spatial:SIZE' (spatial blocks of SIZE layer units; 'spatial' alone picks the size).",
+        advanced=advanced,
+    )
+
+
+def threshold_param():
+    return with_help(
+        QgsProcessingParameterNumber(THRESHOLD, "Threshold (probability of exceeding)",
+                                     NUMBER_DOUBLE, optional=True),
+        "Optional limit (e.g. a regulatory limit or a cut-off grade, in the field's units): "
+        "adds a raster with the probability of exceeding it at each cell.",
+    )
+
+
+def output_units_param():
+    return with_help(
+        QgsProcessingParameterEnum(OUTPUT_UNITS, "Output units",
+                                   [label for _, label in OUTPUT_UNIT_CHOICES], defaultValue=0),
+        "With a transform: report the estimate back-transformed to the original units "
+        "(default) or in transformed units.",
+        advanced=True,
+    )
+
+
+def flag_param(name: str, label: str, default: bool, text: str, advanced: bool = True):
+    return with_help(QgsProcessingParameterBoolean(name, label, default), text, advanced)

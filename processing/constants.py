@@ -1,0 +1,77 @@
+"""Names shared by the provider, the algorithms, the styling and the dialogs.
+
+Pure Python, no QGIS import: the engine contract (file names, CLI choices) written down once on
+the QGIS side.
+"""
+
+from __future__ import annotations
+
+PROVIDER_ID = "gcnnrnn"
+PROVIDER_NAME = "GCNN-RNN"
+
+GROUP_GEOSTATISTICS = ("geostatistics", "Geostatistics")
+GROUP_HYBRID = ("hybrid", "Hybrid GCNN-RNN model")
+
+#: ``TRANSFORM`` enum: (CLI value, label).
+TRANSFORMS = (
+    ("none", "None"),
+    ("log", "Natural logarithm (lognormal back-transform)"),
+    ("nscore", "Normal score"),
+)
+
+#: Variogram models the engine knows (``core/variogram/models.py`` MODELS), in gstat spelling;
+#: ``nug`` is always added by the fit.
+VARIOGRAM_MODELS = (
+    ("sph", "Spherical"),
+    ("exp", "Exponential"),
+    ("gau", "Gaussian"),
+    ("mat", "Matérn"),
+    ("ste", "Stable"),
+    ("cub", "Cubic"),
+    ("lin", "Linear with sill"),
+    ("pow", "Power (unbounded)"),
+    ("hol", "Hole effect"),
+)
+DEFAULT_FIT_MODELS = ("sph", "exp", "gau", "mat")  # the engine's default
+
+#: Cross-validation methods of ``gcnn-rnn cv --method``.
+CV_METHODS = (
+    ("ok", "Ordinary kriging"),
+    ("linear", "Ridge regression on kriging features"),
+    ("hybrid", "Hybrid GCNN-RNN"),
+)
+
+#: Bytes per grid node and the default ceiling the engine checks (``core/grid.py``).
+BYTES_PER_NODE = 16
+MAX_GRID_BYTES = 2 * 1024**3
+
+#: Raster outputs: parameter name -> (engine file name, kind for the colour ramp, layer label).
+KRIGING_RASTERS = {
+    "ESTIMATE": ("kriging_estimate.tif", "value", "Kriging estimate"),
+    "VARIANCE": ("kriging_variance.tif", "variance", "Kriging variance"),
+}
+HYBRID_RASTERS = {
+    "PREDICTION": ("prediction.tif", "value", "Hybrid prediction"),
+    "KRIGING_ESTIMATE": ("kriging_estimate.tif", "value", "Kriging estimate"),
+    "KRIGING_VARIANCE": ("kriging_variance.tif", "variance", "Kriging variance"),
+    "PREDICTION_STD": ("prediction_std.tif", "variance", "Prediction standard deviation"),
+    "INTERVAL_LOWER": ("interval_lower.tif", "value", "Prediction interval, lower bound"),
+    "INTERVAL_UPPER": ("interval_upper.tif", "value", "Prediction interval, upper bound"),
+    "EXCEEDANCE": ("exceedance_probability.tif", "probability", "Probability of exceeding"),
+}
+
+#: Numeric outputs of cross-validation: parameter name -> (method, metric key).
+CV_NUMBERS = {
+    "RMSE_OK": ("ok", "rmse"),
+    "MAE_OK": ("ok", "mae"),
+    "R2_OK": ("ok", "r2"),
+    "RMSE_HYBRID": ("hybrid", "rmse"),
+    "MAE_HYBRID": ("hybrid", "mae"),
+    "R2_HYBRID": ("hybrid", "r2"),
+}
+
+CITATION = (
+    "Anvari, R., Benndorf, J., Gerber, C., Alisch, K.: Hybrid geostatistical and deep learning "
+    "framework for geochemical characterization in historical mine tailings (the GCNN-RNN "
+    "method: ordinary kriging features feeding a 1D CNN + bidirectional LSTM)."
+)

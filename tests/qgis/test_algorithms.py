@@ -1,0 +1,392 @@
+"""Every algorithm through processing.run on the Meuse data, checks, styling, cancel, crash."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsGeometry,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsSingleBandPseudoColorRenderer,
+    QgsVectorFileWriter,
+    QgsVectorLayer,
+)
+from qgis_helpers import (
+    SAMPLE_DATA,
+    engine_cli,
+    ensure_provider,
+    fake_engine_python,
+    needs_engine,
+    read_raster,
+)
+
+MEUSE = f"{SAMPLE_DATA / 'meuse.gpkg'}|layername=meuse"
+
+
+@pytest.fixture(autouse=True)
+def _provider(provider):
+    return provider
+
+
+def run(alg_id, params, feedback=None, context=None):
+    import processing
+
+    return processing.run(alg_id, params, feedback=feedback or QgsProcessingFeedback(),
+                          context=context)
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("gcnn_rnn_*") if p.is_dir()]
+
+
+# ---------------------------------------------------------------------- checks (no engine)
+def test_geographic_crs_is_refused_with_a_utm_suggestion(tmp_path):
+    layer = QgsVectorLayer("Point?crs=EPSG:4326&field=zinc:double", "geo", "memory")
+    feats = []
+    for i, (x, y) in enumerate([(5.73, 50.96), (5.74, 50.97), (5.75, 50.98)]):
+        f = QgsFeature(layer.fields())
+        f.setGeometry(QgsGeometry.fromWkt(f"POINT({x} {y})"))
+        f.setAttribute("zinc", 100.0 + i)
+        feats.append(f)
+    layer.dataProvider().addFeatures(feats)
+    with pytest.raises(QgsProcessingException, match="geographic CRS.*EPSG:32631"):
+        run("gcnnrnn:ordinarykriging", {"INPUT": layer, "FIELD": "zinc", "CELL_SIZE": 0.01,
+                                        "ESTIMATE": "TEMPORARY_OUTPUT",
+                                        "VARIANCE": "TEMPORARY_OUTPUT"})
+
+
+def test_non_numeric_field_is_refused(meuse_layer):
+    with pytest.raises(QgsProcessingException, match="not numeric.*numeric fields: .*zinc"):
+        run("gcnnrnn:fitvariogram", {"INPUT": meuse_layer, "FIELD": "landuse",
+                                     "VARIOGRAM": "TEMPORARY_OUTPUT"})
+
+
+def test_too_large_grid_is_refused_with_a_cell_size_that_fits(meuse_layer):
+    with pytest.raises(QgsProcessingException, match="cell size of at least"):
+        run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
+                                        "CELL_SIZE": 0.05, "ESTIMATE": "TEMPORARY_OUTPUT",
+                                        "VARIANCE": "TEMPORARY_OUTPUT"})
+
+
+def test_missing_cell_size_and_bad_folds_are_refused(meuse_layer):
+    with pytest.raises(QgsProcessingException, match="cell size"):
+        run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
+                                        "ESTIMATE": "TEMPORARY_OUTPUT",
+                                        "VARIANCE": "TEMPORARY_OUTPUT"})
+    with pytest.raises(QgsProcessingException, match="folds must be"):
+        run("gcnnrnn:crossvalidate", {"INPUT": meuse_layer, "FIELD": "zinc", "FOLDS": "1",
+                                      "METRICS": "TEMPORARY_OUTPUT"})
+
+
+def test_missing_engine_is_a_clear_message(meuse_layer, monkeypatch, tmp_path):
+    from qgis.core import QgsApplication
+
+    monkeypatch.setenv("GCNN_RNN_PYTHON", str(tmp_path / "no-engine" / "python"))
+    alg = QgsApplication.processingRegistry().createAlgorithmById("gcnnrnn:ordinarykriging")
+    ok, message = alg.canExecute()
+    assert not ok and "Set up engine" in message and "GCNN_RNN_PYTHON" in message
+    with pytest.raises(QgsProcessingException, match="Set up engine") as info:
+        run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
+                                        "CELL_SIZE": 100, "ESTIMATE": str(tmp_path / "e.tif"),
+                                        "VARIANCE": str(tmp_path / "v.tif")})
+    assert "Traceback" not in str(info.value)  # the message itself, not a Python traceback
+    assert not (tmp_path / "e.tif").exists()
+
+
+# ---------------------------------------------------------------------- fake engine
+def test_cancel_stops_within_two_seconds_and_leaves_no_outputs(meuse_layer, monkeypatch,
+                                                               tmp_path):
+    from qgis.core import QgsProcessingUtils
+
+    monkeypatch.setenv("GCNN_RNN_PYTHON", str(fake_engine_python(tmp_path, "stubborn")))
+    feedback = QgsProcessingFeedback()
+    cancelled_at = []
+
+    def cancel_when_running():
+        deadline = time.monotonic() + 30
+        while feedback.progress() <= 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        feedback.cancel()
+        cancelled_at.append(time.monotonic())
+
+    threading.Thread(target=cancel_when_running, daemon=True).start()
+    est, var = tmp_path / "out" / "est.tif", tmp_path / "out" / "var.tif"
+    with pytest.raises(QgsProcessingException, match="cancel"):
+        run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
+                                        "CELL_SIZE": 100, "ESTIMATE": str(est),
+                                        "VARIANCE": str(var)}, feedback)
+    assert time.monotonic() - cancelled_at[0] < 2.0
+    assert not est.exists() and not var.exists()
+    assert temp_files(Path(QgsProcessingUtils.tempFolder())) == []
+
+
+def test_engine_killed_by_sigkill_is_a_clear_error(meuse_layer, monkeypatch, tmp_path):
+    monkeypatch.setenv("GCNN_RNN_PYTHON", str(fake_engine_python(tmp_path, "crash")))
+    est = tmp_path / "est.tif"
+    with pytest.raises(QgsProcessingException, match=r"crashed \(killed by signal 9\)") as info:
+        run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
+                                        "CELL_SIZE": 100, "ESTIMATE": str(est),
+                                        "VARIANCE": str(tmp_path / "var.tif")})
+    assert "fatal: about to be killed" in str(info.value)  # the tail of the engine's stderr
+    assert "Traceback" not in str(info.value)
+    assert not est.exists()
+
+
+# ---------------------------------------------------------------------- real engine
+@pytest.fixture(scope="module")
+def meuse_variogram(tmp_path_factory, qgis_processing):
+    if not (Path(SAMPLE_DATA.parent / "core" / "cli" / "variogram_cmd.py")).exists():
+        pytest.skip("engine command 'variogram' not built yet")
+    ensure_provider()
+    out = tmp_path_factory.mktemp("vario") / "meuse_v.json"
+    res = run("gcnnrnn:fitvariogram", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                       "VARIOGRAM": str(out)})
+    return res, out
+
+
+@needs_engine("variogram")
+def test_fitvariogram_recovers_the_gstat_meuse_model(meuse_variogram, tmp_path):
+    res, out = meuse_variogram
+    assert Path(res["VARIOGRAM"]) == out and out.is_file()
+    # gstat: 0.0507 Nug + 0.5906 Sph(897)
+    assert res["SILL"] == pytest.approx(0.6413, rel=0.1)
+    assert res["NUGGET"] == pytest.approx(0.0507, abs=0.05)
+    assert res["MODEL_TEXT"]
+    cli = tmp_path / "cli.json"
+    engine_cli("variogram", ["--input", str(SAMPLE_DATA / "meuse.gpkg"), "--layer", "meuse",
+                             "--field", "zinc", "--transform", "log", "--output-json", cli])
+    import json
+
+    assert json.loads(cli.read_text())["model"] == json.loads(out.read_text())["model"]
+
+
+@needs_engine("variogram")
+def test_selected_features_and_memory_layers_reach_the_engine(tmp_path):
+    import json
+
+    from qgis.core import QgsProcessingFeatureSourceDefinition
+
+    layer = QgsVectorLayer(MEUSE, "meuse", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    layer.selectByIds([f.id() for f in layer.getFeatures()][:70])
+    out = tmp_path / "sel.json"
+    try:
+        run("gcnnrnn:fitvariogram", {
+            "INPUT": QgsProcessingFeatureSourceDefinition(layer.id(), True), "FIELD": "zinc",
+            "VARIOGRAM": str(out)})
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    assert json.loads(out.read_text())["n"] == 70
+    layer = QgsVectorLayer(MEUSE, "meuse", "ogr")
+    memory = layer.materialize(QgsFeatureRequest().setLimit(40))
+    assert memory.providerType() == "memory"
+    run("gcnnrnn:fitvariogram", {"INPUT": memory, "FIELD": "zinc", "VARIOGRAM": str(out)})
+    assert json.loads(out.read_text())["n"] == 40
+
+
+@needs_engine("variogram", "krige")
+def test_ordinarykriging_equals_the_cli_and_is_georeferenced(meuse_variogram, tmp_path):
+    _, vfile = meuse_variogram
+    est, var = tmp_path / "est.tif", tmp_path / "var.tif"
+    res = run("gcnnrnn:ordinarykriging", {
+        "INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1, "VARIOGRAM": str(vfile),
+        "NEIGHBOURS": 16, "CELL_SIZE": 100, "ESTIMATE": str(est), "VARIANCE": str(var)})
+    assert res["ESTIMATE"] == str(est) and res["VARIANCE"] == str(var)
+    assert est.with_suffix(".qml").is_file()
+    cli = tmp_path / "cli"
+    engine_cli("krige", ["--input", str(SAMPLE_DATA / "meuse.gpkg"), "--layer", "meuse",
+                         "--field", "zinc", "--transform", "log", "--variogram", vfile,
+                         "--neighbours", 16, "--cell-size", 100.0, "--output-dir", cli])
+    for ours, theirs in ((est, cli / "kriging_estimate.tif"), (var, cli / "kriging_variance.tif")):
+        a, gt, epsg, nodata, bands = read_raster(ours)
+        b, gt2, _, _, _ = read_raster(theirs)
+        assert epsg == "28992" and nodata == -9999 and bands == 1
+        assert gt == gt2 and gt[1] == 100.0 and gt[5] == -100.0
+        np.testing.assert_array_equal(a, b)
+    layer = QgsRasterLayer(str(est), "est")
+    extent = layer.extent()
+    assert extent.xMinimum() <= 178605 and extent.xMaximum() >= 181390
+    a, *_ = read_raster(var)
+    assert (a[a != -9999] >= 0).all()
+
+
+@needs_engine("variogram", "krige")
+def test_selected_features_and_mask(meuse_variogram, tmp_path):
+    _, vfile = meuse_variogram
+    from qgis.core import QgsProcessingFeatureSourceDefinition
+
+    layer = QgsVectorLayer(MEUSE, "meuse", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    layer.selectByIds([f.id() for f in layer.getFeatures()][:60])
+
+    subset = tmp_path / "subset.gpkg"
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName, options.onlySelectedFeatures = "GPKG", True
+    QgsVectorFileWriter.writeAsVectorFormatV3(layer, str(subset),
+                                              QgsProject.instance().transformContext(), options)
+    est = tmp_path / "sel.tif"
+    mask = QgsVectorLayer("Polygon?crs=EPSG:28992", "mask", "memory")
+    f = QgsFeature()
+    f.setGeometry(QgsGeometry.fromRect(QgsRectangle(178500, 329500, 180000, 334000)))
+    mask.dataProvider().addFeatures([f])
+    run("gcnnrnn:ordinarykriging", {
+        "INPUT": QgsProcessingFeatureSourceDefinition(layer.id(), True),
+        "FIELD": "zinc", "VARIOGRAM": str(vfile), "CELL_SIZE": 100, "MASK": mask,
+        "EXTENT": "178500,181600,329600,333700 [EPSG:28992]",
+        "ESTIMATE": str(est), "VARIANCE": "TEMPORARY_OUTPUT"})
+    QgsProject.instance().removeMapLayer(layer.id())
+    cli = tmp_path / "cli"
+    engine_cli("krige", ["--input", subset, "--field", "zinc", "--variogram", vfile,
+                         "--neighbours", 32, "--cell-size", 100.0,
+                         "--extent", "178500,329600,181600,333700", "--output-dir", cli])
+    a, gt, *_ = read_raster(est)
+    b, *_ = read_raster(cli / "kriging_estimate.tif")
+    xs = gt[0] + gt[1] * (np.arange(a.shape[1]) + 0.5)
+    inside = np.broadcast_to(xs < 180000, a.shape)
+    np.testing.assert_array_equal(a[inside], b[inside])
+    assert (a[~inside] == -9999).all() and (b[~inside] != -9999).any()
+
+
+@needs_engine("variogram", "krige")
+def test_run_and_load_results_styles_the_layers(meuse_variogram, tmp_path):
+    import processing
+
+    _, vfile = meuse_variogram
+    QgsProject.instance().removeAllMapLayers()
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    processing.runAndLoadResults("gcnnrnn:ordinarykriging", {
+        "INPUT": MEUSE, "FIELD": "zinc", "VARIOGRAM": str(vfile), "CELL_SIZE": 100,
+        "ESTIMATE": str(tmp_path / "e.tif"), "VARIANCE": str(tmp_path / "v.tif")},
+        context=context)
+    layers = {lyr.name(): lyr for lyr in QgsProject.instance().mapLayers().values()}
+    assert set(layers) >= {"Kriging estimate (zinc)", "Kriging variance (zinc)"}
+    for name in ("Kriging estimate (zinc)", "Kriging variance (zinc)"):
+        assert isinstance(layers[name].renderer(), QgsSingleBandPseudoColorRenderer)
+    QgsProject.instance().removeAllMapLayers()
+
+
+@needs_engine("cv")
+def test_crossvalidate_reports_metrics(tmp_path):
+    import json
+
+    out, report = tmp_path / "cv.json", tmp_path / "cv.html"
+    res = run("gcnnrnn:crossvalidate", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                        "FOLDS": "5", "SEED": 1, "METRICS": str(out),
+                                        "REPORT": str(report)})
+    metrics = json.loads(out.read_text())["metrics"]["ok"]
+    assert res["RMSE_OK"] == pytest.approx(metrics["rmse"])
+    assert res["R2_OK"] == pytest.approx(metrics["r2"]) and 0 < res["R2_OK"] <= 1
+    assert "RMSE" in report.read_text()
+
+
+@needs_engine("train", "predict")
+def test_train_then_predict_hybrid_tiny(tmp_path):
+    model = tmp_path / "model"
+    res = run("gcnnrnn:trainhybrid", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                      "ENSEMBLE": 1, "EPOCHS": 3, "SEED": 1,
+                                      "MODEL": str(model)})
+    assert (Path(res["MODEL"]) / "model.json").is_file()
+    outs = {k: str(tmp_path / f"{k.lower()}.tif") for k in (
+        "PREDICTION", "KRIGING_ESTIMATE", "KRIGING_VARIANCE", "PREDICTION_STD",
+        "INTERVAL_LOWER", "INTERVAL_UPPER", "EXCEEDANCE")}
+    res = run("gcnnrnn:predicthybrid", {"MODEL": str(model), "CELL_SIZE": 200,
+                                        "THRESHOLD": 500.0, **outs})
+    for key, path in outs.items():
+        assert res[key] == path and Path(path).is_file(), key
+        a, gt, epsg, nodata, _ = read_raster(path)
+        assert epsg == "28992" and gt[1] == 200.0
+    lo, *_ = read_raster(outs["INTERVAL_LOWER"])
+    hi, *_ = read_raster(outs["INTERVAL_UPPER"])
+    valid = lo != -9999
+    assert (lo[valid] <= hi[valid]).all()
+    p, *_ = read_raster(outs["EXCEEDANCE"])
+    assert ((p[p != -9999] >= 0) & (p[p != -9999] <= 1)).all()
+
+
+@needs_engine("train")
+def test_cancel_real_training_leaves_nothing(tmp_path):
+    feedback = QgsProcessingFeedback()
+    timer = threading.Timer(2.0, feedback.cancel)
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(QgsProcessingException):
+        run("gcnnrnn:trainhybrid", {"INPUT": MEUSE, "FIELD": "zinc", "ENSEMBLE": 5,
+                                    "EPOCHS": 5000, "MODEL": str(tmp_path / "m")}, feedback)
+    assert time.monotonic() - start < 2.0 + 2.0
+    assert not (tmp_path / "m" / "model.json").exists()
+
+
+@needs_engine("variogram", "krige")
+def test_graphical_model_chains_fitvariogram_and_kriging(tmp_path):
+    from qgis.core import QgsProcessingModelAlgorithm
+
+    model = QgsProcessingModelAlgorithm()
+    assert model.fromFile(str(Path(__file__).with_name("fit_and_krige.model3")))
+    names = [p.name() for p in model.parameterDefinitions()]
+    assert sorted(names) == ["cellsize", "field", "krige:estimate", "krige:variance", "points"]
+    est, var = tmp_path / "chain_est.tif", tmp_path / "chain_var.tif"
+    res = run(model, {"points": MEUSE, "field": "zinc", "cellsize": 100,
+                      "krige:estimate": str(est), "krige:variance": str(var)})
+    assert Path(res["krige:estimate"]) == est and est.is_file() and var.is_file()
+    a, gt, epsg, nodata, _ = read_raster(est)
+    assert epsg == "28992" and gt[1] == 100.0 and (a != nodata).any()
+
+
+@needs_engine("run")
+def test_hybrid_interpolation_loads_styled_layers_report_and_model(tmp_path):
+    import processing
+
+    QgsProject.instance().removeAllMapLayers()
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    res = processing.runAndLoadResults("gcnnrnn:hybridinterpolation", {
+        "INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1, "CELL_SIZE": 250, "ENSEMBLE": 1,
+        "EPOCHS": 3, "FOLDS": "3", "SEED": 2, "THRESHOLD": 500.0,
+        "PREDICTION": "TEMPORARY_OUTPUT", "KRIGING_ESTIMATE": "TEMPORARY_OUTPUT",
+        "KRIGING_VARIANCE": "TEMPORARY_OUTPUT", "PREDICTION_STD": "TEMPORARY_OUTPUT",
+        "INTERVAL_LOWER": "TEMPORARY_OUTPUT", "INTERVAL_UPPER": "TEMPORARY_OUTPUT",
+        "EXCEEDANCE": str(tmp_path / "p500.tif"), "REPORT": str(tmp_path / "report.html"),
+        "MODEL": str(tmp_path / "model")}, context=context)
+    assert (tmp_path / "model" / "model.json").is_file()
+    assert (tmp_path / "report.html").stat().st_size > 10_000  # plots embedded
+    assert res["RMSE_OK"] > 0 and res["RMSE_HYBRID"] > 0
+    layers = {lyr.name(): lyr for lyr in QgsProject.instance().mapLayers().values()}
+    expected = {"Hybrid prediction (zinc)", "Kriging estimate (zinc)", "Kriging variance (zinc)",
+                "Prediction standard deviation (zinc)", "Probability of exceeding (zinc)"}
+    assert expected <= set(layers), sorted(layers)
+    for name in expected:
+        assert isinstance(layers[name].renderer(), QgsSingleBandPseudoColorRenderer), name
+    p, *_ = read_raster(tmp_path / "p500.tif")
+    assert ((p[p != -9999] >= 0) & (p[p != -9999] <= 1)).all()
+    QgsProject.instance().removeAllMapLayers()
+
+
+@needs_engine("synth", "krige")
+def test_3d_points_give_one_band_per_z_level(tmp_path):
+    from osgeo import gdal
+
+    samples = tmp_path / "s3.gpkg"
+    engine_cli("synth", ["--dims", 3, "--n", 150, "--variogram", "1 Sph(300)", "--seed", 3,
+                         "--size", 600, "--depth", 20, "--output", samples])
+    est = tmp_path / "est3d.tif"
+    run("gcnnrnn:ordinarykriging", {
+        "INPUT": f"{samples}|layername=samples", "FIELD": "value", "CELL_SIZE": 100,
+        "Z_LEVELS": "-20:0:10", "VARIOGRAM": None, "ESTIMATE": str(est),
+        "VARIANCE": str(tmp_path / "var3d.tif")})
+    ds = gdal.Open(str(est))
+    assert ds.RasterCount == 3
+    assert [ds.GetRasterBand(i).GetDescription() for i in (1, 2, 3)] == [
+        "z=-20", "z=-10", "z=0"]
+    assert ds.RasterXSize == 6 and ds.RasterYSize == 6
