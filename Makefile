@@ -18,10 +18,12 @@ all: test
 $(SYS_STAMP):
 	@if ! command -v qgis_process.bin >/dev/null 2>&1 || ! /usr/bin/python3 -c "import qgis.core" 2>/dev/null \
 	    || ! command -v xvfb-run >/dev/null 2>&1 || ! /usr/bin/python3 -m venv --help >/dev/null 2>&1 \
-	    || ! /usr/bin/python3 -c "import ensurepip" 2>/dev/null; then \
-	  echo "installing QGIS and Xvfb from the distribution (apt-get)"; \
+	    || ! /usr/bin/python3 -c "import ensurepip" 2>/dev/null \
+	    || ! Rscript -e 'library(gstat); library(sp)' >/dev/null 2>&1; then \
+	  echo "installing QGIS, Xvfb and R gstat (test oracle) from the distribution (apt-get)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    qgis python3-qgis qgis-providers xvfb xauth python3-venv python3-pip >/dev/null; \
+	    qgis python3-qgis qgis-providers xvfb xauth python3-venv python3-pip \
+	    r-base-core r-cran-gstat r-cran-sp >/dev/null; \
 	fi
 	@mkdir -p .cache && touch $@
 
