@@ -16,7 +16,7 @@ name      unit semivariogram for ``h > 0``              notes
 ``gau``   ``1 - exp(-x**2)``                             practical range ``sqrt(3) a``
 ``mat``   ``1 - x**nu K_nu(x) / (2**(nu-1) Gamma(nu))``  gstat ``Mat``, extra = ``nu`` (kappa)
 ``ste``   ``1 - exp(-x**alpha)``                         stable (gstat ``Exc``), extra = alpha
-``cub``   ``7x²-8.75x³+3.5x⁵-0.75x⁷`` (``x<1``), else 1  gstat ``Cub``
+``cub``   ``7x²-8.75x³+3.5x⁵-0.75x⁷`` (``x<1``), else 1  GSLIB/Chilès–Delfiner cubic (not in gstat)
 ``lin``   ``x`` (``x < 1``), else ``1``                  linear with sill (gstat ``Lin(a>0)``)
 ``pow``   ``x**alpha``                                   unbounded; ``a`` is a scale (default 1)
 ``hol``   ``1 - sin(x) / x``                             hole effect (gstat ``Hol``)
@@ -229,7 +229,7 @@ class Stable(BaseModel):
 
 @register
 class Cubic(BaseModel):
-    """Cubic (gstat ``Cub``): ``7x² - 8.75x³ + 3.5x⁵ - 0.75x⁷`` for ``x = h/a < 1``, else ``1``."""
+    """Cubic (Chilès & Delfiner; GSTools `Cubic`; gstat has no cubic model): ``7x² - 8.75x³ + 3.5x⁵ - 0.75x⁷`` for ``x = h/a < 1``, else ``1``."""
 
     name, long_name, code = "cub", "cubic", 6
 
