@@ -1,0 +1,488 @@
+"""Cross-validation: fold schemes, a registry of prediction methods, and the CV driver.
+
+Every method runs on *identical* folds, and everything a method learns (transform, variogram,
+scalers, network) is fitted inside each fold from the training part only, so no held-out value
+leaks into its own prediction. A method is a function registered under a name::
+
+    @register_cv_method("ok")
+    def ok_method(train: PointData, test: PointData, options: dict, progress, should_stop)
+        -> {"prediction": (m,), "variance": (m,) optional, "lower"/"upper": (m,) optional,
+            "observed": (m,) optional (the test values in the requested units)}
+
+Predictions are in the units asked by ``options["output_units"]`` (``"original"`` or
+``"transformed"``). A method may carry two optional attributes: ``loo(points, options,
+progress, should_stop)`` giving all leave-one-out predictions at once (or ``None`` when it
+cannot, e.g. because something must be refitted per fold), and ``describe(options) -> str``
+for the protocol text.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import InputDataError, UnknownModelError
+from .io import PointData
+from .metrics import metrics
+from .progress import ProgressFn, StopFn, check_cancel, scaled
+
+logger = logging.getLogger(__name__)
+
+CVMethod = Callable[[PointData, PointData, dict, ProgressFn | None, StopFn | None], dict]
+
+#: Registered cross-validation methods by name.
+CV_METHODS: dict[str, CVMethod] = {}
+#: Module imported on demand to register more methods (the hybrid model's).
+EXTRA_METHOD_MODULES = ("gcnn_rnn.core.model.cv_methods",)
+#: Spatial folds when ``spatial:SIZE`` does not say how many.
+DEFAULT_SPATIAL_FOLDS = 5
+
+
+def register_cv_method(name: str) -> Callable[[CVMethod], CVMethod]:
+    """Decorator registering a cross-validation method under ``name``."""
+
+    def deco(fn: CVMethod) -> CVMethod:
+        CV_METHODS[name] = fn
+        return fn
+
+    return deco
+
+
+def get_cv_method(name: str) -> CVMethod:
+    """The method registered as ``name``, loading :data:`EXTRA_METHOD_MODULES` if needed.
+
+    Raises
+    ------
+    UnknownModelError
+        For an unknown name (the message lists the known ones).
+    """
+    if name not in CV_METHODS:
+        _load_extra_methods()
+    if name not in CV_METHODS:
+        raise UnknownModelError(
+            f"unknown cross-validation method {name!r}; known: {', '.join(sorted(CV_METHODS))}"
+        )
+    return CV_METHODS[name]
+
+
+def _load_extra_methods() -> None:
+    """Import :data:`EXTRA_METHOD_MODULES`; a module's ``register()`` is called if it has one."""
+    for modname in EXTRA_METHOD_MODULES:
+        try:
+            module = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not modname.startswith(exc.name):
+                raise
+            continue
+        register = getattr(module, "register", None)
+        if callable(register):
+            register()
+
+
+# --------------------------------------------------------------------------- folds
+@dataclass(frozen=True)
+class FoldScheme:
+    """A parsed fold scheme: ``kind`` ``"loo"``, ``"kfold"`` or ``"spatial"``.
+
+    ``k`` is the number of folds (k-fold and spatial), ``block`` the spatial block side
+    (``None`` for automatic).
+    """
+
+    kind: str
+    k: int = 0
+    block: float | None = None
+
+    @property
+    def text(self) -> str:
+        if self.kind == "loo":
+            return "loo"
+        if self.kind == "kfold":
+            return str(self.k)
+        size = "auto" if self.block is None else f"{self.block:g}"
+        return f"spatial:{size}:{self.k}"
+
+
+def parse_folds(scheme: str | int) -> FoldScheme:
+    """Parse ``"loo"``, ``K`` (e.g. ``"10"``), ``"spatial:SIZE[:K]"`` or ``"spatial:auto[:K]"``.
+
+    Raises
+    ------
+    InputDataError
+        For anything else.
+    """
+    text = str(scheme).strip().lower()
+    if text == "loo":
+        return FoldScheme("loo")
+    if text.isdigit():
+        k = int(text)
+        if k < 2:
+            raise InputDataError(f"k-fold cross-validation needs K >= 2, not {scheme!r}")
+        return FoldScheme("kfold", k)
+    parts = text.split(":")
+    if parts[0] == "spatial" and 2 <= len(parts) <= 3:
+        k = DEFAULT_SPATIAL_FOLDS
+        if len(parts) == 3:
+            if not parts[2].isdigit() or int(parts[2]) < 2:
+                raise InputDataError(f"spatial folds: K must be an integer >= 2 in {scheme!r}")
+            k = int(parts[2])
+        if parts[1] == "auto":
+            return FoldScheme("spatial", k, None)
+        try:
+            size = float(parts[1])
+        except ValueError:
+            size = math.nan
+        if not (size > 0 and math.isfinite(size)):
+            raise InputDataError(f"spatial block size must be a positive number in {scheme!r}")
+        return FoldScheme("spatial", k, size)
+    raise InputDataError(
+        f"unknown fold scheme {scheme!r}; use loo, K (e.g. 10), spatial:SIZE[:K] or "
+        "spatial:auto[:K]"
+    )
+
+
+def _blocks(xy: np.ndarray, size: float) -> np.ndarray:
+    cells = np.floor((xy - xy.min(axis=0)) / size).astype(np.int64)
+    return np.unique(cells, axis=0, return_inverse=True)[1].ravel()
+
+
+def auto_block_size(coords: np.ndarray, k: int, range_hint: float | None = None) -> float:
+    """Side of the square blocks for ``spatial:auto``.
+
+    Starts from ``range_hint`` (the variogram's practical range: blocks at least that wide
+    keep most spatially autocorrelated neighbours of a test point out of its training set,
+    Roberts et al. 2017) or, without it, from the longer bounding-box side divided by
+    ``sqrt(k)``; shrinks it by 20 % steps until there are at least ``2 k`` non-empty blocks,
+    so that folds can be balanced.
+    """
+    xy = np.asarray(coords, dtype=float)[:, :2]
+    span = float((xy.max(axis=0) - xy.min(axis=0)).max())
+    if span <= 0:
+        raise InputDataError("all points are at the same location: no spatial blocks possible")
+    size = float(range_hint) if range_hint and range_hint > 0 else span / math.sqrt(k)
+    size = min(size, span)
+    while np.unique(_blocks(xy, size)).size < 2 * k and size > span * 1e-6:
+        size *= 0.8
+    return size
+
+
+def make_folds(
+    coords: np.ndarray, scheme: str | int | FoldScheme, seed: int = 0, *,
+    range_hint: float | None = None,
+) -> np.ndarray:
+    """Fold id (0-based) of each point.
+
+    Parameters
+    ----------
+    coords : ndarray, shape (n, 2) or (n, 3)
+        Point coordinates (blocks use x and y only, so a drill hole stays in one fold).
+    scheme : str, int or FoldScheme
+        ``"loo"``, ``K``, ``"spatial:SIZE[:K]"`` or ``"spatial:auto[:K]"`` (K defaults to
+        :data:`DEFAULT_SPATIAL_FOLDS`); see :func:`parse_folds`.
+    seed : int
+        Seed of the random assignment (the same seed gives the same folds).
+    range_hint : float, optional
+        The variogram's practical range, used by ``spatial:auto`` (:func:`auto_block_size`).
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+
+    Notes
+    -----
+    k-fold: a seeded random permutation cut into K near-equal parts. Spatial: square blocks of
+    the given side from the lower-left corner of the points' bounding box; the non-empty
+    blocks, in seeded random order, each go to the fold with the fewest points so far, so
+    folds are balanced while every block stays whole.
+    """
+    fs = scheme if isinstance(scheme, FoldScheme) else parse_folds(scheme)
+    xy = np.asarray(coords, dtype=float)
+    n = xy.shape[0]
+    rng = np.random.default_rng(seed)
+    if fs.kind == "loo":
+        return np.arange(n, dtype=np.int64)
+    if fs.kind == "kfold":
+        if fs.k > n:
+            raise InputDataError(f"{fs.k} folds for only {n} points")
+        folds = np.empty(n, dtype=np.int64)
+        for f, part in enumerate(np.array_split(rng.permutation(n), fs.k)):
+            folds[part] = f
+        return folds
+    size = fs.block if fs.block is not None else auto_block_size(xy, fs.k, range_hint)
+    block = _blocks(xy[:, :2], size)
+    n_blocks = int(block.max()) + 1
+    k = fs.k
+    if n_blocks < k:
+        if n_blocks < 2:
+            raise InputDataError(
+                f"spatial blocks of side {size:g} put all points in one block; use smaller blocks"
+            )
+        logger.warning("only %d non-empty blocks of side %g: using %d folds instead of %d",
+                       n_blocks, size, n_blocks, k)
+        k = n_blocks
+    counts = np.bincount(block, minlength=n_blocks)
+    load = np.zeros(k, dtype=np.int64)
+    fold_of_block = np.empty(n_blocks, dtype=np.int64)
+    for b in rng.permutation(n_blocks):
+        f = int(np.argmin(load))
+        fold_of_block[b] = f
+        load[f] += counts[b]
+    return fold_of_block[block]
+
+
+# --------------------------------------------------------------------------- driver
+@dataclass(frozen=True)
+class CVResult:
+    """Cross-validation predictions and scores of several methods on the same folds.
+
+    Attributes
+    ----------
+    methods : tuple of str
+        Method names in the order run.
+    folds : ndarray of int64, shape (n,)
+        Fold of each point.
+    observed : dict of str to ndarray
+        Observations per method in its output units.
+    predictions, variances, lower, upper : dict of str to ndarray or None
+        Per-point outputs of each method (``None`` where a method gives none).
+    metrics : dict of str to dict
+        :func:`~gcnn_rnn.core.metrics.metrics` of each method over all points (plus
+        ``coverage`` when intervals are given).
+    per_fold : dict of str to list of dict
+        The same metrics per fold (``{"fold": f, "n": .., ...}``).
+    protocol : str
+        What was done, in words.
+    """
+
+    methods: tuple[str, ...]
+    folds: np.ndarray
+    observed: dict[str, np.ndarray]
+    predictions: dict[str, np.ndarray]
+    variances: dict[str, np.ndarray | None]
+    lower: dict[str, np.ndarray | None]
+    upper: dict[str, np.ndarray | None]
+    metrics: dict[str, dict]
+    per_fold: dict[str, list[dict]]
+    protocol: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def per_point(self, coords: np.ndarray) -> list[dict]:
+        """One record per point: coordinates, fold, observed, and per method
+        ``<m>_prediction``, ``<m>_residual`` (observed - prediction), ``<m>_variance``,
+        ``<m>_lower``/``<m>_upper`` when available."""
+        first = self.methods[0]
+        cols: dict[str, np.ndarray] = {"x": coords[:, 0], "y": coords[:, 1]}
+        if coords.shape[1] == 3:
+            cols["z"] = coords[:, 2]
+        cols["fold"] = self.folds
+        cols["observed"] = self.observed[first]
+        for m in self.methods:
+            if m != first and not np.array_equal(self.observed[m], self.observed[first],
+                                                 equal_nan=True):
+                cols[f"{m}_observed"] = self.observed[m]
+            cols[f"{m}_prediction"] = self.predictions[m]
+            cols[f"{m}_residual"] = self.observed[m] - self.predictions[m]
+            for name, store in (("variance", self.variances), ("lower", self.lower),
+                                ("upper", self.upper)):
+                if store[m] is not None:
+                    cols[f"{m}_{name}"] = store[m]
+        n = len(self.folds)
+        return [{k: _py(v[i]) for k, v in cols.items()} for i in range(n)]
+
+
+def _py(v):
+    v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _scores(obs, pred, var, lo, hi) -> dict:
+    out = metrics(obs, pred, var)
+    if lo is not None and hi is not None:
+        ok = np.isfinite(obs) & np.isfinite(lo) & np.isfinite(hi)
+        out["coverage"] = float(((obs[ok] >= lo[ok]) & (obs[ok] <= hi[ok])).mean()) if ok.any() \
+            else None
+    return out
+
+
+def cross_validate(
+    points: PointData,
+    methods: Sequence[str],
+    folds: np.ndarray,
+    options: dict | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> CVResult:
+    """Run every method on the same folds and score it.
+
+    Parameters
+    ----------
+    points : PointData
+        All samples.
+    methods : sequence of str
+        Registered method names (:data:`CV_METHODS`).
+    folds : ndarray of int, shape (n,)
+        Fold of each point (:func:`make_folds`).
+    options : dict, optional
+        Passed to every method (``output_units``, ``transform``, ``variogram``, ...).
+    progress, should_stop : callable, optional
+        Progress and cancellation (checked between folds).
+
+    Returns
+    -------
+    CVResult
+    """
+    options = dict(options or {})
+    folds = np.asarray(folds, dtype=np.int64)
+    if folds.shape != (points.n,):
+        raise InputDataError(f"{folds.size} fold ids for {points.n} points")
+    if not methods:
+        raise InputDataError("no cross-validation method given")
+    fns = {m: get_cv_method(m) for m in methods}
+    fold_ids = np.unique(folds)
+    if fold_ids.size < 2:
+        raise InputDataError("cross-validation needs at least two folds")
+    loo = fold_ids.size == points.n
+    obs, pred, var, lo, hi, scores, per_fold, texts = {}, {}, {}, {}, {}, {}, {}, []
+    for mi, (name, fn) in enumerate(fns.items()):
+        sub = scaled(progress, mi / len(fns), (mi + 1) / len(fns))
+        out = None
+        if loo and hasattr(fn, "loo"):
+            check_cancel(should_stop)
+            out = fn.loo(points, options, sub, should_stop)
+        if out is None:
+            out = _by_fold(fn, points, folds, fold_ids, options, sub, should_stop)
+        p = np.asarray(out["prediction"], dtype=float)
+        o = np.asarray(out.get("observed", points.values), dtype=float)
+        v, lw, up = (None if out.get(key) is None else np.asarray(out[key], dtype=float)
+                     for key in ("variance", "lower", "upper"))
+        obs[name], pred[name], var[name], lo[name], hi[name] = o, p, v, lw, up
+        scores[name] = _scores(o, p, v, lw, up)
+        per_fold[name] = []
+        for f in fold_ids:
+            sel = folds == f
+            rec = {"fold": int(f)}
+            rec.update(_scores(o[sel], p[sel], None if v is None else v[sel],
+                               None if lw is None else lw[sel], None if up is None else up[sel]))
+            per_fold[name].append(rec)
+        describe = getattr(fn, "describe", None)
+        texts.append(f"{name}: {describe(options)}" if describe else name)
+        logger.info("cross-validation %s: rmse %s, r2 %s", name, scores[name]["rmse"],
+                    scores[name]["r2"])
+    protocol = "; ".join(texts)
+    return CVResult(tuple(fns), folds, obs, pred, var, lo, hi, scores, per_fold, protocol)
+
+
+def _by_fold(fn, points, folds, fold_ids, options, progress, should_stop) -> dict:
+    n = points.n
+    keys = ("prediction", "variance", "lower", "upper", "observed")
+    out: dict[str, np.ndarray | None] = {}
+    for i, f in enumerate(fold_ids):
+        check_cancel(should_stop)
+        test_idx = np.flatnonzero(folds == f)
+        train_idx = np.flatnonzero(folds != f)
+        res = fn(points.subset(train_idx), points.subset(test_idx), options,
+                 scaled(progress, i / fold_ids.size, (i + 1) / fold_ids.size), should_stop)
+        for key in keys:
+            val = res.get(key)
+            if val is None:
+                continue
+            if key not in out:
+                out[key] = np.full(n, np.nan)
+            out[key][test_idx] = np.asarray(val, dtype=float)
+        if progress is not None:
+            progress((i + 1) / fold_ids.size, "cross-validation")
+    if "prediction" not in out:
+        raise InputDataError("a cross-validation method returned no prediction")
+    return out
+
+
+# --------------------------------------------------------------------------- ordinary kriging
+OK_DEFAULT_MODELS = ("sph", "exp", "gau")
+
+
+def _ok_settings(options: dict):
+    from .kriging import KrigingConfig
+    from .transforms import parse_transform
+
+    cfg = options.get("kriging") or KrigingConfig()
+    units = options.get("output_units", "original")
+    if units not in ("original", "transformed"):
+        raise InputDataError(f"output units must be original or transformed, not {units!r}")
+    return cfg, parse_transform(options.get("transform")), units
+
+
+def _ok_finish(ft, res, test_values, cfg, units) -> dict:
+    if units == "transformed":
+        return {"prediction": res.estimate, "variance": res.variance,
+                "observed": ft.forward(test_values)}
+    est, var = ft.back(res.estimate, res.variance, None if cfg.simple else res.lagrange)
+    return {"prediction": est, "variance": var, "observed": np.asarray(test_values, float)}
+
+
+@register_cv_method("ok")
+def ok_method(train: PointData, test: PointData, options: dict,
+              progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> dict:
+    """Ordinary (or simple) kriging of the test points from the training points.
+
+    Options: ``transform`` (fitted on the training values), ``variogram`` (a fixed
+    :class:`VariogramModel`; ``None`` or ``refit_variogram=True`` fits one on the training
+    part with the gstat-default experimental variogram and candidates
+    ``variogram_models``, default sph, exp, gau), ``kriging`` (:class:`KrigingConfig`),
+    ``output_units``. Back-transforms use the kriging variance (and the OK Lagrange
+    multiplier for ``log``), see :meth:`FittedTransform.back`.
+    """
+    from .kriging import krige
+    from .transforms import fit_transform
+
+    cfg, kind, units = _ok_settings(options)
+    ft = fit_transform(train.values, kind)
+    y = ft.forward(train.values)
+    model = options.get("variogram")
+    if model is None or options.get("refit_variogram"):
+        from .variogram.fit import auto_variogram
+
+        models = tuple(options.get("variogram_models") or OK_DEFAULT_MODELS)
+        model = auto_variogram(train.coords, y, models).model
+    res = krige(train.coords, y, test.coords, model, cfg, should_stop=should_stop)
+    return _ok_finish(ft, res, test.values, cfg, units)
+
+
+def _ok_loo(points: PointData, options: dict, progress=None, should_stop=None) -> dict | None:
+    """All leave-one-out predictions at once (``exclude_self``), when nothing is refitted."""
+    from .kriging import krige
+    from .transforms import Transform, fit_transform
+
+    cfg, kind, units = _ok_settings(options)
+    model = options.get("variogram")
+    if model is None or options.get("refit_variogram") or kind is Transform.NSCORE:
+        return None  # the normal-score table depends on the training part: per fold
+    ft = fit_transform(points.values, kind)  # none/log have no parameters to leak
+    res = krige(points.coords, ft.forward(points.values), points.coords, model, cfg,
+                exclude_self=True, progress=progress, should_stop=should_stop)
+    return _ok_finish(ft, res, points.values, cfg, units)
+
+
+def _ok_describe(options: dict) -> str:
+    cfg, kind, units = _ok_settings(options)
+    model = options.get("variogram")
+    what = f"simple kriging (mean {cfg.mean:g})" if cfg.simple else "ordinary kriging"
+    nb = "global" if cfg.neighbours == 0 else f"{cfg.neighbours} nearest neighbours"
+    if model is None or options.get("refit_variogram"):
+        models = ",".join(options.get("variogram_models") or OK_DEFAULT_MODELS)
+        vg = f"variogram refitted inside each fold (gstat-default bins, candidates {models})"
+    else:
+        vg = f"fixed variogram {model.to_text()!r} (fitted once, not per fold)"
+    tr = "no transform" if kind.value == "none" else f"{kind.value} transform fitted per fold"
+    return f"{what}, {nb}; {vg}; {tr}; {units} units"
+
+
+ok_method.loo = _ok_loo  # type: ignore[attr-defined]
+ok_method.describe = _ok_describe  # type: ignore[attr-defined]

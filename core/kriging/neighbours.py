@@ -1,0 +1,344 @@
+"""Neighbour search for local kriging: nearest ``k``, maximum distance, sectors, leave-self-out.
+
+The search runs in the anisotropy-reduced space (:meth:`VariogramModel.reduce`), where the
+Euclidean distance is the anisotropic distance, with :class:`scipy.spatial.cKDTree`. Sector
+membership is decided on the offsets in the original coordinates (as gstat and GSLIB do).
+
+Many targets (a grid) are searched by tiles (:func:`_tiled`): one tree query per small tile
+gives candidates from which each target picks its nearest, with a distance argument proving
+the result equal to a direct query (targets for which it does not hold are queried
+directly). Ties between exactly equidistant samples may be ordered differently from a
+direct query.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+from scipy.spatial import cKDTree
+
+#: Candidates asked from the tree per wanted neighbour when sectors are used (doubled until
+#: every sector is full, the candidates run out or the maximum distance is reached).
+_SECTOR_CANDIDATES = 4
+#: Fewest targets for which the tiled search is tried.
+_TILED_MIN_TARGETS = 4096
+#: Tile side as a fraction of the typical k-th neighbour distance.
+_TILE_FRACTION = 0.25
+
+
+def sector_cap(k: int, sectors: int) -> int:
+    """Most neighbours one sector may contribute."""
+    return max(1, k // sectors) if sectors else k
+
+
+@njit(cache=True)
+def _sector_of(off: np.ndarray, sectors: int) -> int:
+    dim = off.shape[0]
+    if sectors == 4 or (sectors == 8 and dim == 2):
+        if sectors == 4:
+            return (1 if off[0] < 0.0 else 0) + (2 if off[1] < 0.0 else 0)
+        ang = math.atan2(off[1], off[0])
+        if ang < 0.0:
+            ang += 2.0 * math.pi
+        s = int(ang / (math.pi / 4.0))
+        return 7 if s > 7 else s
+    return (1 if off[0] < 0.0 else 0) + (2 if off[1] < 0.0 else 0) + (4 if off[2] < 0.0 else 0)
+
+
+@njit(cache=True)
+def _select(cand, cand_d, n_data, data, targets, self_idx, k, sectors, cap, out_i, out_d,
+            need_more):
+    """Walk each row's candidates in distance order and keep up to ``k`` of them.
+
+    Skips the row's own sample (``self_idx[r] >= 0``) and missing entries (``== n_data``),
+    honours the per-sector cap, and flags rows whose candidates ran out before they were
+    complete (``need_more``).
+    """
+    m, kc = cand.shape
+    nsec = sectors if sectors > 0 else 1
+    off = np.empty(data.shape[1])
+    for r in range(m):
+        counts = np.zeros(nsec, dtype=np.int64)
+        got = 0
+        exhausted = True
+        for c in range(kc):
+            j = cand[r, c]
+            if j >= n_data:
+                exhausted = False  # the distance bound was reached: nothing further exists
+                break
+            if j == self_idx[r]:
+                continue
+            if sectors > 0:
+                for q in range(data.shape[1]):
+                    off[q] = data[j, q] - targets[r, q]
+                s = _sector_of(off, sectors)
+                if counts[s] >= cap:
+                    continue
+                counts[s] += 1
+            out_i[r, got] = j
+            out_d[r, got] = cand_d[r, c]
+            got += 1
+            if got == k:
+                exhausted = False
+                break
+        if sectors > 0 and got < k and exhausted:
+            full = True
+            for s in range(nsec):
+                if counts[s] < cap:
+                    full = False
+            exhausted = not full
+        need_more[r] = exhausted and kc < n_data
+        for c in range(got, k):
+            out_i[r, c] = -1
+            out_d[r, c] = np.inf
+
+
+def find_neighbours(
+    tree: cKDTree,
+    targets_reduced: np.ndarray,
+    k: int,
+    **kwargs: object,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest samples of each target, rows in target order.
+
+    See :func:`search` for the parameters; this returns ``(idx, dist)`` only.
+    """
+    idx, dist, order = search(tree, targets_reduced, k, **kwargs)
+    if order is not None:
+        inv = np.empty_like(order)
+        inv[order] = np.arange(order.size)
+        idx, dist = idx[inv], dist[inv]
+    return idx, dist
+
+
+def search(
+    tree: cKDTree,
+    targets_reduced: np.ndarray,
+    k: int,
+    *,
+    max_distance: float | None = None,
+    sectors: int = 0,
+    data: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
+    self_index: np.ndarray | None = None,
+    workers: int = -1,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Nearest samples of each target, rows possibly reordered for speed.
+
+    Parameters
+    ----------
+    tree : cKDTree
+        Built on the reduced sample coordinates.
+    targets_reduced : ndarray, shape (m, d)
+        Reduced target coordinates.
+    k : int
+        Neighbours wanted per target (at most the number of samples).
+    max_distance : float, optional
+        Keep samples at reduced distance ``<= max_distance`` only.
+    sectors : {0, 4, 8}
+        Sector search (needs ``data`` and ``targets``, the original coordinates).
+    data, targets : ndarray, optional
+        Original coordinates of samples ``(n, d)`` and targets ``(m, d)`` for the sectors.
+    self_index : ndarray of int64, shape (m,), optional
+        Sample index each target must not use (``-1``: none); for leave-one-out.
+    workers : int
+        Threads for the tree query (``-1``: all).
+    out : (ndarray, ndarray), optional
+        Buffers of at least ``(m, k)`` (int64, float64) the tiled search may write into, so
+        that chunk after chunk reuses the same memory.
+
+    Returns
+    -------
+    idx : ndarray of int64, shape (m, k)
+        Sample indices ordered by distance, ``-1`` where fewer were found.
+    dist : ndarray, shape (m, k)
+        Reduced distances, ``inf`` at padding.
+    order : ndarray of int64, shape (m,), or None
+        Row ``p`` belongs to target ``order[p]`` (``None``: target order). Many targets are
+        searched tile by tile (:func:`_tiled`), and kriging them in that order keeps memory
+        access local.
+    """
+    n = tree.n
+    m = targets_reduced.shape[0]
+    k = min(int(k), n)
+    bound = np.inf if max_distance is None else float(max_distance) * (1 + 1e-12) + 1e-300
+    if sectors == 0 and self_index is None:
+        if m >= _TILED_MIN_TARGETS:
+            found = _tiled(tree, targets_reduced, k, max_distance, bound, workers, out)
+            if found is not None:
+                return found
+        d, i = _query(tree, targets_reduced, k, bound, workers)
+        return (*_finish(i, d, n, max_distance), None)
+    if sectors:
+        if data is None or targets is None:
+            raise ValueError("sector search needs the original data and target coordinates")
+    else:
+        data = np.zeros((n, 1))
+        targets = np.zeros((m, 1))
+    own = np.full(m, -1, dtype=np.int64) if self_index is None else np.asarray(self_index, np.int64)
+    out_i = np.empty((m, k), dtype=np.int64)
+    out_d = np.empty((m, k))
+    rows = np.arange(m)
+    kc = min(n, k + 1 if not sectors else _SECTOR_CANDIDATES * k + 1)
+    while rows.size:
+        d, i = _query(tree, targets_reduced[rows], kc, bound, workers)
+        sub_i = np.empty((rows.size, k), dtype=np.int64)
+        sub_d = np.empty((rows.size, k))
+        need = np.zeros(rows.size, dtype=np.bool_)
+        _select(i, d, n, np.ascontiguousarray(data, dtype=float),
+                np.ascontiguousarray(targets[rows], dtype=float), own[rows], k, sectors,
+                sector_cap(k, sectors), sub_i, sub_d, need)
+        out_i[rows] = sub_i
+        out_d[rows] = sub_d
+        rows = rows[need]
+        kc = min(n, 4 * kc)
+    return (*_finish(out_i, out_d, n, max_distance), None)
+
+
+@njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+def _tile_select(data, targets, order, starts, anchors, cand, cand_d, k, max_d, out_i, out_d,
+                 ok):
+    """Nearest ``k`` of each target among its tile anchor's candidates, with a proof of it.
+
+    A sample outside the anchor's candidate list is at least ``D - rho`` from a target, where
+    ``D`` is the anchor's last candidate distance and ``rho`` the target-anchor distance; so
+    the selection is exact when the radius the target needs (its k-th distance, or
+    ``max_d``) is within ``D - rho``. ``ok[p]`` is False otherwise (the caller queries the
+    tree for it). Row ``p`` of the outputs belongs to target ``order[p]`` (tile order).
+    """
+    n_tiles = starts.shape[0] - 1
+    kc = cand.shape[1]
+    dim = data.shape[1]
+    n = data.shape[0]
+    max_d2 = max_d * max_d
+    for g in prange(n_tiles):
+        last = cand_d[g, kc - 1]
+        big = kc >= n  # every sample is a candidate
+        cx = np.empty((kc, dim))
+        for c in range(kc):
+            for q in range(dim):
+                cx[c, q] = data[cand[g, c], q]
+        # candidates kept sorted by distance to the current target; consecutive targets are
+        # close, so re-sorting the previous order by insertion is nearly linear
+        perm = np.arange(kc)
+        d2 = np.empty(kc)
+        for p in range(starts[g], starts[g + 1]):
+            t = order[p]
+            rho = 0.0
+            for q in range(dim):
+                dd = targets[t, q] - anchors[g, q]
+                rho += dd * dd
+            rho = np.sqrt(rho)
+            for c in range(kc):
+                s = 0.0
+                j = perm[c]
+                for q in range(dim):
+                    dd = cx[j, q] - targets[t, q]
+                    s += dd * dd
+                d2[c] = s
+            for c in range(1, kc):
+                v = d2[c]
+                if v >= d2[c - 1]:
+                    continue
+                j = perm[c]
+                pos = c
+                while pos > 0 and d2[pos - 1] > v:
+                    d2[pos] = d2[pos - 1]
+                    perm[pos] = perm[pos - 1]
+                    pos -= 1
+                d2[pos] = v
+                perm[pos] = j
+            got = min(k, kc)
+            need = np.sqrt(d2[k - 1]) if got == k else np.inf
+            if need > max_d:
+                need = max_d
+            ok[p] = big or need <= last - rho
+            for c in range(k):
+                if c < got and d2[c] <= max_d2:
+                    out_i[p, c] = cand[g, perm[c]]
+                    out_d[p, c] = np.sqrt(d2[c])
+                else:
+                    out_i[p, c] = -1
+                    out_d[p, c] = np.inf
+
+
+def _tiled(tree, targets, k, max_distance, bound, workers, out=None):
+    """Exact k-nearest search for many targets through one tree query per small tile.
+
+    Targets are grouped in square (cubic) tiles about a quarter of the typical k-th
+    neighbour distance wide; the tile centre (anchor) is queried for enough candidates to
+    cover all its targets, each target picks its nearest among them, and the few targets
+    for which that cannot be proven exact are queried directly. Returns ``(idx, dist,
+    order)`` with rows in tile order (row ``p`` is target ``order[p]``), or ``None`` when the
+    targets are too sparse for tiles to pay off.
+    """
+    n = tree.n
+    m, dim = targets.shape
+    probe = targets[np.linspace(0, m - 1, min(m, 256)).astype(np.int64)]
+    d, _ = tree.query(probe, k=[k], workers=workers)
+    r = float(np.median(d[:, -1]))
+    if max_distance is not None:
+        r = min(r, float(max_distance))
+    if not (np.isfinite(r) and r > 0):
+        return None
+    side = _TILE_FRACTION * r
+    lo = targets.min(axis=0)
+    pos = (targets - lo) / side
+    cells = np.floor(pos).astype(np.int64)
+    span = cells.max(axis=0) + 1
+    if float(np.prod(span.astype(float))) > 2.0**62:
+        return None
+    tile = cells[:, 0].copy()
+    for q in range(1, dim):
+        tile = tile * span[q] + cells[:, q]
+    order = np.argsort(tile, kind="stable")  # tile by tile, targets in their given order
+    st = tile[order]
+    starts = np.flatnonzero(np.r_[True, st[1:] != st[:-1], True]).astype(np.int64)
+    n_tiles = starts.size - 1
+    if m < 4 * n_tiles:
+        return None
+    anchors = lo + (cells[order[starts[:-1]]] + 0.5) * side
+    rho = 0.5 * side * np.sqrt(dim)
+    # enough candidates for a typical target of the tile (rare misses are queried directly)
+    kc = min(n, int(np.ceil(k * ((r + 1.5 * rho) / r) ** dim)) + 2)
+    cd, ci = tree.query(anchors, k=kc, workers=workers)
+    if kc == 1:
+        cd, ci = cd[:, None], ci[:, None]
+    if out is not None and out[0].size >= m * k and out[1].size >= m * k:
+        out_i = out[0].ravel()[: m * k].reshape(m, k)
+        out_d = out[1].ravel()[: m * k].reshape(m, k)
+    else:
+        out_i = np.empty((m, k), dtype=np.int64)
+        out_d = np.empty((m, k))
+    ok = np.empty(m, dtype=np.bool_)
+    max_d = np.inf if max_distance is None else float(max_distance)
+    _tile_select(tree.data, np.ascontiguousarray(targets), order, starts,
+                 np.ascontiguousarray(anchors), np.ascontiguousarray(ci, dtype=np.int64),
+                 np.ascontiguousarray(cd), k, max_d, out_i, out_d, ok)
+    redo = np.flatnonzero(~ok)
+    if redo.size:
+        dd, ii = _query(tree, targets[order[redo]], k, bound, workers)
+        ii, dd = _finish(ii, dd, n, max_distance)
+        out_i[redo], out_d[redo] = ii, dd
+    return out_i, out_d, order
+
+
+def _query(tree, pts, k, bound, workers):
+    d, i = tree.query(pts, k=k, distance_upper_bound=bound, workers=workers)
+    if k == 1:
+        d, i = d[:, None], i[:, None]
+    return np.ascontiguousarray(d), np.ascontiguousarray(i, dtype=np.int64)
+
+
+def _finish(idx, dist, n, max_distance):
+    idx = np.where(idx >= n, -1, idx)
+    if max_distance is not None:
+        far = dist > max_distance
+        if far.any():
+            idx[far] = -1
+            dist = np.where(far, np.inf, dist)
+    dist = np.where(idx < 0, np.inf, dist)
+    return idx, dist

@@ -1,0 +1,92 @@
+"""``gcnn-rnn cv`` end to end on the Meuse sample data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+
+import numpy as np
+import pytest
+
+from gcnn_rnn.core.cli.main import main
+from gcnn_rnn.core.io import read_points
+from gcnn_rnn.core.kriging import KrigingConfig, krige
+from gcnn_rnn.core.variogram.models import parse_model
+
+VG = "0.0507 Nug + 0.5906 Sph(897)"
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_state():
+    log = logging.getLogger("gcnn_rnn")
+    saved = (log.handlers[:], log.level, log.propagate)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    log.handlers[:], log.level, log.propagate = saved
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
+def _cv(capsys, *args) -> tuple[int, str]:
+    code = main(["cv", "--quiet", *map(str, args)])
+    return code, capsys.readouterr().err
+
+
+def test_loo_log_zinc_matches_direct_kriging(meuse_gpkg, tmp_path, capsys):
+    out = tmp_path / "m.json"
+    code, err = _cv(capsys, "--input", meuse_gpkg, "--layer", "meuse", "--field", "zinc",
+                    "--method", "ok", "--folds", "loo", "--transform", "log",
+                    "--variogram", VG, "--kriging-neighbours", "0", "--output-json", out)
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    m = doc["metrics"]["ok"]
+    assert set(m) >= {"me", "mae", "rmse", "r2", "msdr", "ccc"}
+    assert doc["units"] == "original" and doc["folds"]["n_folds"] == 155
+    assert "fixed variogram" in doc["protocol"] and "loo" in doc["protocol"]
+    pts = read_points(meuse_gpkg, "zinc", layer="meuse")
+    rec = doc["per_point"][10]
+    keep = np.arange(155) != 10
+    one = krige(pts.coords[keep], np.log(pts.values[keep]), pts.coords[10:11], parse_model(VG),
+                KrigingConfig(neighbours=0))
+    pred = math.exp(one.estimate[0] + one.variance[0] / 2 - one.lagrange[0])
+    assert rec["ok_prediction"] == pytest.approx(pred, rel=1e-9)
+    assert rec["observed"] == pts.values[10]
+    assert rec["ok_residual"] == pytest.approx(pts.values[10] - pred, rel=1e-9)
+    res = np.array([r["ok_residual"] for r in doc["per_point"]])
+    assert m["rmse"] == pytest.approx(math.sqrt((res**2).mean()))
+    assert 0.4 < m["r2"] < 0.9 and 0.5 < m["msdr"] < 2.0
+
+
+def test_spatial_folds_refit_transformed_units(meuse_gpkg, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    code, err = _cv(capsys, "--input", meuse_gpkg, "--field", "zinc", "--folds", "spatial:800:4",
+                    "--seed", "3", "--transform", "nscore", "--refit-variogram",
+                    "--output-units", "transformed", "--output-json", out)
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    assert doc["folds"]["scheme"] == "spatial:800:4" and doc["folds"]["block_size"] == 800
+    assert len(doc["per_fold"]["ok"]) == 4 == len(set(doc["folds"]["fold"]))
+    assert "refitted inside each fold" in doc["protocol"]
+    assert doc["units"] == "transformed"
+    assert abs(doc["metrics"]["ok"]["me"]) < 0.5  # normal scores, not mg/kg
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--method", "ok,nope"], "unknown cross-validation method 'nope'"),
+        (["--folds", "spatial:-1"], "spatial block size"),
+        (["--folds", "1"], "K >= 2"),
+        (["--field", "dist", "--transform", "log"], "needs values > 0"),
+    ],
+)
+def test_bad_input_exit_code_2(meuse_gpkg, tmp_path, capsys, args, message):
+    base = ["--input", meuse_gpkg, "--output-json", tmp_path / "x.json"]
+    if "--field" not in args:
+        base += ["--field", "zinc"]
+    code, err = _cv(capsys, *base, *args)
+    assert code == 2
+    assert message in err
+    assert not (tmp_path / "x.json").exists()
