@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputDataError, GridTooLargeError
+from .errors import GridTooLargeError, InputDataError
 
-#: Bytes per node the engine needs while kriging a grid: two float32 output bands kept in
-#: memory (estimate, variance) plus float64 coordinates handed out chunk by chunk.
-BYTES_PER_NODE = 16
+#: Bytes per node the engine holds for a whole grid while kriging it: estimate, variance and
+#: Lagrange multiplier in float64 (coordinates and solver buffers are per chunk, bounded apart).
+BYTES_PER_NODE = 24
 #: Default ceiling for the output grid's memory (2 GiB), safely below a 24 GiB machine and
 #: the memory QGIS itself needs.
 DEFAULT_MAX_BYTES = 2 * 1024**3

@@ -51,9 +51,9 @@ class _Unavailable:
         )
 
 
-def _commands() -> dict:
+def _commands(only: str | None = None) -> dict:
     found = {}
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if only is None else (only,):
         modname = f"{__package__}.{name}_cmd"
         try:
             module = importlib.import_module(modname)
@@ -66,7 +66,20 @@ def _commands() -> dict:
     return found
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+def _requested_command(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv``, if any: then only its module needs importing.
+
+    Start-up time counts (the QGIS runner starts the engine for every algorithm run), and
+    importing every subcommand drags in scipy.optimize, TensorFlow helpers and more.
+    """
+    for token in argv:
+        if token.startswith("-"):
+            continue
+        return token if token in COMMAND_MODULES else None
+    return None
+
+
+def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict]:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--json-progress",
@@ -85,7 +98,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     )
     parser.add_argument("--version", action="version", version=f"gcnn-rnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands = _commands()
+    commands = _commands(only)
     for name, module in commands.items():
         p = sub.add_parser(name, help=module.HELP, description=module.HELP, parents=[common])
         module.add_arguments(p)
@@ -105,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str], session: Session, json_mode: bool) -> int:
-    parser, commands = build_parser()
+    parser, commands = build_parser(_requested_command(argv))
     try:
         args, unknown = parser.parse_known_args(argv)
         if unknown and not isinstance(commands.get(args.command), _Unavailable):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gcnn_rnn.core.errors import GridTooLargeError, InputDataError
-from gcnn_rnn.core.grid import Grid, parse_extent, parse_z_levels
+from gcnn_rnn.core.grid import BYTES_PER_NODE, Grid, parse_extent, parse_z_levels
 
 
 def test_extent_is_snapped_outwards_to_cell_multiples():
@@ -63,7 +63,7 @@ def test_too_large_grid_says_what_fits():
     assert "10,000,000,000 nodes" in msg and "100,000 columns" in msg
     fits = float(msg.split("cell size of at least ")[1].split(" ")[0])
     g = Grid.from_extent((0, 0, 100_000, 100_000), fits, max_bytes=1024**3)
-    assert g.n_nodes * 16 <= 1024**3
+    assert g.n_nodes * BYTES_PER_NODE <= 1024**3
 
 
 def test_from_template(meuse_dist_tif):
