@@ -9,9 +9,11 @@ import argparse
 import importlib
 import sys
 import traceback
+from pathlib import Path
 
 from .. import __version__
 from ..errors import Cancelled, GcnnRnnError, InputDataError
+from .paths import check_writable_dir
 from .session import Session
 
 #: Subcommand modules of this package, in the order ``--help`` lists them. Each defines
@@ -30,6 +32,32 @@ COMMAND_MODULES = (
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """A command line argparse cannot accept; carries argparse's own message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # noqa: D102 - argparse API
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+#: Folder arguments checked (created, writable) before a command starts, and file arguments
+#: whose parent folder is checked: a typo must not cost a long computation first.
+OUTPUT_DIR_ARGS = {"output_dir": "output folder", "model_dir": "model folder"}
+OUTPUT_FILE_ARGS = {"output_json": "output file", "output": "output file", "plot": "plot file",
+                    "truth": "truth raster"}
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    for attr, what in OUTPUT_DIR_ARGS.items():
+        if getattr(args, attr, None):
+            check_writable_dir(getattr(args, attr), what)
+    for attr, what in OUTPUT_FILE_ARGS.items():
+        value = getattr(args, attr, None)
+        if isinstance(value, str) and value:
+            check_writable_dir(Path(value).resolve().parent, f"folder of the {what}")
 
 
 class _Unavailable:
@@ -91,7 +119,7 @@ def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict
                         help="no progress bars or info messages")
     common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="debug messages")
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gcnn-rnn",
         description="Geostatistics + hybrid Conv1D/BiLSTM mapping of point samples.",
         parents=[common],
@@ -122,16 +150,17 @@ def _run(argv: list[str], session: Session, json_mode: bool) -> int:
     try:
         args, unknown = parser.parse_known_args(argv)
         if unknown and not isinstance(commands.get(args.command), _Unavailable):
-            parser.parse_args(argv)  # reports the unrecognised arguments and exits 2
-    except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
-        code = int(exc.code or 0)
-        if code and json_mode:
-            session.error("usage", "invalid command line; see gcnn-rnn --help")
-        return EXIT_INPUT if code else EXIT_OK
+            parser.parse_args(argv)  # reports the unrecognised arguments
+    except UsageError as exc:
+        session.error("usage", str(exc))
+        return EXIT_INPUT
+    except SystemExit as exc:  # argparse: --help / --version
+        return EXIT_INPUT if exc.code else EXIT_OK
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_INPUT
     try:
+        _check_outputs(args)
         outputs = commands[args.command].run(args, session)
     except (Cancelled, KeyboardInterrupt):
         session.error("cancelled", "cancelled by the user")

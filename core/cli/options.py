@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import InputDataError
 from ..grid import Grid, parse_extent, parse_z_levels
 from ..io import PointData, read_points
+
+logger = logging.getLogger(__name__)
 
 
 def add_point_input(parser: argparse.ArgumentParser, field_required: bool = True) -> None:
@@ -74,9 +78,28 @@ def grid_from_args(args: argparse.Namespace, crs: str | None, bounds) -> Grid | 
     if args.template:
         if not Path(args.template).exists():
             raise InputDataError(f"template raster not found: {args.template!r}")
-        return Grid.from_template(args.template, z_levels=levels, max_bytes=max_bytes)
+        grid = Grid.from_template(args.template, z_levels=levels, max_bytes=max_bytes)
+        return _template_in_crs(grid, crs, args.template)
     extent = parse_extent(args.extent) if args.extent else tuple(bounds)
     return Grid.from_extent(extent, args.cell_size, crs=crs, z_levels=levels, max_bytes=max_bytes)
+
+
+def _template_in_crs(grid: Grid, crs: str | None, path: str) -> Grid:
+    """Refuse a template in another CRS: its cells would be read as the points' coordinates."""
+    if crs is None:
+        return grid
+    if grid.crs is None:
+        logger.warning("template raster %r has no CRS; assuming the points' CRS", path)
+        return replace(grid, crs=crs)
+    from pyproj import CRS
+
+    theirs, ours = CRS.from_wkt(grid.crs), CRS.from_user_input(crs)
+    if not theirs.equals(ours, ignore_axis_order=True):
+        raise InputDataError(
+            f"template raster {path!r} is in CRS {theirs.name!r} but the points are in "
+            f"{ours.name!r}; reproject the template (or the points) so both share one CRS"
+        )
+    return grid
 
 
 def parse_csv_list(text: str | None) -> list[str]:

@@ -127,3 +127,43 @@ def test_doctor_works_and_commands_explain_when_numpy_is_missing(meuse_gpkg):
     assert ins.returncode == 1
     err = json_lines(ins.stdout)[-1]
     assert err["type"] == "error" and "'numpy'" in err["message"] and "Set up" in err["message"]
+
+
+def test_usage_error_carries_argparse_reason(meuse_gpkg):
+    r = run_cli("inspect", "--input", meuse_gpkg, "--json-progress")
+    err = json_lines(r.stdout)[-1]
+    assert r.returncode == 2 and err["kind"] == "usage"
+    assert "the following arguments are required: --field" in err["message"]
+    r = run_cli("inspect", "--input", meuse_gpkg, "--field", "zinc", "--bogus", "--json-progress")
+    assert "unrecognized arguments: --bogus" in json_lines(r.stdout)[-1]["message"]
+
+
+def test_unwritable_output_folder_refused_before_work(meuse_gpkg, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    r = run_cli("krige", "--input", meuse_gpkg, "--field", "zinc", "--cell-size", "40",
+                "--variogram", "0.05 Nug + 0.59 Sph(897)", "--output-dir", blocker / "out",
+                "--json-progress")
+    assert r.returncode == 2
+    err = json_lines(r.stdout)[-1]
+    assert err["kind"] == "input" and "cannot write to the output folder" in err["message"]
+    assert not any(m["type"] == "progress" and m["percent"] > 5 for m in json_lines(r.stdout))
+
+
+def test_template_in_another_crs_refused(meuse_gpkg, meuse_dist_tif, tmp_path):
+    import rasterio
+    from rasterio.crs import CRS
+
+    other = tmp_path / "dist_utm.tif"
+    with rasterio.open(meuse_dist_tif) as src:
+        profile, data = src.profile, src.read()
+    profile["crs"] = CRS.from_epsg(32631)
+    with rasterio.open(other, "w", **profile) as dst:
+        dst.write(data)
+    r = run_cli("krige", "--input", meuse_gpkg, "--field", "zinc", "--template", other,
+                "--variogram", "0.05 Nug + 0.59 Sph(897)", "--output-dir", tmp_path / "out",
+                "--json-progress")
+    assert r.returncode == 2
+    msg = json_lines(r.stdout)[-1]["message"]
+    assert "is in CRS 'WGS 84 / UTM zone 31N'" in msg and "Amersfoort / RD New" in msg
+    assert not (tmp_path / "out" / "kriging_estimate.tif").exists()
