@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from ..errors import InputDataError
 
 LOSSES = ("huber", "mse")
-TARGETS = ("residual", "value")
+TARGETS = ("residual", "standardised", "value")
 
 
 def _from_dict(cls, data: dict):
@@ -35,6 +35,8 @@ class ModelConfig:
         Filters of each Conv1D block over the neighbour sequence (empty: no convolution).
     kernel_size : int
         Width of the convolution window (in neighbours).
+    conv_strides : int
+        Stride of each Conv1D block (2 halves the sequence the LSTM walks).
     lstm_units : int
         Units of each direction of the bidirectional LSTM.
     static_units : int
@@ -48,13 +50,15 @@ class ModelConfig:
     loss : {"huber", "mse"}
     huber_delta : float
         Huber threshold in units of the scaled target.
-    target : {"residual", "value"}
-        Learn the residual from ordinary kriging (default) or the (transformed) value itself.
+    target : {"residual", "standardised", "value"}
+        Learn the residual from ordinary kriging (default), that residual divided by the
+        kriging standard deviation, or the (transformed) value itself.
     """
 
     members: int = 5
     conv_filters: tuple[int, ...] = (32,)
     kernel_size: int = 3
+    conv_strides: int = 2
     lstm_units: int = 24
     static_units: int = 32
     head_units: tuple[int, ...] = (48,)
@@ -65,6 +69,8 @@ class ModelConfig:
     target: str = "residual"
 
     def __post_init__(self) -> None:
+        for name in ("conv_filters", "head_units"):  # lists (from JSON) become tuples
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         if not 1 <= int(self.members) <= 64:
             raise InputDataError(f"ensemble size must be 1..64, not {self.members!r}")
         if self.loss not in LOSSES:
@@ -75,8 +81,10 @@ class ModelConfig:
             raise InputDataError(f"dropout must be in [0, 1), not {self.dropout!r}")
         if self.l2 < 0:
             raise InputDataError(f"l2 must be >= 0, not {self.l2!r}")
-        if self.lstm_units < 1 or self.static_units < 1 or self.kernel_size < 1:
-            raise InputDataError("lstm_units, static_units and kernel_size must be >= 1")
+        if min(self.lstm_units, self.static_units, self.kernel_size, self.conv_strides) < 1:
+            raise InputDataError(
+                "lstm_units, static_units, kernel_size and conv_strides must be >= 1"
+            )
         if any(int(v) < 1 for v in (*self.conv_filters, *self.head_units)):
             raise InputDataError("conv_filters and head_units must be positive")
 
@@ -113,17 +121,28 @@ class TrainConfig:
         side of the data's bounding box).
     seed : int
         Seeds Python, numpy and TensorFlow; with op determinism on, reruns are identical.
+    augment : int
+        Extra copies of the training samples whose leave-one-out features are computed with
+        a random ``augment_drop`` fraction of the other samples also left out: sparser
+        neighbourhoods, more varied examples, still never the sample's own value.
+    augment_drop : float
+    early_stopping : {"member", "mean"}
+        Keep each member's own best epoch (default), or one epoch for all members: the one
+        with the lowest mean validation loss.
     """
 
-    epochs: int = 200
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    patience: int = 25
-    lr_patience: int = 10
+    epochs: int = 60
+    batch_size: int = 64
+    learning_rate: float = 5e-3
+    patience: int = 12
+    lr_patience: int = 6
     lr_factor: float = 0.5
     validation_folds: int = 5
     block_size: float | None = None
     seed: int = 0
+    augment: int = 0
+    augment_drop: float = 0.25
+    early_stopping: str = "member"
 
     def __post_init__(self) -> None:
         if int(self.epochs) < 1:
@@ -135,6 +154,15 @@ class TrainConfig:
         if int(self.validation_folds) < 2:
             raise InputDataError(
                 f"validation folds must be >= 2, not {self.validation_folds!r}"
+            )
+        if self.early_stopping not in ("member", "mean"):
+            raise InputDataError(
+                f"early_stopping must be 'member' or 'mean', not {self.early_stopping!r}"
+            )
+        if int(self.augment) < 0 or not 0.0 < self.augment_drop < 1.0:
+            raise InputDataError(
+                f"augment must be >= 0 and augment_drop in (0, 1), not {self.augment!r}, "
+                f"{self.augment_drop!r}"
             )
         if self.block_size is not None and not self.block_size > 0:
             raise InputDataError(f"block size must be > 0, not {self.block_size!r}")

@@ -23,11 +23,16 @@ def _regulariser(l2: float):
     return keras.regularizers.L2(l2) if l2 > 0 else None
 
 
+def _member_matmul(x, kernel):
+    """Per-member product: ``x (members, rows, in) @ kernel (members, in, out)``."""
+    return ops.matmul(x, kernel)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MemberTile(keras.layers.Layer):
-    """Repeat an input for every member.
+    """Give every member its own copy of the input features.
 
-    Input shape ``(batch, *rest)`` → output ``(batch, members, *rest)``.
+    Input ``(batch, ..., f)`` → output ``(batch, ..., members * f)``, member-major.
     """
 
     def __init__(self, members: int, **kwargs):
@@ -35,12 +40,11 @@ class MemberTile(keras.layers.Layer):
         self.members = int(members)
 
     def call(self, x):
-        x = ops.expand_dims(x, 1)
-        reps = [1, self.members] + [1] * (len(x.shape) - 2)
+        reps = [1] * (len(x.shape) - 1) + [self.members]
         return ops.tile(x, reps)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.members, *input_shape[1:])
+        return (*input_shape[:-1], self.members * input_shape[-1])
 
     def get_config(self):
         return {**super().get_config(), "members": self.members}
@@ -50,8 +54,9 @@ class MemberTile(keras.layers.Layer):
 class GroupedDense(keras.layers.Layer):
     """A dense layer with separate weights per member.
 
-    Input ``(batch, members, ..., in)`` → output ``(batch, members, ..., units)``; kernel
-    ``(members, in, units)``, bias ``(members, units)``.
+    Input ``(batch, members * in)`` → output ``(batch, members * units)`` (member-major);
+    kernel ``(members, in, units)``, bias ``(members, units)``. Computed as one batched
+    matrix product over the member axis.
     """
 
     def __init__(self, members: int, units: int, activation=None, l2: float = 0.0, **kwargs):
@@ -62,26 +67,23 @@ class GroupedDense(keras.layers.Layer):
         self.l2 = float(l2)
 
     def build(self, input_shape):
-        n_in = int(input_shape[-1])
-        self._rank = len(input_shape)
+        self._n_in = int(input_shape[-1]) // self.members
         self.kernel = self.add_weight(
-            name="kernel", shape=(self.members, n_in, self.units),
+            name="kernel", shape=(self.members, self._n_in, self.units),
             initializer=_GroupedGlorot(), regularizer=_regulariser(self.l2),
         )
         self.bias = self.add_weight(name="bias", shape=(self.members, self.units),
                                     initializer="zeros")
 
     def call(self, x):
-        if self._rank == 3:
-            y = ops.einsum("bmi,mio->bmo", x, self.kernel)
-            y = y + self.bias[None]
-        else:  # (batch, members, steps, in)
-            y = ops.einsum("bmki,mio->bmko", x, self.kernel)
-            y = y + self.bias[None, :, None, :]
+        m = self.members
+        xm = ops.transpose(ops.reshape(x, (-1, m, self._n_in)), (1, 0, 2))  # (m, b, in)
+        y = _member_matmul(xm, self.kernel) + self.bias[:, None, :]
+        y = ops.reshape(ops.transpose(y, (1, 0, 2)), (-1, m * self.units))
         return self.activation(y)
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.units)
+        return (input_shape[0], self.members * self.units)
 
     def get_config(self):
         return {
@@ -95,42 +97,51 @@ class GroupedDense(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class GroupedConv1D(keras.layers.Layer):
-    """A 'same'-padded 1-D convolution over the neighbour axis, separate weights per member.
+    """A 1-D convolution over the neighbour axis with separate weights per member.
 
-    Input ``(batch, members, steps, in)`` → output ``(batch, members, steps, filters)``;
-    kernel ``(members, kernel_size * in, filters)`` acting on the stacked window.
+    Input ``(batch, steps, members * in)`` → output ``(batch, ceil(steps / strides),
+    members * filters)`` ('same' padding); kernel ``(members, kernel_size * in, filters)``
+    acting on the stacked window of ``kernel_size`` neighbours.
     """
 
-    def __init__(self, members: int, filters: int, kernel_size: int = 3, activation="relu",
-                 l2: float = 0.0, **kwargs):
+    def __init__(self, members: int, filters: int, kernel_size: int = 3, strides: int = 1,
+                 activation="relu", l2: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.members = int(members)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
+        self.strides = int(strides)
         self.activation = keras.activations.get(activation)
         self.l2 = float(l2)
 
     def build(self, input_shape):
-        n_in = int(input_shape[-1])
+        self._n_in = int(input_shape[-1]) // self.members
         self.kernel = self.add_weight(
-            name="kernel", shape=(self.members, self.kernel_size * n_in, self.filters),
+            name="kernel", shape=(self.members, self.kernel_size * self._n_in, self.filters),
             initializer=_GroupedGlorot(), regularizer=_regulariser(self.l2),
         )
         self.bias = self.add_weight(name="bias", shape=(self.members, self.filters),
                                     initializer="zeros")
 
     def call(self, x):
-        ks = self.kernel_size
+        ks, m, n_in = self.kernel_size, self.members, self._n_in
         left = (ks - 1) // 2
-        right = ks - 1 - left
-        steps = x.shape[2]
-        padded = ops.pad(x, [[0, 0], [0, 0], [left, right], [0, 0]])
-        window = ops.concatenate([padded[:, :, i : i + steps, :] for i in range(ks)], axis=-1)
-        y = ops.einsum("bmki,mio->bmko", window, self.kernel) + self.bias[None, :, None, :]
+        steps = x.shape[1]
+        padded = ops.pad(x, [[0, 0], [left, ks - 1 - left], [0, 0]])
+        shifted = [padded[:, i : i + steps : self.strides, :] for i in range(ks)]
+        out_steps = shifted[0].shape[1]
+        # (batch, out_steps, m, ks, in) → (m, batch * out_steps, ks * in)
+        window = ops.stack([ops.reshape(t, (-1, out_steps, m, n_in)) for t in shifted], axis=3)
+        window = ops.transpose(window, (2, 0, 1, 3, 4))
+        window = ops.reshape(window, (m, -1, ks * n_in))
+        y = _member_matmul(window, self.kernel) + self.bias[:, None, :]  # (m, b*os, f)
+        y = ops.reshape(y, (m, -1, out_steps, self.filters))
+        y = ops.reshape(ops.transpose(y, (1, 2, 0, 3)), (-1, out_steps, m * self.filters))
         return self.activation(y)
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.filters)
+        steps = None if input_shape[1] is None else -(-input_shape[1] // self.strides)
+        return (input_shape[0], steps, self.members * self.filters)
 
     def get_config(self):
         return {
@@ -138,6 +149,7 @@ class GroupedConv1D(keras.layers.Layer):
             "members": self.members,
             "filters": self.filters,
             "kernel_size": self.kernel_size,
+            "strides": self.strides,
             "activation": keras.activations.serialize(self.activation),
             "l2": self.l2,
         }
@@ -145,13 +157,17 @@ class GroupedConv1D(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class GroupedBiLSTM(keras.layers.Layer):
-    """A bidirectional LSTM over the neighbour sequence, separate weights per member.
+    """A bidirectional LSTM over the neighbour sequence with separate weights per member.
 
-    Input ``(batch, members, steps, in)`` → output ``(batch, members, 2 * units)``: the final
-    hidden state of the forward pass (nearest → farthest) concatenated with that of the
-    backward pass. The short, fixed sequence (the k nearest samples) is unrolled, which is
-    faster on a CPU than a symbolic loop. Gates follow Keras' LSTM (i, f, c, o; forget-gate
-    bias initialised to one).
+    Input ``(batch, steps, members * in)`` → output ``(batch, members * 2 * units)``: per
+    member the final hidden state of the forward pass (nearest → farthest) followed by that of
+    the backward pass. Weights per direction: kernel ``(members, in, 4 units)``, recurrent
+    kernel ``(members, units, 4 units)``, bias ``(members, 4 units)``; gate order i, f, g, o
+    and forget-gate bias one, as in Keras' LSTM.
+
+    Both directions of all members advance together as ``2 * members`` groups (the backward
+    groups read the reversed sequence); each step is one batched matrix product, and the short,
+    fixed sequence is unrolled, which keeps the number of (slow, small) CPU ops low.
     """
 
     def __init__(self, members: int, units: int, l2: float = 0.0, **kwargs):
@@ -161,43 +177,43 @@ class GroupedBiLSTM(keras.layers.Layer):
         self.l2 = float(l2)
 
     def build(self, input_shape):
-        n_in = int(input_shape[-1])
+        self._n_in = int(input_shape[-1]) // self.members
         m, u = self.members, self.units
-        self.cells = []
+        self.directions = []
         for direction in ("forward", "backward"):
-            w = self.add_weight(name=f"{direction}_kernel", shape=(m, n_in, 4 * u),
+            w = self.add_weight(name=f"{direction}_kernel", shape=(m, self._n_in, 4 * u),
                                 initializer=_GroupedGlorot(), regularizer=_regulariser(self.l2))
             r = self.add_weight(name=f"{direction}_recurrent", shape=(m, u, 4 * u),
                                 initializer=_GroupedOrthogonal())
             b = self.add_weight(name=f"{direction}_bias", shape=(m, 4 * u),
                                 initializer=_ForgetBias(u))
-            self.cells.append((w, r, b))
-
-    def _run(self, x_proj, recurrent, steps_order):
-        u = self.units
-        h = c = None
-        for t in steps_order:
-            z = x_proj[:, :, t, :]
-            if h is not None:
-                z = z + ops.einsum("bmh,mhg->bmg", h, recurrent)
-            i = ops.sigmoid(z[..., :u])
-            f = ops.sigmoid(z[..., u : 2 * u])
-            g = ops.tanh(z[..., 2 * u : 3 * u])
-            o = ops.sigmoid(z[..., 3 * u :])
-            c = i * g if c is None else f * c + i * g
-            h = o * ops.tanh(c)
-        return h
+            self.directions.append((w, r, b))
 
     def call(self, x):
-        steps = x.shape[2]
-        outs = []
-        for (w, r, b), order in zip(self.cells, (range(steps), range(steps - 1, -1, -1))):
-            proj = ops.einsum("bmki,mig->bmkg", x, w) + b[None, :, None, :]
-            outs.append(self._run(proj, r, order))
-        return ops.concatenate(outs, axis=-1)
+        m, u, n_in = self.members, self.units, self._n_in
+        steps = x.shape[1]
+        (wf, rf, bf), (wb, rb, bb) = self.directions
+        xm = ops.transpose(ops.reshape(x, (-1, steps, m, n_in)), (2, 0, 1, 3))  # (m,b,k,in)
+        both = ops.concatenate([xm, ops.flip(xm, axis=2)], axis=0)  # (2m, b, k, in)
+        w = ops.concatenate([wf, wb], axis=0)
+        r = ops.concatenate([rf, rb], axis=0)
+        bias = ops.concatenate([bf, bb], axis=0)[:, None, :]
+        proj = _member_matmul(ops.reshape(both, (2 * m, -1, n_in)), w) + bias
+        proj = ops.reshape(proj, (2 * m, -1, steps, 4 * u))
+        h = c = None
+        for t, z in enumerate(ops.unstack(proj, axis=2)):
+            if t:
+                z = z + _member_matmul(h, r)
+            i, f, g, o = ops.split(z, 4, axis=-1)
+            i, g, o = ops.sigmoid(i), ops.tanh(g), ops.sigmoid(o)
+            c = i * g if c is None else ops.sigmoid(f) * c + i * g
+            h = o * ops.tanh(c)
+        # (direction, member, batch, unit) → (batch, member, direction, unit)
+        h = ops.transpose(ops.reshape(h, (2, m, -1, u)), (2, 1, 0, 3))
+        return ops.reshape(h, (-1, m * 2 * u))
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], 2 * self.units)
+        return (input_shape[0], self.members * 2 * self.units)
 
     def get_config(self):
         return {**super().get_config(), "members": self.members, "units": self.units,
@@ -205,14 +221,46 @@ class GroupedBiLSTM(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class GroupedConcatenate(keras.layers.Layer):
+    """Concatenate member-major feature blocks member by member.
+
+    Inputs ``(batch, members * c_i)`` → output ``(batch, members * sum(c_i))`` with each
+    member's features kept together.
+    """
+
+    def __init__(self, members: int, **kwargs):
+        super().__init__(**kwargs)
+        self.members = int(members)
+
+    def call(self, inputs):
+        m = self.members
+        parts = [ops.reshape(t, (-1, m, t.shape[-1] // m)) for t in inputs]
+        joined = ops.concatenate(parts, axis=-1)
+        return ops.reshape(joined, (-1, joined.shape[1] * joined.shape[2]))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], sum(int(s[-1]) for s in input_shape))
+
+    def get_config(self):
+        return {**super().get_config(), "members": self.members}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class GroupedDropout(keras.layers.Layer):
-    """Dropout with an independent mask per member (plain ``Dropout`` already is)."""
+    """Dropout whose mask is drawn independently for every member's features."""
 
     def __init__(self, rate: float, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.rate = float(rate)
         self.seed = seed
         self._gen = keras.random.SeedGenerator(seed) if seed is not None else None
+        self._initial_state = (None if self._gen is None
+                               else ops.convert_to_numpy(self._gen.state.value).copy())
+
+    def reset_seed(self) -> None:
+        """Restart the dropout masks' random stream (for a reproducible refit)."""
+        if self._gen is not None:
+            self._gen.state.assign(self._initial_state)
 
     def call(self, x, training=None):
         if not training or self.rate <= 0:
@@ -279,6 +327,7 @@ def _init_seed() -> int:
 
 CUSTOM_OBJECTS = {
     cls.__name__: cls
-    for cls in (MemberTile, GroupedDense, GroupedConv1D, GroupedBiLSTM, GroupedDropout,
+    for cls in (MemberTile, GroupedDense, GroupedConv1D, GroupedBiLSTM, GroupedConcatenate,
+                GroupedDropout,
                 _GroupedGlorot, _GroupedOrthogonal, _ForgetBias)
 }

@@ -1,0 +1,388 @@
+"""Kriging-derived features of the hybrid model, leakage-free at the training samples.
+
+For every target location (a grid node, a target point or a held-out sample) the features are
+
+* a **sequence** over its ``k`` nearest samples (anisotropic distance when the variogram has
+  anisotropy), nearest first; per neighbour: the (transformed) value, the offsets
+  ``dx, dy (, dz)`` from the target, the distance, the variogram covariance to the target
+  (divided by the sill) and the neighbour's ordinary-kriging weight;
+* **static** features: the OK estimate, OK standard deviation and Lagrange multiplier, the
+  distance to the nearest sample, the mean and spread of the ``k`` neighbour values, and
+  optionally the coordinates, raster covariates and co-located fields ("co-fields").
+
+At training samples everything is computed by leave-one-out kriging (``exclude_self=True``):
+a sample's features never contain its own value, so the network trains on the same
+distribution it meets at unsampled nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputDataError
+from .progress import ProgressFn, StopFn
+
+logger = logging.getLogger(__name__)
+
+#: Categorical co-fields with more classes than this are refused (one-hot would explode).
+MAX_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Which features are built.
+
+    Attributes
+    ----------
+    neighbours : int
+        Length ``k`` of the neighbour sequence (default 16).
+    kriging_neighbours : int
+        Neighbourhood of the ordinary kriging behind the features (default 32, as the
+        ``krige`` command); the sequence is its ``neighbours`` nearest samples.
+    coordinates : bool
+        Add the target coordinates as static features.
+    covariates : tuple of str
+        Raster files sampled at each location (same CRS as the points).
+    co_fields : tuple of str
+        Fields of the sample layer used as co-located features.
+    """
+
+    neighbours: int = 16
+    kriging_neighbours: int = 32
+    coordinates: bool = False
+    covariates: tuple[str, ...] = ()
+    co_fields: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if int(self.neighbours) < 2:
+            raise InputDataError(f"neighbours must be >= 2, not {self.neighbours!r}")
+        if int(self.kriging_neighbours) < int(self.neighbours):
+            object.__setattr__(self, "kriging_neighbours", int(self.neighbours))
+        object.__setattr__(self, "covariates", tuple(str(p) for p in self.covariates))
+        object.__setattr__(self, "co_fields", tuple(str(p) for p in self.co_fields))
+
+    def to_dict(self) -> dict:
+        return {
+            "neighbours": int(self.neighbours),
+            "kriging_neighbours": int(self.kriging_neighbours),
+            "coordinates": bool(self.coordinates),
+            "covariates": list(self.covariates),
+            "co_fields": list(self.co_fields),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureConfig:
+        return cls(
+            neighbours=int(d["neighbours"]),
+            kriging_neighbours=int(d.get("kriging_neighbours", 32)),
+            coordinates=bool(d.get("coordinates", False)),
+            covariates=tuple(d.get("covariates", ())),
+            co_fields=tuple(d.get("co_fields", ())),
+        )
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Features of a set of targets.
+
+    Attributes
+    ----------
+    sequence : ndarray, shape (n_targets, k, n_sequence)
+    static : ndarray, shape (n_targets, n_static)
+    ok_estimate, ok_variance, lagrange : ndarray, shape (n_targets,)
+        The ordinary kriging behind the features (transformed units).
+    sequence_names, static_names : tuple of str
+    n_singular : int
+        Targets whose kriging system needed the singular fallback.
+    """
+
+    sequence: np.ndarray
+    static: np.ndarray
+    ok_estimate: np.ndarray
+    ok_variance: np.ndarray
+    lagrange: np.ndarray
+    sequence_names: tuple[str, ...] = ()
+    static_names: tuple[str, ...] = ()
+    n_singular: int = 0
+
+    @property
+    def n(self) -> int:
+        return int(self.static.shape[0])
+
+
+@dataclass(frozen=True)
+class CoFieldEncoding:
+    """How co-fields become numeric columns: numeric as is, categorical one-hot.
+
+    Attributes
+    ----------
+    columns : tuple of (field, class or None)
+        One entry per output column; ``class`` is the category of a one-hot column.
+    """
+
+    columns: tuple[tuple[str, str | None], ...] = field(default=())
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f if c is None else f"{f}={c}" for f, c in self.columns)
+
+    def to_dict(self) -> dict:
+        return {"columns": [[f, c] for f, c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CoFieldEncoding:
+        return cls(tuple((str(f), None if c is None else str(c)) for f, c in d["columns"]))
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def fit_co_field_encoding(attributes: pd.DataFrame, names: Sequence[str]) -> CoFieldEncoding:
+    """Decide the columns of the co-fields from the training samples' attributes.
+
+    Raises
+    ------
+    InputDataError
+        A missing field, a numeric field with NULLs, or a categorical one with too many classes.
+    """
+    cols: list[tuple[str, str | None]] = []
+    for name in names:
+        if name not in attributes.columns:
+            raise InputDataError(
+                f"co-field {name!r} is not among the sample fields {list(attributes.columns)}"
+            )
+        column = attributes[name]
+        if _is_numeric(column):
+            if not np.isfinite(column.to_numpy(dtype=float, na_value=np.nan)).all():
+                raise InputDataError(f"co-field {name!r} has NULL or non-finite values")
+            cols.append((name, None))
+            continue
+        classes = sorted(str(v) for v in column.dropna().unique())
+        if len(classes) > MAX_CLASSES:
+            raise InputDataError(
+                f"categorical co-field {name!r} has {len(classes)} classes (more than "
+                f"{MAX_CLASSES}); use a numeric field or merge classes"
+            )
+        cols.extend((name, c) for c in classes)
+    return CoFieldEncoding(tuple(cols))
+
+
+def encode_co_fields(attributes: pd.DataFrame, encoding: CoFieldEncoding,
+                     what: str = "points") -> np.ndarray:
+    """Numeric ``(n, n_columns)`` array of the co-fields of ``attributes`` (one-hot classes).
+
+    Raises
+    ------
+    InputDataError
+        A co-field missing from ``attributes`` or a non-numeric value in a numeric co-field.
+    """
+    out = np.zeros((len(attributes), len(encoding.columns)))
+    for j, (name, cls) in enumerate(encoding.columns):
+        if name not in attributes.columns:
+            raise InputDataError(
+                f"the {what} have no field {name!r}, a co-field the model was trained with"
+            )
+        column = attributes[name]
+        if cls is None:
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float,
+                                                                    na_value=np.nan)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                raise InputDataError(
+                    f"co-field {name!r} of the {what} is not numeric or NULL at "
+                    f"{int(bad.sum())} row(s) (first value {column.iloc[int(np.argmax(bad))]!r})"
+                )
+            out[:, j] = values
+        else:
+            out[:, j] = (column.astype(str) == cls).to_numpy(dtype=float)
+    return out
+
+
+def sample_covariates(paths: Sequence[str], coords: np.ndarray, crs: str | None,
+                      what: str = "samples", allow_missing: bool = False) -> np.ndarray:
+    """Values of each covariate raster at ``coords``; shape ``(n, len(paths))``.
+
+    Raises
+    ------
+    InputDataError
+        A raster that cannot be opened, is in another CRS than ``crs``, or (unless
+        ``allow_missing``) does not cover every location (outside its extent or nodata).
+    """
+    from .raster import sample_raster
+
+    out = np.empty((len(coords), len(paths)))
+    for j, path in enumerate(paths):
+        vals = sample_raster(path, coords, crs)
+        missing = ~np.isfinite(vals)
+        if missing.any() and not allow_missing:
+            first = tuple(float(v) for v in coords[int(np.argmax(missing)), :2])
+            raise InputDataError(
+                f"covariate raster {str(path)!r} does not cover {int(missing.sum())} of the "
+                f"{len(coords)} {what} (outside its extent or nodata, e.g. at {first}); "
+                "use a raster covering all the data"
+            )
+        out[:, j] = vals
+    return out
+
+
+def compute_features(
+    coords: np.ndarray,
+    values: np.ndarray,
+    targets: np.ndarray,
+    model,
+    config: FeatureConfig,
+    *,
+    exclude_self: bool = False,
+    extra: np.ndarray | None = None,
+    extra_names: Sequence[str] = (),
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> FeatureSet:
+    """Kriging-derived features at ``targets``.
+
+    Parameters
+    ----------
+    coords : ndarray, shape (n_samples, d)
+        Sample coordinates (d = 2 or 3).
+    values : ndarray, shape (n_samples,)
+        Sample values in transformed units.
+    targets : ndarray, shape (n_targets, d)
+        Where the features are wanted. With ``exclude_self`` they must be the samples.
+    model : VariogramModel
+        Fitted on the same samples (transformed units).
+    config : FeatureConfig
+    exclude_self : bool
+        Leave-one-out: each target's own sample is left out of its kriging and sequence.
+    extra : ndarray, shape (n_targets, n_extra), optional
+        Further static features already evaluated at the targets (covariates, co-fields).
+    extra_names : sequence of str
+        Their names.
+    progress, should_stop : callable, optional
+
+    Returns
+    -------
+    FeatureSet
+
+    Raises
+    ------
+    InputDataError
+        Fewer samples than the sequence needs.
+    """
+    from .kriging import KrigingConfig, krige
+
+    coords = np.asarray(coords, dtype=float)
+    targets = np.asarray(targets, dtype=float)
+    values = np.asarray(values, dtype=float)
+    k = int(config.neighbours)
+    available = len(values) - (1 if exclude_self else 0)
+    if available < k:
+        raise InputDataError(
+            f"the neighbour sequence needs {k} samples but only {available} are available"
+            + (" (leave-one-out)" if exclude_self else "")
+            + "; use fewer --neighbours or more samples"
+        )
+    kcfg = KrigingConfig(neighbours=min(int(config.kriging_neighbours), available),
+                         min_neighbours=1)
+    res = krige(coords, values, targets, model, kcfg, exclude_self=exclude_self,
+                return_details=True, progress=progress, should_stop=should_stop)
+    nbr = res.neighbours[:, :k]
+    valid = nbr >= 0
+    safe = np.where(valid, nbr, 0)
+    sill = _sill(model, coords)
+    nvals = np.where(valid, values[safe], 0.0)
+    offsets = np.where(valid[..., None], coords[safe] - targets[:, None, :], 0.0)
+    dist = np.where(valid, res.distances[:, :k], 0.0)
+    cov = np.where(valid, res.cov_target[:, :k] / sill, 0.0)
+    wts = np.where(valid, res.weights[:, :k], 0.0)
+    axes = ("dx", "dy", "dz")[: coords.shape[1]]
+    sequence = np.concatenate(
+        [nvals[..., None], offsets, dist[..., None], cov[..., None], wts[..., None]], axis=-1
+    )
+    seq_names = ("value", *axes, "distance", "covariance", "ok_weight")
+
+    count = np.maximum(valid.sum(axis=1), 1)
+    nmean = nvals.sum(axis=1) / count
+    nstd = np.sqrt(np.maximum((np.where(valid, nvals - nmean[:, None], 0.0) ** 2).sum(axis=1)
+                              / count, 0.0))
+    variance = np.clip(res.variance, 0.0, None)
+    static = [res.estimate, np.sqrt(variance), res.lagrange, dist[:, 0], nmean, nstd]
+    static_names = ["ok_estimate", "ok_std", "lagrange", "nearest_distance",
+                    "neighbour_mean", "neighbour_std"]
+    if config.coordinates:
+        static.extend(targets[:, j] for j in range(targets.shape[1]))
+        static_names.extend(("x", "y", "z")[: targets.shape[1]])
+    static_arr = np.column_stack(static)
+    if extra is not None and np.asarray(extra).size:
+        static_arr = np.column_stack([static_arr, np.asarray(extra, dtype=float)])
+        static_names.extend(extra_names)
+    return FeatureSet(
+        sequence=sequence.astype(np.float64),
+        static=static_arr,
+        ok_estimate=res.estimate,
+        ok_variance=variance,
+        lagrange=res.lagrange,
+        sequence_names=seq_names,
+        static_names=tuple(static_names),
+        n_singular=int(res.n_singular),
+    )
+
+
+def _sill(model, coords: np.ndarray) -> float:
+    """The sill, or for an unbounded model its value at the data's largest extent."""
+    if getattr(model, "bounded", True):
+        sill = float(model.sill)
+    else:
+        span = float(np.linalg.norm(np.ptp(coords, axis=0)))
+        sill = float(model.gamma(np.array([span]))[0])
+    return sill if sill > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Per-channel standardisation fitted on training features (JSON-serialisable).
+
+    ``low``/``high`` are the standardised training range of each channel; prediction inputs
+    are clipped to it (:meth:`transform` with ``clip=True``) so that the network is never
+    asked to extrapolate beyond the features it was trained on (e.g. far outside the data).
+    """
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    low: tuple[float, ...] | None = None
+    high: tuple[float, ...] | None = None
+
+    @classmethod
+    def fit(cls, data: np.ndarray) -> Scaler:
+        """Fit on ``data`` of shape ``(..., n_channels)``; constant channels get scale 1."""
+        flat = np.asarray(data, dtype=float).reshape(-1, data.shape[-1])
+        mean = flat.mean(axis=0)
+        scale = flat.std(axis=0)
+        scale = np.where(scale > 1e-12 * np.maximum(np.abs(mean), 1.0), scale, 1.0)
+        z = (flat - mean) / scale
+        return cls(tuple(float(v) for v in mean), tuple(float(v) for v in scale),
+                   tuple(float(v) for v in z.min(axis=0)), tuple(float(v) for v in z.max(axis=0)))
+
+    def transform(self, data: np.ndarray, clip: bool = False) -> np.ndarray:
+        z = (np.asarray(data, dtype=float) - np.asarray(self.mean)) / np.asarray(self.scale)
+        if clip and self.low is not None:
+            z = np.clip(z, np.asarray(self.low), np.asarray(self.high))
+        return z.astype(np.float32)
+
+    def to_dict(self) -> dict:
+        d = {"mean": list(self.mean), "scale": list(self.scale)}
+        if self.low is not None:
+            d.update(low=list(self.low), high=list(self.high))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Scaler:
+        low, high = d.get("low"), d.get("high")
+        return cls(tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["scale"]),
+                   None if low is None else tuple(float(v) for v in low),
+                   None if high is None else tuple(float(v) for v in high))

@@ -1,0 +1,334 @@
+"""Saving and loading a trained hybrid model as a directory ("bundle").
+
+Layout::
+
+    M/model.json        format and package versions, CRS, variogram, transform, feature,
+                        model and training configurations, scalers, the training samples
+                        (coordinates and values: prediction-time features need them), co-field
+                        data, calibration, metrics, training history, member file checksums
+    M/member_0.keras    one Keras file per ensemble member (the batched model cut apart)
+    M/member_1.keras    ...
+
+The directory is written under a temporary name next to ``M`` and renamed when complete, so
+a failure never leaves a half-written bundle. Loading checks the format, its version and the
+members' SHA-256 sums, and reports any problem as :class:`~gcnn_rnn.core.errors.BundleError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import BundleError, EngineIOError
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "gcnn-rnn-model"
+FORMAT_VERSION = 1
+MODEL_JSON = "model.json"
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of the packages a bundle depends on (those already imported or importable)."""
+    import importlib
+
+    out: dict[str, str | None] = {"gcnn_rnn": __version__, "python": platform.python_version()}
+    for name in ("numpy", "scipy", "sklearn", "tensorflow", "keras"):
+        try:
+            out[name] = str(importlib.import_module(name).__version__)
+        except Exception:  # pragma: no cover - optional package
+            out[name] = None
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _member_model(weights: list[np.ndarray], mcfg, shapes: tuple[int, int, int], member: int):
+    """A one-member Keras model holding member ``member`` of the batched ``weights``."""
+    from dataclasses import replace
+
+    from .build import build_model
+
+    single = build_model(replace(mcfg, members=1), *shapes)
+    m = int(mcfg.members)
+    for value, dst in zip(weights, single.weights, strict=True):
+        if value.shape and value.shape[0] == m and tuple(dst.shape) == (1, *value.shape[1:]):
+            value = value[member : member + 1]
+        dst.assign(value)
+    return single
+
+
+def _join_members(singles: list, members: int) -> list[np.ndarray]:
+    """The batched model's weights whose member ``i`` comes from ``singles[i]``."""
+    out = []
+    for j in range(len(singles[0].weights)):
+        parts = [np.asarray(s.weights[j].numpy()) for s in singles]
+        if parts[0].shape and parts[0].shape[0] == 1 and members == len(singles):
+            out.append(np.concatenate(parts, axis=0))
+        else:
+            out.append(parts[0])
+    return out
+
+
+def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = None,
+                field: str | None = None, source: str | None = None,
+                extra: dict | None = None) -> Path:
+    """Write a fitted :class:`~.estimator.HybridRegressor` to ``directory`` atomically.
+
+    Parameters
+    ----------
+    estimator : HybridRegressor
+        Fitted.
+    directory : path
+        The bundle directory (replaced if it exists).
+    crs, field, source : str, optional
+        Recorded for the user and for prediction (CRS of outputs, covariate checks).
+    extra : dict, optional
+        More JSON-safe information (e.g. cross-validation summary).
+
+    Returns
+    -------
+    Path
+    """
+    from ..variogram.serialise import model_to_dict
+
+    estimator._check_fitted()
+    target = Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.mkdir()
+    try:
+        mcfg = estimator.model_config_
+        members = []
+        for i in range(int(mcfg.members)):
+            name = f"member_{i}.keras"
+            _member_model(estimator.weights_, mcfg, estimator.input_shapes_, i).save(tmp / name)
+            members.append({"file": name, "sha256": _sha256(tmp / name)})
+        doc = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": package_versions(),
+            "crs": crs if crs is not None else estimator.crs,
+            "field": field,
+            "source": source,
+            "params": _jsonable_params(estimator.get_params()),
+            "transform": estimator.transform_.to_dict(),
+            "variogram": {"model": model_to_dict(estimator.variogram_),
+                          "text": estimator.variogram_.to_text()},
+            "feature_config": estimator.feature_config_.to_dict(),
+            "model_config": mcfg.to_dict(),
+            "train_config": estimator.train_config_.to_dict(),
+            "feature_names": estimator.feature_names_,
+            "scalers": {
+                "sequence": estimator.sequence_scaler_.to_dict(),
+                "static": estimator.static_scaler_.to_dict(),
+                "target": estimator.target_scaler_.to_dict(),
+            },
+            "training_data": {
+                "coords": estimator.coords_.tolist(),
+                "values": estimator.values_.tolist(),
+                "values_transformed": estimator.values_t_.tolist(),
+            },
+            "co_fields": {
+                "encoding": estimator.co_encoding_.to_dict(),
+                "values": estimator.co_values_.tolist(),
+                "models": [model_to_dict(m) for m in estimator.co_models_],
+            },
+            "calibration": estimator.calibration_.to_dict(),
+            "shrinkage": float(getattr(estimator, "shrinkage_", 1.0)),
+            "metrics": estimator.training_metrics_,
+            "training": estimator.train_result_.to_dict(),
+            "members": members,
+            "extra": extra or {},
+        }
+        text = json.dumps(doc, indent=1, allow_nan=False, default=_json_default)
+        (tmp / MODEL_JSON).write_text(text, encoding="utf-8")
+        _replace_dir(tmp, target)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise EngineIOError(f"cannot write the model bundle {str(target)!r}: {exc}") from None
+        raise
+    logger.info("model bundle written to %s", target)
+    return target
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    if target.exists():
+        if not target.is_dir():
+            raise EngineIOError(f"{str(target)!r} exists and is not a directory")
+        old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+        os.replace(target, old)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            os.replace(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, tuple | set):
+        return list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _jsonable_params(params: dict) -> dict:
+    out = {}
+    for key, value in params.items():
+        if hasattr(value, "to_text"):
+            value = value.to_text()
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[key] = value
+    return out
+
+
+def read_model_json(directory: str | os.PathLike) -> dict:
+    """The parsed ``model.json`` of a bundle, after the format checks.
+
+    Raises
+    ------
+    BundleError
+        Missing directory or file, invalid JSON, another format or a newer version.
+    """
+    path = Path(directory)
+    if not path.is_dir():
+        raise BundleError(f"model bundle {str(path)!r} not found (no such directory)")
+    meta = path / MODEL_JSON
+    if not meta.is_file():
+        raise BundleError(f"{str(path)!r} is not a model bundle: {MODEL_JSON} is missing")
+    try:
+        doc = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BundleError(f"{str(meta)!r} is damaged: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise BundleError(f"{str(meta)!r} is not a GCNN-RNN model (format "
+                          f"{doc.get('format') if isinstance(doc, dict) else None!r})")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise BundleError(
+            f"model bundle {str(path)!r} has format version {version!r}; this engine reads "
+            f"version {FORMAT_VERSION} (retrain the model or update the plugin)"
+        )
+    return doc
+
+
+def load_bundle(directory: str | os.PathLike):
+    """Load a bundle written by :func:`save_bundle`.
+
+    Returns
+    -------
+    (HybridRegressor, dict)
+        The fitted estimator and the parsed ``model.json``.
+
+    Raises
+    ------
+    BundleError
+        For a missing, damaged or incompatible bundle.
+    """
+    path = Path(directory)
+    doc = read_model_json(path)
+    try:
+        return _restore(path, doc), doc
+    except BundleError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise BundleError(
+            f"model bundle {str(path)!r} is damaged or incomplete: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _restore(path: Path, doc: dict):
+    import keras
+
+    from ..features import CoFieldEncoding, FeatureConfig, Scaler
+    from ..transforms import FittedTransform
+    from ..variogram.serialise import model_from_dict
+    from .config import ModelConfig, TrainConfig
+    from .conformal import Calibration
+    from .estimator import HybridRegressor
+    from .layers import CUSTOM_OBJECTS
+    from .train import TrainResult
+
+    singles = []
+    for entry in doc["members"]:
+        file = path / entry["file"]
+        if not file.is_file():
+            raise BundleError(f"model bundle {str(path)!r} is incomplete: {entry['file']} is missing")
+        if _sha256(file) != entry["sha256"]:
+            raise BundleError(
+                f"model bundle {str(path)!r} is damaged: {entry['file']} does not match its "
+                "checksum in model.json"
+            )
+        try:
+            singles.append(keras.saving.load_model(file, custom_objects=CUSTOM_OBJECTS,
+                                                   compile=False))
+        except Exception as exc:
+            raise BundleError(f"cannot load {str(file)!r}: {type(exc).__name__}: {exc}") from None
+    if not singles:
+        raise BundleError(f"model bundle {str(path)!r} lists no ensemble members")
+
+    params = dict(doc["params"])
+    for key in ("covariates", "co_fields"):
+        params[key] = tuple(params.get(key) or ())
+    est = HybridRegressor(**params)
+    est.transform_ = FittedTransform.from_dict(doc["transform"])
+    est.variogram_ = model_from_dict(doc["variogram"]["model"])
+    est.feature_config_ = FeatureConfig.from_dict(doc["feature_config"])
+    est.model_config_ = ModelConfig.from_dict(doc["model_config"])
+    est.train_config_ = TrainConfig.from_dict(doc["train_config"])
+    if len(singles) != est.model_config_.members:
+        raise BundleError(
+            f"model bundle {str(path)!r} has {len(singles)} member file(s) for an ensemble of "
+            f"{est.model_config_.members}"
+        )
+    est.feature_names_ = doc["feature_names"]
+    sc = doc["scalers"]
+    est.sequence_scaler_ = Scaler.from_dict(sc["sequence"])
+    est.static_scaler_ = Scaler.from_dict(sc["static"])
+    est.target_scaler_ = Scaler.from_dict(sc["target"])
+    td = doc["training_data"]
+    est.coords_ = np.asarray(td["coords"], dtype=float)
+    est.values_ = np.asarray(td["values"], dtype=float)
+    est.values_t_ = np.asarray(td["values_transformed"], dtype=float)
+    co = doc["co_fields"]
+    est.co_encoding_ = CoFieldEncoding.from_dict(co["encoding"])
+    est.co_values_ = np.asarray(co["values"], dtype=float).reshape(len(est.coords_), -1)
+    est.co_models_ = tuple(model_from_dict(m) for m in co["models"])
+    est.calibration_ = Calibration.from_dict(doc["calibration"])
+    est.shrinkage_ = float(doc.get("shrinkage", 1.0))
+    est.training_metrics_ = doc.get("metrics", {})
+    tr = doc.get("training", {})
+    est.train_result_ = TrainResult(
+        history=tr.get("history", {}), best_epochs=tuple(tr.get("best_epochs", ())),
+        best_val_losses=tuple(tr.get("best_val_losses", ())), epochs=int(tr.get("epochs", 0)),
+        validation_member=np.zeros(0, dtype=np.int64), seconds=float(tr.get("seconds", 0.0)),
+    )
+    seq_shape, static_shape = singles[0].input["sequence"].shape, singles[0].input["static"].shape
+    est.input_shapes_ = (int(seq_shape[1]), int(seq_shape[2]), int(static_shape[1]))
+    est.weights_ = _join_members(singles, est.model_config_.members)
+    return est

@@ -1,0 +1,528 @@
+"""``HybridRegressor``: kriging features → batched Conv1D/BiLSTM ensemble, sklearn-compatible.
+
+``fit(coords, values)`` transforms the values, fits the variogram (``"auto"``) on them,
+computes leave-one-out kriging features at every sample, trains the ensemble on the residual
+from ordinary kriging and calibrates split-conformal intervals on its out-of-fold residuals.
+``predict(coords)`` returns predictions in data units; :meth:`HybridRegressor.predict_full`
+returns every layer of the ``predict`` command (kriging estimate and variance, prediction
+standard deviation, interval bounds, exceedance probability).
+
+Everything learnt from data (transform, variogram, scalers, calibration) comes from the
+training samples given to ``fit`` only, so the estimator can sit inside any cross-validation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputDataError
+from ..features import (
+    CoFieldEncoding,
+    FeatureConfig,
+    FeatureSet,
+    Scaler,
+    compute_features,
+    encode_co_fields,
+    fit_co_field_encoding,
+    sample_covariates,
+)
+from ..progress import ProgressFn, StopFn, check_cancel, scaled
+from .config import ModelConfig, TrainConfig
+from .conformal import calibrate
+
+try:  # scikit-learn is a base dependency, but keep the class usable without it
+    from sklearn.base import BaseEstimator, RegressorMixin
+except ImportError:  # pragma: no cover
+    BaseEstimator, RegressorMixin = object, object
+
+logger = logging.getLogger(__name__)
+
+#: Fewest samples the hybrid model accepts (LOO features, inner spatial validation groups).
+MIN_SAMPLES = 20
+#: Candidate models of ``variogram="auto"`` (the same as the ``cv`` command's OK default, so
+#: that OK and the hybrid compared in cross-validation use the same variogram in each fold).
+AUTO_MODELS = ("sph", "exp", "gau")
+#: Targets per prediction chunk (features + network).
+PREDICT_CHUNK = 65536
+
+
+def resolve_variogram(spec, coords: np.ndarray, values: np.ndarray):
+    """A :class:`VariogramModel` from ``spec``: a model, ``"auto"``, a ``V.json`` or text.
+
+    ``"auto"`` fits :data:`AUTO_MODELS` (gstat-like experimental variogram, N_j/h_j²
+    weights) to ``values`` at ``coords`` — the caller passes training data only.
+    """
+    from ..variogram import VariogramModel
+    from ..variogram.io import load_variogram
+
+    if isinstance(spec, VariogramModel):
+        return spec
+    text = "auto" if spec is None else str(spec).strip()
+    if text.lower() != "auto":
+        return load_variogram(text)
+    from ..variogram.fit import auto_variogram
+
+    return auto_variogram(coords, values, AUTO_MODELS).model
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Everything the hybrid model predicts at a set of targets.
+
+    Data units (back-transformed): ``prediction``, ``kriging_estimate``,
+    ``kriging_variance``, ``prediction_std``, ``interval_lower``, ``interval_upper``,
+    ``exceedance_probability`` (None without a threshold). Transformed units (``*_t``):
+    ``prediction_t``, ``sigma_t`` (combined ensemble/kriging standard deviation),
+    ``ensemble_std_t``, ``members_t`` ``(n, M)``.
+    """
+
+    prediction: np.ndarray
+    kriging_estimate: np.ndarray
+    kriging_variance: np.ndarray
+    prediction_std: np.ndarray
+    interval_lower: np.ndarray
+    interval_upper: np.ndarray
+    exceedance_probability: np.ndarray | None
+    prediction_t: np.ndarray
+    sigma_t: np.ndarray
+    ensemble_std_t: np.ndarray
+    ok_estimate_t: np.ndarray
+    ok_variance_t: np.ndarray
+    members_t: np.ndarray
+
+    LAYERS = ("prediction", "kriging_estimate", "kriging_variance", "prediction_std",
+              "interval_lower", "interval_upper", "exceedance_probability")
+
+
+class HybridRegressor(BaseEstimator, RegressorMixin):
+    """The GCNN-RNN hybrid: ordinary kriging plus a learnt correction with honest intervals.
+
+    Parameters
+    ----------
+    transform : {"none", "log", "nscore"}
+    variogram : "auto", a text form, a JSON path or a VariogramModel
+    neighbours : int
+        Length of the neighbour sequence (default 16).
+    kriging_neighbours : int
+        Neighbourhood of the kriging behind the features (default 32).
+    coordinates : bool
+        Use the coordinates as features.
+    covariates : tuple of str
+        Raster covariates (paths; same CRS as the points, given by ``crs``).
+    co_fields : tuple of str
+        Co-located fields; ``fit``/``predict`` then need ``attributes``.
+    crs : str, optional
+        CRS (WKT or ``EPSG:n``) of the coordinates, checked against the covariate rasters.
+    ensemble, epochs, batch_size, learning_rate, patience, seed :
+        Training settings (:class:`~.config.TrainConfig`, ``ensemble`` = members).
+    target : {"residual", "value"}
+    loss : {"huber", "mse"}
+    alpha : float
+        Interval miscoverage (0.1: 90 % intervals).
+    augment : int
+        Extra copies of the training set with sparser leave-one-out neighbourhoods
+        (:class:`~.config.TrainConfig`).
+    stack : bool
+        Scale the network's correction of kriging by the factor that best fits the
+        out-of-fold residuals (least squares, clipped to [0, 1.5]); 1 = as trained, 0 = OK.
+        Off by default: on Meuse it shrank the (averaged) correction too much.
+    model_options : dict, optional
+        Further :class:`~.config.ModelConfig` fields (architecture).
+    train_options : dict, optional
+        Further :class:`~.config.TrainConfig` fields (e.g. ``early_stopping``).
+    """
+
+    def __init__(self, transform="none", variogram="auto", neighbours=16, kriging_neighbours=32,
+                 coordinates=False, covariates=(), co_fields=(), crs=None, ensemble=5,
+                 epochs=60, batch_size=64, learning_rate=5e-3, patience=12, seed=0,
+                 target="residual", loss="huber", alpha=0.1, augment=0, stack=False,
+                 model_options=None, train_options=None):
+        self.transform = transform
+        self.variogram = variogram
+        self.neighbours = neighbours
+        self.kriging_neighbours = kriging_neighbours
+        self.coordinates = coordinates
+        self.covariates = covariates
+        self.co_fields = co_fields
+        self.crs = crs
+        self.ensemble = ensemble
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.seed = seed
+        self.target = target
+        self.loss = loss
+        self.alpha = alpha
+        self.augment = augment
+        self.stack = stack
+        self.model_options = model_options
+        self.train_options = train_options
+
+    # ----------------------------------------------------------------- configs
+    def _configs(self) -> tuple[FeatureConfig, ModelConfig, TrainConfig]:
+        fcfg = FeatureConfig(
+            neighbours=int(self.neighbours), kriging_neighbours=int(self.kriging_neighbours),
+            coordinates=bool(self.coordinates), covariates=tuple(self.covariates or ()),
+            co_fields=tuple(self.co_fields or ()),
+        )
+        mcfg = ModelConfig(members=int(self.ensemble), target=self.target, loss=self.loss,
+                           **dict(self.model_options or {}))
+        tcfg = TrainConfig(epochs=int(self.epochs), batch_size=int(self.batch_size),
+                           learning_rate=float(self.learning_rate), patience=int(self.patience),
+                           seed=int(self.seed), augment=int(self.augment),
+                           **dict(self.train_options or {}))
+        return fcfg, mcfg, tcfg
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, X, y, attributes: pd.DataFrame | None = None,
+            progress: ProgressFn | None = None, should_stop: StopFn | None = None):
+        """Fit on sample coordinates ``X (n, 2|3)`` and values ``y (n,)`` (data units).
+
+        Raises
+        ------
+        InputDataError
+            Too few samples, a constant field, bad transform input, covariates that do not
+            cover the samples or are in another CRS, missing co-fields.
+        """
+        from ..transforms import fit_transform
+
+        coords = np.ascontiguousarray(np.asarray(X, dtype=float))
+        values = np.asarray(y, dtype=float).ravel()
+        _check_training_data(coords, values, int(self.neighbours))
+        fcfg, mcfg, tcfg = self._configs()
+        if fcfg.co_fields and attributes is None:
+            raise InputDataError(f"co-fields {list(fcfg.co_fields)!r} need the samples' attributes")
+        check_cancel(should_stop)
+        ft = fit_transform(values, self.transform)
+        yt = ft.forward(values)
+        if np.ptp(yt) <= 0:
+            raise InputDataError("the transformed values are all equal; nothing to model")
+        model = resolve_variogram(self.variogram, coords, yt)
+        self.transform_, self.variogram_ = ft, model
+        self.coords_, self.values_, self.values_t_ = coords, values, yt
+        self.feature_config_, self.model_config_, self.train_config_ = fcfg, mcfg, tcfg
+
+        extra, names = self._training_extra(coords, attributes)
+        feats = compute_features(coords, yt, coords, model, fcfg, exclude_self=True,
+                                 extra=extra, extra_names=names,
+                                 progress=scaled(progress, 0.0, 0.1), should_stop=should_stop)
+        augmented = self._augmented(coords, yt, model, extra, names, should_stop)
+        self._fit_network(feats, yt, augmented, progress=scaled(progress, 0.1, 1.0),
+                          should_stop=should_stop)
+        return self
+
+    def _augmented(self, coords, yt, model, extra, names, should_stop) -> list:
+        """Extra training examples: leave-one-out features with a random quarter of the
+        other samples also left out (sparser neighbourhoods), ``augment`` times.
+
+        Returns a list of ``(FeatureSet, sample_index)``; no example ever sees its own value.
+        """
+        tcfg, fcfg = self.train_config_, self.feature_config_
+        out = []
+        rng = np.random.default_rng(tcfg.seed + 7919)
+        n = len(yt)
+        for _ in range(int(tcfg.augment)):
+            check_cancel(should_stop)
+            keep = rng.random(n) >= tcfg.augment_drop
+            if keep.sum() < fcfg.neighbours + 2 or keep.all():
+                continue
+            kept, dropped = np.flatnonzero(keep), np.flatnonzero(~keep)
+            f1 = compute_features(coords[kept], yt[kept], coords[kept], model, fcfg,
+                                  exclude_self=True,
+                                  extra=None if extra is None else extra[kept],
+                                  extra_names=names)
+            f2 = compute_features(coords[kept], yt[kept], coords[dropped], model, fcfg,
+                                  extra=None if extra is None else extra[dropped],
+                                  extra_names=names)
+            out.append((_concat_features(f1, f2), np.concatenate([kept, dropped])))
+        return out
+
+    def _training_extra(self, coords, attributes):
+        fcfg = self.feature_config_
+        cols, names = [], []
+        if fcfg.covariates:
+            cols.append(sample_covariates(fcfg.covariates, coords, self.crs, "samples"))
+            names.extend(f"covariate:{p}" for p in fcfg.covariates)
+        self.co_encoding_ = CoFieldEncoding()
+        self.co_values_ = np.zeros((len(coords), 0))
+        self.co_models_ = ()
+        if fcfg.co_fields:
+            enc = fit_co_field_encoding(attributes, fcfg.co_fields)
+            vals = encode_co_fields(attributes, enc, "samples")
+            self.co_encoding_, self.co_values_ = enc, vals
+            self.co_models_ = tuple(_co_field_model(coords, vals[:, j])
+                                    for j in range(vals.shape[1]))
+            cols.append(vals)
+            names.extend(f"co:{n}" for n in enc.names)
+        if not cols:
+            return None, []
+        return np.column_stack(cols), names
+
+    def _raw_target(self, feats: FeatureSet, yt: np.ndarray) -> np.ndarray:
+        target = self.model_config_.target
+        if target == "value":
+            return yt
+        raw = yt - feats.ok_estimate
+        return raw / _ok_std(feats) if target == "standardised" else raw
+
+    def _fit_network(self, feats: FeatureSet, yt: np.ndarray, augmented=(), progress=None,
+                     should_stop=None):
+        from .train import spatial_groups, train_ensemble
+
+        mcfg, tcfg = self.model_config_, self.train_config_
+        raw = self._raw_target(feats, yt)
+        if mcfg.target == "value":
+            self.target_scaler_ = Scaler.fit(yt[:, None])
+        else:
+            self.target_scaler_ = Scaler((0.0,), (float(np.std(raw)) or 1.0,))  # 0 stays OK
+        self.sequence_scaler_ = Scaler.fit(feats.sequence)
+        self.static_scaler_ = Scaler.fit(feats.static)
+        self.feature_names_ = {"sequence": list(feats.sequence_names),
+                               "static": list(feats.static_names)}
+        inputs = self._scaled_inputs(feats)
+        target = self.target_scaler_.transform(raw[:, None])[:, 0]
+        groups = spatial_groups(self.coords_, tcfg.validation_folds, tcfg.block_size, tcfg.seed)
+        self.input_shapes_ = (int(inputs["sequence"].shape[1]), int(inputs["sequence"].shape[2]),
+                              int(inputs["static"].shape[1]))
+        all_inputs, all_target, all_groups = dict(inputs), [target], [groups]
+        for aug, idx in augmented:
+            more = self._scaled_inputs(aug)
+            for key in all_inputs:
+                all_inputs[key] = np.concatenate([all_inputs[key], more[key]])
+            all_target.append(self.target_scaler_.transform(
+                self._raw_target(aug, yt[idx])[:, None])[:, 0])
+            all_groups.append(groups[idx])
+        result, weights = train_ensemble(all_inputs, np.concatenate(all_target),
+                                         np.concatenate(all_groups), mcfg, tcfg,
+                                         progress=progress, should_stop=should_stop)
+        from dataclasses import replace
+
+        result = replace(result, validation_member=result.validation_member[: len(yt)])
+        self.weights_, self.train_result_ = weights, result
+        # Out-of-fold calibration: each sample predicted by the member that held it out.
+        self.shrinkage_ = 1.0
+        members = self._members_t(feats, inputs)
+        held = result.validation_member
+        rows = np.flatnonzero(held >= 0)
+        oof = np.full(len(yt), np.nan)
+        oof[rows] = members[rows, held[rows]]
+        if self.stack and mcfg.target != "value" and rows.size >= 10:
+            self.shrinkage_ = _shrinkage(yt[rows], oof[rows], feats.ok_estimate[rows])
+            ok = feats.ok_estimate
+            members = ok[:, None] + self.shrinkage_ * (members - ok[:, None])
+            oof = ok + self.shrinkage_ * (oof - ok)
+        sigma = self._sigma(members, feats.ok_variance)
+        self.calibration_ = calibrate(yt, oof, sigma, float(self.alpha))
+        ok_err = yt[rows] - feats.ok_estimate[rows]
+        hy_err = yt[rows] - oof[rows]
+        lower, upper = self.calibration_.interval(oof[rows], sigma[rows])
+        self.training_metrics_ = {
+            "n_out_of_fold": int(rows.size),
+            "ok_loo_rmse": float(np.sqrt(np.mean(ok_err**2))),
+            "hybrid_oof_rmse": float(np.sqrt(np.mean(hy_err**2))),
+            "oof_coverage": float(np.mean((yt[rows] >= lower) & (yt[rows] <= upper))),
+            "shrinkage": float(self.shrinkage_),
+            "units": "transformed",
+        }
+        logger.info(
+            "hybrid out-of-fold RMSE %.4g vs OK leave-one-out %.4g (transformed units, n=%d)",
+            self.training_metrics_["hybrid_oof_rmse"], self.training_metrics_["ok_loo_rmse"],
+            rows.size,
+        )
+
+    # ----------------------------------------------------------------- internals
+    def _scaled_inputs(self, feats: FeatureSet, clip: bool = False) -> dict[str, np.ndarray]:
+        return {"sequence": self.sequence_scaler_.transform(feats.sequence, clip=clip),
+                "static": self.static_scaler_.transform(feats.static, clip=clip)}
+
+    def _members_t(self, feats: FeatureSet, inputs=None) -> np.ndarray:
+        """Each member's prediction in transformed units, shape ``(n, M)``."""
+        inputs = self._scaled_inputs(feats, clip=True) if inputs is None else inputs
+        out = self._runtime().predict(inputs)
+        scale, shift = self.target_scaler_.scale[0], self.target_scaler_.mean[0]
+        raw = out.astype(np.float64) * scale + shift
+        if self.model_config_.target != "value":
+            raw = raw * float(getattr(self, "shrinkage_", 1.0))
+        if self.model_config_.target == "residual":
+            return feats.ok_estimate[:, None] + raw
+        if self.model_config_.target == "standardised":
+            return feats.ok_estimate[:, None] + raw * _ok_std(feats)[:, None]
+        return raw
+
+    @staticmethod
+    def _sigma(members: np.ndarray, ok_variance: np.ndarray) -> np.ndarray:
+        ens_var = members.var(axis=1) if members.shape[1] > 1 else np.zeros(len(members))
+        return np.sqrt(ens_var + np.clip(ok_variance, 0.0, None))
+
+    def _target_extra(self, coords, attributes, allow_missing: bool):
+        fcfg = self.feature_config_
+        cols = []
+        if fcfg.covariates:
+            cols.append(sample_covariates(fcfg.covariates, coords, self.crs, "targets",
+                                          allow_missing=allow_missing))
+        if fcfg.co_fields:
+            if attributes is not None:
+                cols.append(encode_co_fields(attributes, self.co_encoding_, "target points"))
+            else:
+                cols.append(self._krige_co_fields(coords))
+        return np.column_stack(cols) if cols else None
+
+    def _krige_co_fields(self, coords: np.ndarray) -> np.ndarray:
+        from ..kriging import KrigingConfig, krige
+
+        out = np.empty((len(coords), self.co_values_.shape[1]))
+        kcfg = KrigingConfig(neighbours=min(32, len(self.coords_)))
+        for j, model in enumerate(self.co_models_):
+            est = krige(self.coords_, self.co_values_[:, j], coords, model, kcfg).estimate
+            if self.co_encoding_.columns[j][1] is not None:  # an indicator: keep it in [0, 1]
+                est = np.clip(est, 0.0, 1.0)
+            out[:, j] = est
+        return out
+
+    # ----------------------------------------------------------------- predict
+    def predict(self, X, attributes: pd.DataFrame | None = None) -> np.ndarray:
+        """Predictions in data units at ``X (n, 2|3)``."""
+        return self.predict_full(X, attributes=attributes).prediction
+
+    def predict_full(self, X, attributes: pd.DataFrame | None = None,
+                     threshold: float | None = None, allow_missing: bool = True,
+                     progress: ProgressFn | None = None,
+                     should_stop: StopFn | None = None) -> Prediction:
+        """All prediction layers at ``X``, in chunks of :data:`PREDICT_CHUNK` targets.
+
+        Targets where a covariate is missing (outside the raster or nodata) get NaN.
+        """
+        self._check_fitted()
+        coords = np.ascontiguousarray(np.asarray(X, dtype=float))
+        if coords.ndim != 2 or coords.shape[1] != self.coords_.shape[1]:
+            raise InputDataError(
+                f"targets must have shape (n, {self.coords_.shape[1]}), not {coords.shape!r}"
+            )
+        extra = self._target_extra(coords, attributes, allow_missing)
+        parts = []
+        n = len(coords)
+        for start in range(0, n, PREDICT_CHUNK):
+            check_cancel(should_stop)
+            stop = min(n, start + PREDICT_CHUNK)
+            parts.append(self._predict_chunk(coords[start:stop],
+                                             None if extra is None else extra[start:stop]))
+            if progress is not None:
+                progress(stop / n, "predicting")
+        cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return self._finish(cat, threshold)
+
+    def _predict_chunk(self, coords, extra) -> dict[str, np.ndarray]:
+        feats = compute_features(self.coords_, self.values_t_, coords, self.variogram_,
+                                 self.feature_config_, exclude_self=False,
+                                 extra=None if extra is None else np.nan_to_num(extra),
+                                 extra_names=())
+        members = self._members_t(feats)
+        # Exact at the data, like kriging: a target on a sample keeps the sample's value.
+        on_sample = feats.static[:, 3] <= 1e-9 * max(float(np.ptp(self.coords_)), 1.0)
+        members[on_sample] = feats.ok_estimate[on_sample, None]
+        if extra is not None:
+            members[~np.isfinite(extra).all(axis=1)] = np.nan
+        return {"members": members, "ok": feats.ok_estimate, "okvar": feats.ok_variance,
+                "lagrange": feats.lagrange}
+
+    def _finish(self, cat: dict, threshold: float | None) -> Prediction:
+        ft, cal = self.transform_, self.calibration_
+        members = cat["members"]
+        pred_t = members.mean(axis=1)
+        sigma = self._sigma(members, cat["okvar"])
+        ens_std = members.std(axis=1) if members.shape[1] > 1 else np.zeros(len(pred_t))
+        lower_t, upper_t = cal.interval(pred_t, sigma)
+        sd_t = cal.predictive_std(sigma)
+        prediction, pred_var = ft.back(pred_t, sd_t**2)
+        ok_est, ok_var = ft.back(cat["ok"], cat["okvar"], cat["lagrange"])
+        exceed = None
+        if threshold is not None:
+            thr_t = float(ft.forward(np.array([float(threshold)]))[0])
+            exceed = cal.exceedance(pred_t, sigma, thr_t)
+        return Prediction(
+            prediction=prediction, kriging_estimate=ok_est, kriging_variance=ok_var,
+            prediction_std=np.sqrt(np.clip(pred_var, 0.0, None)),
+            interval_lower=ft.inverse(lower_t), interval_upper=ft.inverse(upper_t),
+            exceedance_probability=exceed, prediction_t=pred_t, sigma_t=sigma,
+            ensemble_std_t=ens_std, ok_estimate_t=cat["ok"], ok_variance_t=cat["okvar"],
+            members_t=members,
+        )
+
+    def _runtime(self):
+        """The compiled network of this architecture, holding this estimator's weights."""
+        from .train import get_runtime
+
+        rt = get_runtime(self.model_config_, *self.input_shapes_)
+        if getattr(rt, "owner", None) is not self.weights_:
+            rt.set_weights(self.weights_)
+            rt.owner = self.weights_
+        return rt
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "weights_"):
+            raise InputDataError("the hybrid model is not fitted yet; call fit() first")
+
+
+def _shrinkage(observed: np.ndarray, oof: np.ndarray, ok: np.ndarray) -> float:
+    """Least-squares factor ``b`` of ``observed - ok ≈ b (oof - ok)``, clipped to [0, 1.5]."""
+    c, r = oof - ok, observed - ok
+    denom = float(np.dot(c, c))
+    if denom <= 0 or not np.isfinite(denom):
+        return 1.0
+    return float(np.clip(np.dot(r, c) / denom, 0.0, 1.5))
+
+
+def _concat_features(a: FeatureSet, b: FeatureSet) -> FeatureSet:
+    return FeatureSet(
+        sequence=np.concatenate([a.sequence, b.sequence]),
+        static=np.concatenate([a.static, b.static]),
+        ok_estimate=np.concatenate([a.ok_estimate, b.ok_estimate]),
+        ok_variance=np.concatenate([a.ok_variance, b.ok_variance]),
+        lagrange=np.concatenate([a.lagrange, b.lagrange]),
+        sequence_names=a.sequence_names, static_names=a.static_names,
+        n_singular=a.n_singular + b.n_singular,
+    )
+
+
+def _ok_std(feats: FeatureSet) -> np.ndarray:
+    """Kriging standard deviation, floored so that exact nodes do not divide by zero."""
+    sd = np.sqrt(np.clip(feats.ok_variance, 0.0, None))
+    return np.maximum(sd, 1e-3 * max(float(np.median(sd)), 1e-12))
+
+
+def _co_field_model(coords: np.ndarray, values: np.ndarray):
+    """Variogram of one co-field column (fitted automatically; pure nugget if flat)."""
+    from ..variogram import parse_model
+
+    if np.ptp(values) <= 0:
+        return parse_model("1 Nug")
+    try:
+        return resolve_variogram("auto", coords, values)
+    except InputDataError as exc:
+        logger.warning("co-field variogram fit failed (%s); using a pure nugget", exc)
+        return parse_model(f"{max(float(np.var(values)), 1e-12)!r} Nug")
+
+
+def _check_training_data(coords: np.ndarray, values: np.ndarray, neighbours: int) -> None:
+    if coords.ndim != 2 or coords.shape[1] not in (2, 3):
+        raise InputDataError(f"coordinates must have shape (n, 2) or (n, 3), not {coords.shape!r}")
+    if len(values) != len(coords):
+        raise InputDataError(f"{len(values)} values for {len(coords)} coordinates")
+    if not (np.isfinite(values).all() and np.isfinite(coords).all()):
+        raise InputDataError("coordinates and values must be finite")
+    need = max(MIN_SAMPLES, int(neighbours) + 2)
+    if len(values) < need:
+        raise InputDataError(
+            f"the hybrid model needs at least {need} samples (leave-one-out features with "
+            f"{neighbours} neighbours and spatial validation groups for the ensemble), got "
+            f"{len(values)}; use ordinary kriging for so few samples"
+        )
+    if np.ptp(values) == 0:
+        raise InputDataError(
+            f"all {len(values)} values are equal ({values[0]!r}); there is nothing to model"
+        )

@@ -1,0 +1,188 @@
+"""Writing the hybrid model's predictions: GeoTIFF layers on a grid, or a GeoPackage of points.
+
+The file names are the ``predict`` command's contract: ``prediction.tif``,
+``kriging_estimate.tif``, ``kriging_variance.tif``, ``prediction_std.tif``,
+``interval_lower.tif``, ``interval_upper.tif`` and, with a threshold,
+``exceedance_probability.tif`` (each with a ``.qml`` style); or ``prediction_points.gpkg``
+with columns of the same names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EngineIOError, InputDataError
+from ..grid import Grid
+from ..progress import ProgressFn, StopFn, check_cancel, scaled
+
+logger = logging.getLogger(__name__)
+
+#: Layer name → (raster kind for the .qml ramp, band description).
+LAYERS = {
+    "prediction": ("value", "hybrid GCNN-RNN prediction"),
+    "kriging_estimate": ("value", "ordinary kriging estimate"),
+    "kriging_variance": ("variance", "ordinary kriging variance"),
+    "prediction_std": ("variance", "hybrid prediction standard deviation"),
+    "interval_lower": ("value", "lower bound of the prediction interval"),
+    "interval_upper": ("value", "upper bound of the prediction interval"),
+    "exceedance_probability": ("probability", "probability of exceeding the threshold"),
+}
+POINTS_FILE = "prediction_points.gpkg"
+
+
+def _same_crs(a: str | None, b: str | None) -> bool:
+    if not a or not b:
+        return True
+    from pyproj import CRS
+
+    return CRS.from_user_input(a).equals(CRS.from_user_input(b), ignore_axis_order=True)
+
+
+def predict_grid(estimator, grid: Grid, output_dir: str | os.PathLike,
+                 threshold: float | None = None, crs: str | None = None,
+                 progress: ProgressFn | None = None,
+                 should_stop: StopFn | None = None) -> dict[str, str]:
+    """Predict at every node of ``grid`` and write one GeoTIFF per layer into ``output_dir``.
+
+    Returns
+    -------
+    dict
+        Layer name → path written.
+
+    Raises
+    ------
+    InputDataError
+        The grid is in another CRS than the model, or 2D/3D does not match.
+    """
+    if grid.crs and crs and not _same_crs(grid.crs, crs):
+        raise InputDataError(
+            "the output grid's CRS differs from the model's; use a template in the CRS the "
+            "model was trained in"
+        )
+    if grid.crs is None and crs:
+        from dataclasses import replace
+
+        grid = replace(grid, crs=crs)
+    if grid.ndim != estimator.coords_.shape[1]:
+        raise InputDataError(
+            f"the model was trained on {estimator.coords_.shape[1]}D samples but the grid is "
+            f"{grid.ndim}D" + ("; give --z-levels" if estimator.coords_.shape[1] == 3 else "")
+        )
+    nodes = grid.node_coords()
+    pred = estimator.predict_full(nodes, threshold=threshold,
+                                  progress=scaled(progress, 0.0, 0.9), should_stop=should_stop)
+    check_cancel(should_stop)
+    out_dir = Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    names = [n for n in LAYERS if n != "exceedance_probability" or threshold is not None]
+    try:
+        for i, name in enumerate(names):
+            check_cancel(should_stop)
+            kind, desc = LAYERS[name]
+            if name == "exceedance_probability":
+                desc = f"{desc} {threshold:g}"
+            data = np.asarray(getattr(pred, name)).reshape(grid.shape)
+            path = out_dir / f"{name}.tif"
+            from ..raster import write_raster
+
+            write_raster(path, data, grid, desc, kind=kind)
+            written[name] = str(path)
+            if progress is not None:
+                progress(0.9 + 0.1 * (i + 1) / len(names), f"writing {path.name}")
+    except BaseException:
+        for p in written.values():  # all or nothing
+            Path(p).unlink(missing_ok=True)
+            Path(p).with_suffix(".qml").unlink(missing_ok=True)
+        raise
+    n_nan = int(np.isnan(pred.prediction).sum())
+    if n_nan:
+        logger.warning("%d of %d cells have no prediction (nodata): a covariate is missing there",
+                       n_nan, grid.n_nodes)
+    return written
+
+
+def read_target_points(path: str | os.PathLike, layer: str | None = None,
+                       crs: str | None = None):
+    """Target points for prediction: ``(GeoDataFrame, coords (n, 2|3))`` in the model's CRS.
+
+    Raises
+    ------
+    InputDataError
+        Missing file or layer, non-point geometries, no CRS (and none given), empty layer.
+    """
+    import geopandas as gpd
+
+    src = str(path) + (f"|layername={layer}" if layer else "")
+    if not Path(path).exists():
+        raise InputDataError(f"target points not found: {str(path)!r}")
+    try:
+        gdf = gpd.read_file(path, layer=layer)
+    except Exception as exc:
+        raise InputDataError(f"{src}: cannot read the target points ({exc})") from None
+    if len(gdf) == 0:
+        raise InputDataError(f"{src}: the layer is empty")
+    types = set(gdf.geometry.geom_type.dropna().unique())
+    if not types <= {"Point"} or gdf.geometry.isna().any():
+        raise InputDataError(f"{src}: target geometries must be points, found {sorted(types)}")
+    if gdf.crs is None:
+        if crs is None:
+            raise InputDataError(f"{src}: has no CRS")
+        gdf = gdf.set_crs(crs)
+    elif crs and not _same_crs(gdf.crs.to_wkt(), crs):
+        logger.warning("%s: reprojecting the target points to the model's CRS", src)
+        gdf = gdf.to_crs(crs)
+    xy = [gdf.geometry.x.to_numpy(float), gdf.geometry.y.to_numpy(float)]
+    if bool(gdf.geometry.has_z.all()):
+        xy.append(gdf.geometry.z.to_numpy(float))
+    return gdf, np.column_stack(xy)
+
+
+def predict_points(estimator, points: str | os.PathLike, output_dir: str | os.PathLike,
+                   layer: str | None = None, threshold: float | None = None,
+                   crs: str | None = None, progress: ProgressFn | None = None,
+                   should_stop: StopFn | None = None) -> dict[str, str]:
+    """Predict at target points and write ``output_dir/prediction_points.gpkg``.
+
+    The co-fields named at training are read from the target points' own columns.
+    """
+    gdf, coords = read_target_points(points, layer, crs)
+    if coords.shape[1] != estimator.coords_.shape[1]:
+        coords = coords[:, : estimator.coords_.shape[1]]
+        if coords.shape[1] != estimator.coords_.shape[1]:
+            raise InputDataError(
+                f"the model needs {estimator.coords_.shape[1]}D target points; "
+                f"{str(points)!r} is 2D"
+            )
+    attrs = None
+    if estimator.feature_config_.co_fields:
+        attrs = gdf.drop(columns=gdf.geometry.name)
+    pred = estimator.predict_full(coords, attributes=attrs, threshold=threshold,
+                                  progress=scaled(progress, 0.0, 0.9), should_stop=should_stop)
+    check_cancel(should_stop)
+    out = gdf.copy()
+    for name in LAYERS:
+        values = getattr(pred, name)
+        if values is not None:
+            out[name] = np.asarray(values, dtype=float)
+    out_dir = Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / POINTS_FILE
+    from ..raster import temp_path_for
+
+    tmp = temp_path_for(path).with_suffix(".gpkg")
+    try:
+        out.to_file(tmp, layer="prediction_points", driver="GPKG")
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise EngineIOError(f"cannot write {str(path)!r}: {exc}") from None
+        raise
+    if progress is not None:
+        progress(1.0, "written")
+    return {"points": str(path)}

@@ -1,0 +1,54 @@
+"""The ``linear`` and ``hybrid`` cross-validation methods on identical, nested folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gcnn_rnn.core import cv
+from gcnn_rnn.core.model.cv_methods import compare_methods
+
+
+def test_methods_are_registered_with_the_cv_module():
+    assert cv.get_cv_method("hybrid") is not None and cv.get_cv_method("linear") is not None
+
+
+def test_pure_noise_does_not_beat_kriging(meuse_points, tiny):
+    """No spatial signal at all: a leak (or an overfit) would show as a 'better' hybrid."""
+    from gcnn_rnn.core.io import PointData
+
+    rng = np.random.default_rng(11)
+    noise = PointData(coords=meuse_points.coords, values=10.0 + rng.normal(size=155),
+                      crs=meuse_points.crs, field="noise", source="test")
+    res = compare_methods(noise, ("ok", "linear", "hybrid"), folds="5", seed=2,
+                          options={**tiny, "variogram": "1 Nug", "seed": 1})
+    m = res["metrics"]
+    assert m["hybrid"]["rmse"] >= 0.97 * m["ok"]["rmse"]
+    assert m["linear"]["rmse"] >= 0.97 * m["ok"]["rmse"]
+    assert m["hybrid"]["r2"] < 0.05
+    # identical folds and observations for every method
+    assert len(res["fold_differences"]) == 5 and sum(d["n"] for d in res["fold_differences"]) == 155
+    np.testing.assert_array_equal(res["observed"], noise.values)
+
+
+def test_transformed_units_and_intervals(meuse_points, tiny, vg):
+    res = compare_methods(meuse_points, ("ok", "hybrid"), folds="4", seed=0,
+                          options={**tiny, "variogram": vg, "transform": "log",
+                                   "output_units": "transformed"})
+    np.testing.assert_allclose(res["observed"], np.log(meuse_points.values))
+    hyb = res["metrics"]["hybrid"]
+    assert 0.6 <= hyb["coverage"] <= 1.0 and hyb["width"] > 0
+    lo, hi = np.array(res["lower"]["hybrid"]), np.array(res["upper"]["hybrid"])
+    pred = np.array(res["predictions"]["hybrid"])
+    assert np.all(lo < pred) and np.all(pred < hi)
+    # a sane model: both well below the spread of the data
+    sd = np.std(np.log(meuse_points.values))
+    assert res["metrics"]["ok"]["rmse"] < 0.7 * sd and hyb["rmse"] < 0.8 * sd
+    assert "identical for all methods" in res["protocol"]
+
+
+def test_unknown_method_is_a_clean_error(meuse_points):
+    from gcnn_rnn.core.errors import InputDataError
+
+    with pytest.raises(InputDataError, match="unknown cross-validation method"):
+        compare_methods(meuse_points, ("ok", "deep"), folds="3")

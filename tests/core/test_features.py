@@ -1,0 +1,150 @@
+"""Kriging-derived features: leave-one-out leakage, hand-checkable content, bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gcnn_rnn.core.errors import InputDataError
+from gcnn_rnn.core.features import (
+    FeatureConfig,
+    Scaler,
+    compute_features,
+    encode_co_fields,
+    fit_co_field_encoding,
+    sample_covariates,
+)
+from gcnn_rnn.core.kriging import KrigingConfig, krige
+from gcnn_rnn.core.variogram.models import parse_model
+
+VG = parse_model("0.0507 Nug + 0.5906 Sph(897)")
+
+
+@pytest.fixture(scope="module")
+def meuse(meuse_gpkg):
+    from gcnn_rnn.core.io import read_points
+
+    pts = read_points(meuse_gpkg, "zinc", layer="meuse", extra_fields=("soil", "elev", "landuse"))
+    return pts, np.log(pts.values)
+
+
+def test_a_samples_own_value_never_reaches_its_features(meuse):
+    pts, y = meuse
+    cfg = FeatureConfig(neighbours=16)
+    base = compute_features(pts.coords, y, pts.coords, VG, cfg, exclude_self=True)
+    i = 17
+    bumped = y.copy()
+    bumped[i] += 5.0
+    after = compute_features(pts.coords, bumped, pts.coords, VG, cfg, exclude_self=True)
+    # unchanged up to rounding (the kriging kernel may centre all values on their mean, a
+    # 1e-16 dependence that is arithmetic, not information: the bump is 5.0)
+    np.testing.assert_allclose(after.sequence[i], base.sequence[i], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(after.static[i], base.static[i], rtol=0, atol=1e-12)
+    # ... while the samples that have it as a neighbour do see the change (the test can fail)
+    users = np.flatnonzero(np.abs(after.static[:, 0] - base.static[:, 0]) > 1e-9)
+    assert users.size > 0 and i not in users
+
+
+def test_without_exclusion_the_sample_is_its_own_nearest_neighbour(meuse):
+    pts, y = meuse
+    f = compute_features(pts.coords, y, pts.coords[:5], VG, FeatureConfig(neighbours=8))
+    np.testing.assert_allclose(f.sequence[:, 0, 0], y[:5])  # value of the nearest = itself
+    np.testing.assert_allclose(f.static[:, 3], 0.0)  # distance to the nearest sample
+    np.testing.assert_allclose(f.ok_estimate, y[:5], atol=1e-9)  # kriging is exact
+
+
+def test_sequence_content_matches_kriging_by_hand(meuse):
+    pts, y = meuse
+    k = 10
+    cfg = FeatureConfig(neighbours=k, kriging_neighbours=k)
+    target = np.array([[180500.0, 331500.0]])
+    f = compute_features(pts.coords, y, target, VG, cfg)
+    ref = krige(pts.coords, y, target, VG, KrigingConfig(neighbours=k), return_details=True)
+    d = np.hypot(*(pts.coords - target[0]).T)
+    order = np.argsort(d)[:k]
+    seq = f.sequence[0]
+    assert f.sequence_names == ("value", "dx", "dy", "distance", "covariance", "ok_weight")
+    np.testing.assert_allclose(seq[:, 3], d[order])  # nearest first
+    np.testing.assert_allclose(seq[:, 0], y[order])
+    np.testing.assert_allclose(seq[:, 1:3], pts.coords[order] - target[0])
+    np.testing.assert_allclose(seq[:, 4], (VG.sill - VG.gamma(d[order])) / VG.sill)
+    np.testing.assert_allclose(seq[:, 5].sum(), 1.0, atol=1e-9)  # OK weights sum to one
+    np.testing.assert_allclose((seq[:, 5] * seq[:, 0]).sum(), f.ok_estimate[0], atol=1e-9)
+    np.testing.assert_allclose(f.ok_estimate, ref.estimate)
+    np.testing.assert_allclose(f.static[0, :6], [
+        ref.estimate[0], np.sqrt(ref.variance[0]), ref.lagrange[0], d[order][0],
+        y[order].mean(), y[order].std()])
+
+
+def test_extra_static_features_and_coordinates(meuse):
+    pts, y = meuse
+    cfg = FeatureConfig(neighbours=4, coordinates=True)
+    extra = np.arange(2.0 * pts.n).reshape(pts.n, 2)
+    f = compute_features(pts.coords, y, pts.coords, VG, cfg, exclude_self=True,
+                         extra=extra, extra_names=("a", "b"))
+    assert f.static_names[-4:] == ("x", "y", "a", "b")
+    np.testing.assert_array_equal(f.static[:, -2:], extra)
+    np.testing.assert_array_equal(f.static[:, -4:-2], pts.coords)
+
+
+def test_too_few_samples_for_the_sequence(meuse):
+    pts, y = meuse
+    with pytest.raises(InputDataError, match="needs 16 samples"):
+        compute_features(pts.coords[:16], y[:16], pts.coords[:16], VG, FeatureConfig(16),
+                         exclude_self=True)
+
+
+def test_co_fields_numeric_and_one_hot():
+    attrs = pd.DataFrame({"ni": [1.0, 2.0, 3.0], "rock": ["b", "a", "b"]})
+    enc = fit_co_field_encoding(attrs, ["ni", "rock"])
+    assert enc.names == ("ni", "rock=a", "rock=b")
+    np.testing.assert_array_equal(encode_co_fields(attrs, enc),
+                                  [[1, 0, 1], [2, 1, 0], [3, 0, 1]])
+    other = pd.DataFrame({"ni": [5.0], "rock": ["c"]})  # unseen class: all zeros
+    np.testing.assert_array_equal(encode_co_fields(other, enc), [[5, 0, 0]])
+    with pytest.raises(InputDataError, match="'cu'"):
+        fit_co_field_encoding(attrs, ["cu"])
+    with pytest.raises(InputDataError, match="no field 'rock'"):
+        encode_co_fields(pd.DataFrame({"ni": [1.0]}), enc, "target points")
+    with pytest.raises(InputDataError, match="NULL"):
+        fit_co_field_encoding(pd.DataFrame({"ni": [1.0, np.nan]}), ["ni"])
+
+
+def _raster(path, crs_epsg: int, extent=(178000, 329000, 182000, 334000), cell=100.0):
+    from pyproj import CRS
+
+    from gcnn_rnn.core.grid import Grid
+    from gcnn_rnn.core.raster import write_raster
+
+    grid = Grid.from_extent(extent, cell, crs=CRS.from_epsg(crs_epsg).to_wkt())
+    rows, cols = np.indices(grid.shape)
+    write_raster(path, (rows * 1000 + cols).astype(float), grid, "test", qml=False)
+    return grid
+
+
+def test_covariates_sampled_and_checked(meuse, tmp_path):
+    pts, _ = meuse
+    crs = pts.crs
+    grid = _raster(tmp_path / "ok.tif", 28992)
+    vals = sample_covariates([str(tmp_path / "ok.tif")], pts.coords[:3], crs)
+    col = np.floor((pts.coords[:3, 0] - grid.xmin) / 100.0)
+    row = np.floor((grid.ymax - pts.coords[:3, 1]) / 100.0)
+    np.testing.assert_array_equal(vals[:, 0], row * 1000 + col)
+    _raster(tmp_path / "small.tif", 28992, extent=(178000, 329000, 179500, 334000))
+    with pytest.raises(InputDataError, match="does not cover"):
+        sample_covariates([str(tmp_path / "small.tif")], pts.coords, crs)
+    _raster(tmp_path / "utm.tif", 32631)
+    with pytest.raises(InputDataError, match="reproject"):
+        sample_covariates([str(tmp_path / "utm.tif")], pts.coords, crs)
+
+
+def test_scaler_round_trip_and_clipping():
+    data = np.array([[0.0, 5.0], [2.0, 5.0], [4.0, 5.0]])
+    sc = Scaler.fit(data)
+    z = sc.transform(data)
+    np.testing.assert_allclose(z[:, 0], [-1.2247449, 0.0, 1.2247449], rtol=1e-6)
+    np.testing.assert_array_equal(z[:, 1], 0.0)  # constant channel: scale 1
+    assert Scaler.from_dict(sc.to_dict()) == sc
+    far = sc.transform(np.array([[100.0, 5.0]]), clip=True)
+    assert far[0, 0] == pytest.approx(1.2247449)
