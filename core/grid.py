@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -48,6 +48,9 @@ class Grid:
     nrows: int
     crs: str | None = None
     z_levels: tuple[float, ...] | None = None
+    #: Cells to fill, shape ``(nrows, ncols)``, True = active; ``None`` = all. A template's
+    #: nodata cells stay nodata in every output, as gstat leaves cells outside its grid empty.
+    mask: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (self.cell_size > 0 and math.isfinite(self.cell_size)):
@@ -100,7 +103,8 @@ class Grid:
         z_levels: tuple[float, ...] | list[float] | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> Grid:
-        """The grid of an existing raster (its transform, size and CRS)."""
+        """The grid of an existing raster: its transform, size, CRS and, as ``mask``, the cells
+        where its first band has data."""
         import rasterio
 
         try:
@@ -108,6 +112,8 @@ class Grid:
                 t = ds.transform
                 crs = ds.crs.to_wkt() if ds.crs else None
                 width, height = ds.width, ds.height
+                valid = ds.read_masks(1) > 0
+                mask = None if valid.all() else valid
         except rasterio.errors.RasterioIOError as exc:
             raise InputDataError(f"template raster {str(path)!r} cannot be opened ({exc})") from None
         if t.b != 0 or t.d != 0 or t.e >= 0:
@@ -118,7 +124,9 @@ class Grid:
             )
         levels = _levels(z_levels)
         check_size(width, height, len(levels) if levels else 1, t.a, max_bytes)
-        return cls(t.c, t.f, t.a, width, height, crs, levels)
+        if mask is not None and not mask.any():
+            raise InputDataError(f"template raster {str(path)!r} has no cell with data")
+        return cls(t.c, t.f, t.a, width, height, crs, levels, mask)
 
     # ----------------------------------------------------------------- properties
     @property

@@ -50,8 +50,8 @@ def write_raster(
         Destination ``.tif``. Written under a temporary name and renamed when complete, so a
         failure (or cancel) never leaves a partial file at ``path``.
     data : ndarray, shape (nrows, ncols) or (nz, nrows, ncols)
-        Values; NaN becomes ``nodata``. A 3D grid gets one band per level, described
-        ``z=<value>``.
+        Values; NaN becomes ``nodata``, and so does every cell outside ``grid.mask``. A 3D
+        grid gets one band per level, described ``z=<value>``.
     grid : Grid
         Geometry and CRS.
     description : str
@@ -78,6 +78,8 @@ def write_raster(
     if arr.shape != grid.shape:
         raise ValueError(f"data shape {arr.shape} does not match grid shape {grid.shape}")
     bands = arr[None] if arr.ndim == 2 else arr
+    if grid.mask is not None:
+        bands = np.where(grid.mask[None], bands, np.nan)
     out = np.where(np.isfinite(bands), bands, nodata).astype(np.float32)
     if kind not in RAMPS:
         raise ValueError(f"unknown raster kind {kind!r}; one of {sorted(RAMPS)}")

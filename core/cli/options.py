@@ -53,7 +53,8 @@ def add_grid_target(parser: argparse.ArgumentParser, points: bool = True) -> Non
     g.add_argument("--extent", metavar="xmin,ymin,xmax,ymax",
                    help="grid extent (default: the samples' bounding box)")
     g.add_argument("--z-levels", metavar="START:STOP:STEP", help="3D output: one band per level")
-    g.add_argument("--template", metavar="R.tif", help="take the grid from this raster")
+    g.add_argument("--template", metavar="R.tif",
+                   help="take the grid from this raster; its nodata cells stay nodata")
     if points:
         g.add_argument("--points", metavar="P.gpkg", help="predict at these points instead")
         g.add_argument("--points-layer", metavar="L", help="layer of --points")

@@ -71,3 +71,17 @@ def test_from_template(meuse_dist_tif):
     assert (g.ncols, g.nrows, g.cell_size) == (78, 104, 40.0)
     assert (g.xmin, g.ymax) == (178440.0, 333760.0)
     assert "Amersfoort" in g.crs
+
+
+def test_template_nodata_becomes_mask_of_outputs(meuse_dist_tif, tmp_path):
+    from gcnn_rnn.core.raster import read_raster, write_raster
+
+    g = Grid.from_template(meuse_dist_tif)
+    assert g.mask is not None and g.mask.sum() == 3103  # the meuse_grid nodes
+    out = write_raster(tmp_path / "est.tif", np.ones(g.shape), g, "ones")
+    back, _, _ = read_raster(out)
+    np.testing.assert_array_equal(np.isfinite(back), g.mask)
+    g3 = Grid.from_template(meuse_dist_tif, z_levels=(0.0, 1.0))
+    out3 = write_raster(tmp_path / "est3.tif", np.ones(g3.shape), g3, "ones")
+    back3, _, _ = read_raster(out3, band=2)
+    np.testing.assert_array_equal(np.isfinite(back3), g.mask)

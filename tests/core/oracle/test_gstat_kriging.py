@@ -267,5 +267,9 @@ def test_krige_command_matches_gstat(sample_dir, meuse, tmp_path, capsys):
     coords = meuse[["x", "y"]].to_numpy(float)
     ok = _untied(coords, nodes, Case("cli", SPH, neighbours=32))
     assert est.size == len(nodes) and ok.mean() > 0.99
+    # the template's nodata cells (outside the flood plain) stay nodata; all others are filled
+    inside = np.isfinite(est.ravel())
+    assert inside.sum() == 3103 and np.isfinite(var.ravel()).sum() == 3103
+    ok &= inside
     np.testing.assert_allclose(est.ravel()[ok], ref["est"].to_numpy()[ok], rtol=0, atol=TOL)
     np.testing.assert_allclose(var.ravel()[ok], ref["var"].to_numpy()[ok], rtol=0, atol=TOL)
