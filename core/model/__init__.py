@@ -12,3 +12,9 @@ Modules (import them directly; importing this package does not import TensorFlow
 * :mod:`.cv_methods` — ``linear`` and ``hybrid`` for :mod:`gcnn_rnn.core.cv`
 * :mod:`.options` — the command-line flags shared by ``train``, ``cv`` and ``run``
 """
+
+import os as _os
+
+# TensorFlow's C++ start-up chatter (oneDNN notices, CPU feature lists) is noise on a user's
+# terminal and in the QGIS log; real errors still show. A user's own setting wins.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
