@@ -70,6 +70,7 @@ lint: engine
 
 bench: engine
 	$(VENV)/bin/python benchmarks/bench_kriging.py
+	$(VENV)/bin/python benchmarks/bench_hybrid.py
 
 # --- the plugin zip for "Install from ZIP" -----------------------------------------------
 package:
