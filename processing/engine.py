@@ -16,6 +16,7 @@ falling back to another interpreter.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -185,43 +186,134 @@ def engine_command(python: Path | str, command: str, args: list[str]) -> list[st
     return [str(python), "-m", f"{PACKAGE}.core", command, *args, "--json-progress"]
 
 
-_PROBES: dict[tuple[str, float], tuple[bool, str]] = {}
+#: What the probe imports: the engine's hard dependencies and its CLI entry point.
+PROBE_PACKAGES = ("numpy", "scipy", "pandas", "shapely", "pyproj", "geopandas", "rasterio")
+MIN_NUMPY_MAJOR = 2
+
+#: Run by the engine's Python: prints one JSON line; exit code 0 only when all is well.
+PROBE_CODE = r"""
+import importlib, json, sys
+out = {"ok": False, "python": "%d.%d.%d" % sys.version_info[:3], "missing": [], "problems": [],
+       "broken": {}}
+if sys.version_info < (3, 10):
+    out["problems"].append("Python %s is too old (the engine needs Python >= 3.10)" % out["python"])
+for name in PACKAGES:
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        out["missing"].append(name)
+        if not isinstance(exc, ModuleNotFoundError):  # installed but broken: say why
+            out["broken"][name] = "%s: %s" % (type(exc).__name__, exc)
+if "numpy" not in out["missing"]:
+    import numpy
+    out["numpy"] = numpy.__version__
+    if int(numpy.__version__.split(".")[0]) < MIN_NUMPY:
+        out["problems"].append("numpy %s is too old (the engine needs numpy >= %d)"
+                               % (numpy.__version__, MIN_NUMPY))
+if not (out["problems"] or out["missing"]):
+    try:
+        import gcnn_rnn.core.cli.main
+        from gcnn_rnn.core import __version__
+        out["version"] = __version__
+    except Exception as exc:
+        out["problems"].append("the engine (gcnn_rnn.core.cli.main) cannot be imported "
+                               "(%s: %s)" % (type(exc).__name__, exc))
+out["ok"] = not (out["problems"] or out["missing"])
+print(json.dumps(out))
+sys.exit(0 if out["ok"] else 3)
+"""
+
+#: Successful probes only (a failure is always probed again: the user may just have fixed
+#: it), keyed by what pip changes: the interpreter and its site-packages folders' mtimes.
+_PROBES: dict[tuple, tuple[bool, str]] = {}
 
 
-def probe(python: Path | str, timeout: float = 30.0) -> tuple[bool, str]:
-    """Whether ``python`` can import the engine; cached per interpreter and its mtime.
+def _site_packages(python: Path) -> list[Path]:
+    """The site-packages folders of the environment ``python`` belongs to (venv layouts)."""
+    root = python.parent.parent
+    found = sorted(root.glob("lib/python3*/site-packages")) + sorted(
+        root.glob("lib64/python3*/site-packages"))
+    lib = root / "Lib" / "site-packages"  # Windows venv
+    if lib.is_dir():
+        found.append(lib)
+    return found
+
+
+def probe_key(python: Path) -> tuple | None:
+    """A key that changes when pip installs or removes anything; ``None``: do not cache.
+
+    pip adds and removes ``*.dist-info`` folders directly in site-packages, which changes that
+    folder's mtime; an interpreter outside a recognisable environment is never cached.
+    """
+    sites = _site_packages(python)
+    if not sites:
+        return None
+    try:
+        return (str(python), python.stat().st_mtime_ns,
+                *((str(s), s.stat().st_mtime_ns) for s in sites))
+    except OSError:
+        return None
+
+
+def clear_probe_cache() -> None:
+    """Forget earlier probes (after "Set up engine…" changed an environment)."""
+    _PROBES.clear()
+
+
+def probe(python: Path | str, timeout: float = 60.0) -> tuple[bool, str]:
+    """Whether ``python`` can really run the engine.
+
+    It must be Python >= 3.10 and import numpy >= 2, scipy, pandas, shapely, pyproj,
+    geopandas, rasterio and ``gcnn_rnn.core.cli.main`` (about 1 s). Successes are cached by
+    :func:`probe_key`; failures never are.
 
     Returns
     -------
     (bool, str)
-        ``(True, version)`` or ``(False, reason)``.
+        ``(True, engine version)`` or ``(False, what is missing or wrong)``.
     """
     p = Path(python)
-    try:
-        key = (str(p), p.stat().st_mtime)
-    except OSError as exc:
-        return False, f"{str(p)!r}: {exc.strerror}"
-    if key in _PROBES:
+    if not p.is_file():
+        return False, f"{str(p)!r} does not exist"
+    key = probe_key(p)
+    if key is not None and key in _PROBES:
         return _PROBES[key]
-    code = (
-        "import sys; assert sys.version_info >= (3, 10), 'Python >= 3.10 needed'; "
-        "import gcnn_rnn.core as c; print(c.__version__)"
-    )
+    code = PROBE_CODE.replace("PACKAGES", repr(PROBE_PACKAGES)).replace(
+        "MIN_NUMPY", str(MIN_NUMPY_MAJOR))
     try:
         proc = subprocess.run(
             [str(p), "-c", code], capture_output=True, text=True, timeout=timeout,
             env=engine_environment(), stdin=subprocess.DEVNULL, **_no_window(),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        result = (False, f"cannot run {str(p)!r}: {exc}")
-    else:
-        if proc.returncode == 0:
-            result = (True, proc.stdout.strip())
-        else:
-            tail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-            result = (False, f"{str(p)!r} cannot import the engine: {tail}")
-    _PROBES[key] = result
+        return False, f"cannot run {str(p)!r}: {exc}"
+    result = _probe_result(p, proc.returncode, proc.stdout, proc.stderr)
+    if result[0] and key is not None:
+        _PROBES[key] = result
     return result
+
+
+def _probe_result(python: Path, returncode: int, stdout: str, stderr: str) -> tuple[bool, str]:
+    info = None
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            info = json.loads(line)
+            break
+        except ValueError:
+            continue
+    if not isinstance(info, dict):
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
+        return False, f"{str(python)!r} is not a working Python for the engine: {tail}"
+    if returncode == 0 and info.get("ok"):
+        return True, str(info.get("version", "?"))
+    parts = []
+    missing = info.get("missing") or []
+    if missing:
+        broken = info.get("broken") or {}
+        parts.append("missing Python package(s) " + ", ".join(
+            f"{name} ({broken[name]})" if name in broken else name for name in missing))
+    parts += [str(t) for t in info.get("problems", [])]
+    return False, f"{str(python)!r}: " + ("; ".join(parts) or "unknown problem")
 
 
 def check_engine() -> tuple[bool, str]:

@@ -188,6 +188,7 @@ class SetupDialog(QDialog):
             self.task.cancel()
 
     def _setup_done(self, ok: bool) -> None:
+        engine.clear_probe_cache()  # the environment changed under the cached probes
         self.create_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         if ok:

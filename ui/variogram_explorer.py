@@ -12,6 +12,7 @@ from qgis.core import (
     Qgis,
     QgsApplication,
     QgsFieldProxyModel,
+    QgsFields,
     QgsMapLayerProxyModel,
     QgsProject,
     QgsProviderRegistry,
@@ -35,6 +36,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..processing.algorithms.checks import key_field_indexes
 from ..processing.constants import TRANSFORMS
 from .engine_task import EngineTask
 from .plot_widget import COLOURS, Series, make_plot_widget
@@ -109,6 +111,8 @@ class VariogramExplorer(QDialog):
         self.task: EngineTask | None = None
         self._updating = False
         self._edited = False
+        #: Later structures of a nested model: kept unchanged (only the first is edited).
+        self._rest: tuple = ()
 
         self.layer_combo = QgsMapLayerComboBox()
         self.layer_combo.setFilters(_enum(Qgis, "LayerFilter", "PointLayer",
@@ -116,8 +120,8 @@ class VariogramExplorer(QDialog):
         self.field_combo = QgsFieldComboBox()
         self.field_combo.setFilters(_enum(Qgis, "FieldFilter", "Numeric",
                                           QgsFieldProxyModel, "Numeric"))
-        self.layer_combo.layerChanged.connect(self.field_combo.setLayer)
-        self.field_combo.setLayer(self.layer_combo.currentLayer())
+        self.layer_combo.layerChanged.connect(self._layer_changed)
+        self._layer_changed(self.layer_combo.currentLayer())
         self.transform_combo = QComboBox()
         for value, label in TRANSFORMS:
             self.transform_combo.addItem(label, value)
@@ -142,6 +146,9 @@ class VariogramExplorer(QDialog):
         self.ratio = self._spin(1.0, decimals=3, maximum=1.0)
         self.ratio.setMinimum(0.01)
         self.model_text = QLabel("")
+        self.model_text.setWordWrap(True)
+        self.rest_note = QLabel("")
+        self.rest_note.setWordWrap(True)
         self.model_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         for widget in (self.nugget, self.psill, self.range_, self.extra, self.azimuth,
                        self.ratio):
@@ -164,6 +171,7 @@ class VariogramExplorer(QDialog):
         mform.addRow("Anisotropy azimuth (°)", self.azimuth)
         mform.addRow("Minor/major ratio", self.ratio)
         mform.addRow(self.model_text)
+        mform.addRow(self.rest_note)
         left = QVBoxLayout()
         left.addLayout(form)
         left.addWidget(model_box)
@@ -193,8 +201,18 @@ class VariogramExplorer(QDialog):
     # ------------------------------------------------------------------ engine
     def set_source(self, layer, field: str) -> None:
         self.layer_combo.setLayer(layer)
-        self.field_combo.setLayer(layer)
+        self._layer_changed(layer)
         self.field_combo.setField(field)
+
+    def _layer_changed(self, layer) -> None:
+        """Offer the layer's numeric fields, without its feature id / primary key."""
+        fields = QgsFields()
+        if layer is not None:
+            keys = key_field_indexes(layer, layer.fields())
+            for i, field in enumerate(layer.fields()):
+                if field.isNumeric() and i not in keys:
+                    fields.append(field)
+        self.field_combo.setFields(fields)
 
     def compute(self) -> EngineTask | None:
         """Start ``gcnn-rnn variogram`` for the chosen layer and field in a background task."""
@@ -244,6 +262,11 @@ class VariogramExplorer(QDialog):
         """Show an engine variogram JSON (experimental variogram and fitted model)."""
         self.data = dict(data)
         model = SimpleModel.from_dict(data.get("model", {}))
+        self._rest = model.rest
+        self.rest_note.setText(
+            "Nested model: the fields above edit the first structure; "
+            + " + ".join(s.to_text() for s in model.rest) + " kept unchanged."
+            if model.rest else "")
         self._updating = True
         try:
             idx = self.model_combo.findData(model.model)
@@ -268,7 +291,7 @@ class VariogramExplorer(QDialog):
         extra = self.extra.value() if MODELS[name][1] is not None else None
         return SimpleModel(name, self.nugget.value(), self.psill.value(),
                            max(self.range_.value(), 1e-12), extra, self.azimuth.value(),
-                           self.ratio.value())
+                           self.ratio.value(), self._rest)
 
     def _model_changed(self) -> None:
         name = self.model_combo.currentData()

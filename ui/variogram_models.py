@@ -104,8 +104,47 @@ def unit_gamma(model: str, h: float, range_: float, extra: float | None = None) 
 
 
 @dataclass(frozen=True)
+class Structure:
+    """One nested structure kept as it is (the explorer edits only the first one).
+
+    Parameters
+    ----------
+    model : str
+        Model name (a key of :data:`MODELS`; unknown names are kept verbatim for saving).
+    psill, range_ : float
+        Partial sill and range parameter.
+    extra : float or None
+        Shape parameter.
+    """
+
+    model: str
+    psill: float
+    range_: float
+    extra: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "psill": float(self.psill), "range": float(self.range_),
+                "extra": None if self.extra is None else float(self.extra)}
+
+    def to_text(self) -> str:
+        args = [fmt(self.range_)]
+        shape = MODELS.get(self.model, (None, None, None))[1]
+        if shape is not None and self.extra is not None:
+            args.append(f"{shape}={fmt(self.extra)}")
+        return f"{fmt(self.psill)} {self.model.capitalize()}({', '.join(args)})"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Structure:
+        extra = d.get("extra")
+        return cls(str(d.get("model", "sph")).lower(), float(d.get("psill", 0.0)),
+                   float(d.get("range", d.get("range_", 0.0)) or 0.0),
+                   None if extra is None else float(extra))
+
+
+@dataclass(frozen=True)
 class SimpleModel:
-    """Nugget + one structure, with optional 2D geometric anisotropy (what the explorer edits).
+    """Nugget + one edited structure (+ later structures kept as they are), with optional 2D
+    geometric anisotropy: what the explorer edits.
 
     Parameters
     ----------
@@ -118,6 +157,10 @@ class SimpleModel:
     azimuth, ratio : float
         Major axis direction (degrees clockwise from north) and minor/major range ratio;
         ``ratio = 1`` is isotropic.
+    rest : tuple of Structure
+        The structures after the first non-nugget one of a nested model (e.g. the second
+        ``Sph`` of ``Nug + Sph + Sph``): drawn and saved unchanged, so editing the first
+        structure never drops them.
     """
 
     model: str = "sph"
@@ -127,6 +170,7 @@ class SimpleModel:
     extra: float | None = None
     azimuth: float = 0.0
     ratio: float = 1.0
+    rest: tuple[Structure, ...] = ()
 
     def gamma(self, h: float, direction: float | None = None) -> float:
         """Semivariogram at lag ``h`` along ``direction`` (degrees; None = major axis)."""
@@ -135,7 +179,11 @@ class SimpleModel:
         if direction is not None and self.ratio < 1.0:
             d = math.radians(direction - self.azimuth)
             h = h * math.hypot(math.cos(d), math.sin(d) / self.ratio)
-        return self.nugget + self.psill * unit_gamma(self.model, h, self.range_, self.extra)
+        value = self.nugget + self.psill * unit_gamma(self.model, h, self.range_, self.extra)
+        for s in self.rest:
+            if s.model in MODELS:
+                value += s.psill * unit_gamma(s.model, h, s.range_, s.extra)
+        return value
 
     def to_dict(self) -> dict:
         """The engine's dictionary form (see the module docstring)."""
@@ -148,6 +196,7 @@ class SimpleModel:
                                "extra": None})
         structures.append({"model": self.model, "psill": float(self.psill),
                            "range": float(self.range_), "extra": extra})
+        structures += [s.to_dict() for s in self.rest]
         anis = None
         if self.ratio < 1.0:
             anis = {"azimuth": float(self.azimuth), "ratio": float(self.ratio), "dip": 0.0,
@@ -166,14 +215,17 @@ class SimpleModel:
         if self.ratio < 1.0:
             args.append(f"anis=({fmt(self.azimuth)}, {fmt(self.ratio)})")
         terms.append(f"{fmt(self.psill)} {self.model.capitalize()}({', '.join(args)})")
+        terms += [s.to_text() for s in self.rest]
         return " + ".join(terms)
 
     @classmethod
     def from_dict(cls, d: dict) -> SimpleModel:
-        """Nugget + the first non-nugget structure of an engine model dictionary."""
+        """An engine model dictionary: the nuggets summed, the first non-nugget structure as the
+        edited one, every later structure kept in ``rest``."""
         structures = d.get("structures", []) if isinstance(d, dict) else []
         nugget = sum(float(s.get("psill", 0)) for s in structures if s.get("model") == "nug")
-        main = next((s for s in structures if s.get("model") != "nug"), None)
+        others = [s for s in structures if s.get("model") != "nug"]
+        main = others[0] if others else None
         anis = d.get("anisotropy") if isinstance(d, dict) else None
         kwargs = {}
         if isinstance(anis, dict):
@@ -185,9 +237,10 @@ class SimpleModel:
         if name not in MODELS:
             name = "sph"
         extra = main.get("extra")
+        rest = tuple(Structure.from_dict(s) for s in others[1:])
         return cls(name, nugget, float(main.get("psill", 0.0)),
                    float(main.get("range", main.get("range_", 1.0)) or 1.0),
-                   None if extra is None else float(extra), **kwargs)
+                   None if extra is None else float(extra), rest=rest, **kwargs)
 
 
 def fmt(x: float) -> str:

@@ -17,13 +17,11 @@ from pathlib import Path
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
-    QgsCoordinateTransform,
-    QgsPointXY,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingUtils,
-    QgsProject,
     QgsRectangle,
+    QgsWkbTypes,
 )
 from qgis.PyQt.QtGui import QIcon
 
@@ -34,6 +32,16 @@ from ..provider import ICONS_DIR
 from ..runner import EngineError, run_engine
 from ..styling import register_output
 from . import params as P
+from .checks import (
+    check_folds,
+    check_template_crs,
+    check_value_field,
+    check_variogram_file,
+    check_z_levels_need_3d,
+    key_field_indexes,
+    parse_z_levels,
+    utm_suggestion,
+)
 
 HOMEPAGE = "https://github.com/gcnn-rnn/gcnn-rnn"
 
@@ -48,6 +56,8 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     TAGS: tuple[str, ...] = ()
     #: What the algorithm does and how (HTML paragraphs); parameter help is appended.
     DESCRIPTION = ""
+    #: What the numeric outputs are (or, without any, where such numbers come from).
+    NUMBERS_NOTE = ""
 
     # ------------------------------------------------------------------ metadata
     def createInstance(self):
@@ -86,10 +96,22 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         parts.append("</dl><h3>Outputs</h3><dl>")
         for o in self.outputDefinitions():
             parts.append(f"<dt><b>{o.description()}</b> (<code>{o.name()}</code>)</dt>")
-        parts.append("</dl><h3>Citation</h3><p>" + CITATION + "</p>")
+        parts.append("</dl>" + self.numbers_help())
+        parts.append("<h3>Citation</h3><p>" + CITATION + "</p>")
         parts.append("<p>The computation runs in the GCNN-RNN engine, a separate Python "
                      "environment (Plugins ▸ GCNN-RNN ▸ Set up engine…).</p>")
         return "".join(parts)
+
+    def numbers_help(self) -> str:
+        """The "Numeric outputs" section: which numbers the result dictionary holds."""
+        numbers = [o for o in self.outputDefinitions()
+                   if o.type() in ("outputNumber", "outputString")]
+        if numbers:
+            items = ", ".join(f"<code>{o.name()}</code> ({o.description()})" for o in numbers)
+            text = f"Returned in the results (and usable in models): {items}."
+        else:
+            text = "None: this algorithm returns only the files and layers above."
+        return f"<h3>Numeric outputs</h3><p>{text} {self.NUMBERS_NOTE}</p>"
 
     def canExecute(self):
         return check_engine()
@@ -113,7 +135,13 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         if vario is not None and not vario.isDestination():
             check_variogram_file(self.parameterAsFile(parameters, P.VARIOGRAM, context))
         if self.parameterDefinition(P.Z_LEVELS) is not None:
-            parse_z_levels(self.parameterAsString(parameters, P.Z_LEVELS, context))
+            levels = parse_z_levels(self.parameterAsString(parameters, P.Z_LEVELS, context))
+            if self.parameterDefinition(P.INPUT) is not None:
+                source = self.parameterAsSource(parameters, P.INPUT, context)
+                z_field = (self.parameterAsString(parameters, P.Z_FIELD, context)
+                           if self.parameterDefinition(P.Z_FIELD) is not None else "")
+                check_z_levels_need_3d(levels, bool(z_field),
+                                       QgsWkbTypes.hasZ(source.wkbType()))
         if self.parameterDefinition(P.FOLDS) is not None:
             check_folds(self.parameterAsString(parameters, P.FOLDS, context))
 
@@ -132,28 +160,32 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                 "degrees): distances and variograms need a projected CRS. Reproject it first, "
                 f"e.g. to {utm_suggestion(source, context)} (UTM zone of the data centre).")
         fields = source.fields()
+        keys = key_field_indexes(self.input_layer(parameters, context), fields)
         for name in (P.FIELD, P.Z_FIELD):
             if self.parameterDefinition(name) is None:
                 continue
             value = self.parameterAsString(parameters, name, context)
-            if not value:
-                continue
-            idx = fields.lookupField(value)
-            if idx < 0:
-                raise QgsProcessingException(f"the point layer has no field {value!r}; numeric "
-                                             f"fields: {numeric_fields(fields)}")
-            if not fields.at(idx).isNumeric():
-                raise QgsProcessingException(
-                    f"field {value!r} is not numeric ({fields.at(idx).typeName()}); numeric "
-                    f"fields: {numeric_fields(fields)}")
+            if value:
+                check_value_field(fields, value, keys)
         if source.featureCount() >= 0 and source.featureCount() < 3:
             raise QgsProcessingException(
                 f"the point layer has {source.featureCount()} features; at least 3 are needed")
         return source
 
+    def input_layer(self, parameters, context):
+        """The INPUT vector layer (for its provider's primary key), or ``None``."""
+        try:
+            return self.parameterAsVectorLayer(parameters, P.INPUT, context)
+        except Exception:
+            return None
+
     def check_grid(self, parameters, context, crs: QgsCoordinateReferenceSystem, default_extent):
-        """Refuse a missing cell size or a grid that would not fit in memory."""
+        """Refuse a missing cell size, a template in another CRS or a grid too large.
+
+        The memory estimate is the engine's (``constants.BYTES_PER_NODE``, ``MAX_GRID_BYTES``).
+        """
         template = self.parameterAsRasterLayer(parameters, P.TEMPLATE, context)
+        check_template_crs(template, crs)
         levels = parse_z_levels(self.parameterAsString(parameters, P.Z_LEVELS, context))
         nz = len(levels) if levels else 1
         if template is not None:
@@ -354,81 +386,6 @@ def move_folder(src: Path, dest: Path) -> None:
         elif target.exists() or target.is_symlink():
             target.unlink()
         shutil.move(str(entry), str(target))
-
-
-def numeric_fields(fields) -> str:
-    names = [f.name() for f in fields if f.isNumeric()]
-    return ", ".join(names) if names else "(none)"
-
-
-def utm_suggestion(source, context) -> str:
-    """``EPSG:326zz``/``EPSG:327zz`` for the UTM zone of the layer's centre."""
-    try:
-        wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
-        tr = QgsCoordinateTransform(source.sourceCrs(), wgs84, context.transformContext()
-                                    if context is not None else QgsProject.instance())
-        centre = tr.transform(QgsPointXY(source.sourceExtent().center()))
-        zone = int(math.floor((centre.x() + 180.0) / 6.0)) % 60 + 1
-        return f"EPSG:{32600 + zone if centre.y() >= 0 else 32700 + zone}"
-    except Exception:
-        return "the UTM zone of your data (EPSG:326xx north, EPSG:327xx south)"
-
-
-def parse_z_levels(text: str | None) -> list[float] | None:
-    """``start:stop:step`` (or with commas) → levels; ``None`` when empty."""
-    if not text or not text.strip():
-        return None
-    parts = text.strip().replace(",", ":").split(":")
-    try:
-        start, stop, step = (float(v) for v in parts)
-    except ValueError:
-        raise QgsProcessingException(
-            f"Z levels must be start:stop:step, e.g. 0:10:2, not {text!r}") from None
-    if step <= 0 or stop < start:
-        raise QgsProcessingException(f"Z levels {text!r}: need step > 0 and start <= stop")
-    n = int(math.floor((stop - start) / step + 1e-9)) + 1
-    if n > 10000:
-        raise QgsProcessingException(f"Z levels {text!r} give {n} levels; at most 10000")
-    return [start + i * step for i in range(n)]
-
-
-def check_folds(text: str | None) -> None:
-    if not text:
-        return
-    t = text.strip().lower()
-    if t == "loo" or t == "spatial":
-        return
-    if t.startswith("spatial:"):
-        try:
-            size = float(t.split(":", 1)[1])
-        except ValueError:
-            size = -1.0
-        if size > 0:
-            return
-        raise QgsProcessingException(f"folds {text!r}: the block size after 'spatial:' must be "
-                                     "a positive distance")
-    if t.isdigit() and int(t) >= 2:
-        return
-    raise QgsProcessingException(f"folds must be 'loo', a number K >= 2 or 'spatial:SIZE', "
-                                 f"not {text!r}")
-
-
-def check_variogram_file(path: str | None) -> None:
-    """A variogram model file must exist and hold a model (``"model"`` or ``"structures"``)."""
-    if not path:
-        return
-    p = Path(path)
-    if not p.is_file():
-        raise QgsProcessingException(f"variogram model file not found: {path!r}")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise QgsProcessingException(f"variogram model file {path!r} is not valid JSON "
-                                     f"({exc})") from None
-    if not isinstance(data, dict) or not (
-        isinstance(data.get("model"), dict | str) or "structures" in data
-    ):
-        raise QgsProcessingException(f"{path!r} is not a variogram model file (no 'model')")
 
 
 def read_json(path: Path) -> dict:

@@ -35,7 +35,7 @@ def metrics_html(data: dict, title: str) -> str:
         rows.append(f"<tr><th>{html.escape(str(method))}</th>{cells}</tr>")
     head = "".join(f"<th>{html.escape(lab)}</th>" for _, lab in keys)
     extra = {k: v for k, v in data.items() if k not in ("metrics", "residuals", "points")
-             and not isinstance(v, list | dict)}
+             and not isinstance(v, (list, dict))}
     info = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>"
                    for k, v in extra.items())
     return (
@@ -48,7 +48,7 @@ def metrics_html(data: dict, title: str) -> str:
 
 
 def _fmt(value) -> str:
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return f"{value:.4g}"
     return "" if value is None else html.escape(str(value))
 
@@ -60,6 +60,9 @@ class CrossValidate(EngineAlgorithm):
     ICON = "crossvalidate"
     TAGS = ("cross-validation", "validation", "rmse", "leave-one-out", "k-fold",
             "spatial blocks", "accuracy")
+    NUMBERS_NOTE = ("The cross-validation metrics of ordinary kriging (_OK) and of the hybrid "
+                    "model (_HYBRID); a method that was not run has no numbers. Every metric "
+                    "of every method is in the METRICS JSON.")
     DESCRIPTION = (
         "<p>Cross-validates ordinary kriging and, optionally, a ridge regression on the same "
         "kriging-derived features ('linear') and the hybrid GCNN-RNN model, on identical folds: "
@@ -146,7 +149,7 @@ class CrossValidate(EngineAlgorithm):
         metrics = data.get("metrics", {})
         for name, (method, key) in CV_NUMBERS.items():
             value = metrics.get(method, {}).get(key) if isinstance(metrics, dict) else None
-            if isinstance(value, int | float):
+            if isinstance(value, (int, float)):
                 results[name] = float(value)
         for method, values in (metrics.items() if isinstance(metrics, dict) else []):
             feedback.pushInfo(f"{method}: {json.dumps(values)}")

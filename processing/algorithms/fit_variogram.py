@@ -39,6 +39,8 @@ class FitVariogram(EngineAlgorithm):
     GROUP = GROUP_GEOSTATISTICS
     ICON = "variogram"
     TAGS = ("variogram", "semivariogram", "variography", "spatial correlation", "gstat")
+    NUMBERS_NOTE = ("NUGGET, SILL (nugget + partial sills) and RANGE (the largest range "
+                    "parameter) summarise the fitted model; MODEL_TEXT is its gstat-like form.")
     DESCRIPTION = (
         "<p>Computes the experimental semivariogram of a numeric field (omnidirectional and, "
         "optionally, directional) and fits a nested model (nugget + the best of the candidate "

@@ -62,6 +62,8 @@ class HybridInterpolation(EngineAlgorithm):
     ICON = "hybrid"
     TAGS = ("deep learning", "kriging", "hybrid", "interpolation", "report", "uncertainty",
             "cross-validation", "lstm")
+    NUMBERS_NOTE = ("The cross-validation metrics of ordinary kriging (_OK) and of the hybrid "
+                    "model (_HYBRID) on identical folds, as in the report.")
     DESCRIPTION = (
         "<p>The whole GCNN-RNN workflow in one step: fits the variogram (unless a model file is "
         "given), cross-validates ordinary kriging against the hybrid model on identical folds, "
@@ -155,6 +157,6 @@ class HybridInterpolation(EngineAlgorithm):
         for name, (method, key) in CV_NUMBERS.items():
             value = metrics.get(method, {}).get(key) if isinstance(metrics.get(method), dict) \
                 else None
-            if isinstance(value, int | float):
+            if isinstance(value, (int, float)):
                 results[name] = float(value)
         return results

@@ -15,6 +15,8 @@ class OrdinaryKriging(EngineAlgorithm):
     GROUP = GROUP_GEOSTATISTICS
     ICON = "kriging"
     TAGS = ("kriging", "ordinary kriging", "variance", "raster", "gstat")
+    NUMBERS_NOTE = ("The accuracy of ordinary kriging (RMSE, MAE, R²) is measured by "
+                    "'Cross-validate' (RMSE_OK, MAE_OK, R2_OK) and 'Hybrid interpolation'.")
     DESCRIPTION = (
         "<p>Ordinary kriging of a numeric field onto a raster grid: the best linear unbiased "
         "estimate from the nearest samples (a local neighbourhood, or all samples with "

@@ -66,6 +66,7 @@ class PredictHybrid(EngineAlgorithm):
     ICON = "predict"
     TAGS = ("deep learning", "prediction", "uncertainty", "prediction interval",
             "exceedance probability", "hybrid", "raster")
+    NUMBERS_NOTE = "Accuracy numbers come from 'Cross-validate' or 'Hybrid interpolation'."
     DESCRIPTION = (
         "<p>Predicts a grid with a model folder from 'Train hybrid model': the hybrid "
         "prediction, the ordinary-kriging estimate and variance it starts from, the prediction "

@@ -29,6 +29,8 @@ class TrainHybrid(EngineAlgorithm):
     GROUP = GROUP_HYBRID
     ICON = "train"
     TAGS = ("deep learning", "lstm", "conv1d", "neural network", "hybrid", "training", "model")
+    NUMBERS_NOTE = ("The training metrics and the interval calibration are in the model "
+                    "folder's model.json; honest accuracy comes from 'Cross-validate'.")
     DESCRIPTION = (
         "<p>Trains the hybrid GCNN-RNN model on point samples and saves a model folder "
         "(<code>model.json</code> with the variogram, transform, feature set-up, scalers, "

@@ -69,7 +69,7 @@ def qgis_process_env(tmp_path):
     """Environment for ``qgis_process.bin`` with a fresh profile that has the plugin enabled."""
     exe = shutil.which("qgis_process.bin")
     if exe is None:
-        pytest.skip("qgis_process.bin is not installed")
+        pytest.fail("qgis_process.bin is not installed (make test installs QGIS)")
     env = dict(os.environ)
     env.update(QGIS_CUSTOM_CONFIG_PATH=str(tmp_path / "profile"),
                QGIS_PLUGINPATH=str(PLUGINS_DIR), QT_QPA_PLATFORM="offscreen")

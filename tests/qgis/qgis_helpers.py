@@ -8,6 +8,7 @@ package, and a temporary plugins folder with a ``gcnn_rnn`` symlink to the root 
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -37,9 +38,21 @@ def engine_has(command: str) -> bool:
 
 
 def needs_engine(*commands: str):
-    """Skip marker for tests of engine commands that this checkout does not have yet."""
-    missing = [c for c in commands if not engine_has(c)]
-    return pytest.mark.skipif(bool(missing), reason=f"engine command(s) {missing} not built yet")
+    """Marks tests that run engine ``commands``: a missing engine or command FAILS them (make
+    test always provides the engine; a silent skip would hide a broken set-up)."""
+
+    def mark(test):
+        @functools.wraps(test)
+        def wrapper(*args, **kwargs):
+            missing = [c for c in commands if not engine_has(c)]
+            if missing:
+                pytest.fail(f"engine command(s) {missing} unavailable: set GCNN_RNN_PYTHON "
+                            "to the engine's python (make test-qgis does)")
+            return test(*args, **kwargs)
+
+        return wrapper
+
+    return mark
 
 
 def engine_cli(command: str, args: list[str], timeout: float = 600) -> dict:

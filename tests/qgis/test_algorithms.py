@@ -147,7 +147,7 @@ def test_engine_killed_by_sigkill_is_a_clear_error(meuse_layer, monkeypatch, tmp
 @pytest.fixture(scope="module")
 def meuse_variogram(tmp_path_factory, qgis_processing):
     if not (Path(SAMPLE_DATA.parent / "core" / "cli" / "variogram_cmd.py")).exists():
-        pytest.skip("engine command 'variogram' not built yet")
+        pytest.fail("engine command 'variogram' is missing from this checkout")
     ensure_provider()
     out = tmp_path_factory.mktemp("vario") / "meuse_v.json"
     res = run("gcnnrnn:fitvariogram", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
@@ -277,22 +277,57 @@ def test_run_and_load_results_styles_the_layers(meuse_variogram, tmp_path):
     QgsProject.instance().removeAllMapLayers()
 
 
+def assert_same_metrics(ours: dict, theirs: dict, rel: float) -> None:
+    """Every metric of every method equal (hybrid ones within ``rel``)."""
+    assert set(ours) == set(theirs)
+    for method, values in theirs.items():
+        assert set(ours[method]) == set(values), method
+        for key, value in values.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                assert ours[method][key] == pytest.approx(value, rel=rel, abs=1e-12), (method, key)
+            else:
+                assert ours[method][key] == value, (method, key)
+
+
 @needs_engine("cv")
-def test_crossvalidate_reports_metrics(tmp_path):
+def test_crossvalidate_reports_the_clis_metrics(tmp_path):
     import json
 
     out, report = tmp_path / "cv.json", tmp_path / "cv.html"
     res = run("gcnnrnn:crossvalidate", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
-                                        "FOLDS": "5", "SEED": 1, "METRICS": str(out),
+                                        "METHODS": [0, 2], "FOLDS": "3", "SEED": 1,
+                                        "ENSEMBLE": 1, "EPOCHS": 2, "METRICS": str(out),
                                         "REPORT": str(report)})
-    metrics = json.loads(out.read_text())["metrics"]["ok"]
-    assert res["RMSE_OK"] == pytest.approx(metrics["rmse"])
-    assert res["R2_OK"] == pytest.approx(metrics["r2"]) and 0 < res["R2_OK"] <= 1
+    metrics = json.loads(out.read_text())["metrics"]
+    assert res["RMSE_OK"] == metrics["ok"]["rmse"] and res["MAE_OK"] == metrics["ok"]["mae"]
+    assert res["R2_OK"] == metrics["ok"]["r2"] and 0 < res["R2_OK"] <= 1
+    assert res["RMSE_HYBRID"] == metrics["hybrid"]["rmse"] > 0
     assert "RMSE" in report.read_text()
+    cli = tmp_path / "cli.json"
+    engine_cli("cv", ["--input", SAMPLE_DATA / "meuse.gpkg", "--layer", "meuse", "--field",
+                      "zinc", "--transform", "log", "--variogram", "auto", "--method",
+                      "ok,hybrid", "--folds", 3, "--refit-variogram", "--neighbours", 16,
+                      "--ensemble", 1, "--epochs", 2, "--seed", 1, "--output-json", cli])
+    theirs = json.loads(cli.read_text())["metrics"]
+    # kriging is exact arithmetic; the hybrid is seeded and deterministic across processes
+    # (bit-identical in practice), compared to 1e-6 in case of float reordering by threads
+    assert_same_metrics({"ok": metrics["ok"]}, {"ok": theirs["ok"]}, rel=1e-12)
+    assert_same_metrics(metrics, theirs, rel=1e-6)
+
+
+def assert_same_rasters(ours: dict, theirs_dir: Path, rel: float) -> None:
+    """Each of ``ours`` (file name -> path) equals the file of that name in ``theirs_dir``."""
+    for fname, path in ours.items():
+        a, gt, epsg, nodata, bands = read_raster(path)
+        b, gt2, epsg2, nodata2, bands2 = read_raster(theirs_dir / fname)
+        assert (gt, epsg, nodata, bands) == (gt2, epsg2, nodata2, bands2), fname
+        assert ((a == nodata) == (b == nodata)).all(), fname
+        valid = a != nodata
+        np.testing.assert_allclose(a[valid], b[valid], rtol=rel, atol=1e-9, err_msg=fname)
 
 
 @needs_engine("train", "predict")
-def test_train_then_predict_hybrid_tiny(tmp_path):
+def test_train_then_predict_hybrid_tiny_equals_the_cli(tmp_path):
     model = tmp_path / "model"
     res = run("gcnnrnn:trainhybrid", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
                                       "ENSEMBLE": 1, "EPOCHS": 3, "SEED": 1,
@@ -313,19 +348,46 @@ def test_train_then_predict_hybrid_tiny(tmp_path):
     assert (lo[valid] <= hi[valid]).all()
     p, *_ = read_raster(outs["EXCEEDANCE"])
     assert ((p[p != -9999] >= 0) & (p[p != -9999] <= 1)).all()
+    # the same seed through the CLI: the same model, the same rasters
+    from gcnn_rnn.processing.constants import HYBRID_RASTERS
+
+    engine_cli("train", ["--input", SAMPLE_DATA / "meuse.gpkg", "--layer", "meuse", "--field",
+                         "zinc", "--transform", "log", "--variogram", "auto", "--neighbours",
+                         16, "--ensemble", 1, "--epochs", 3, "--seed", 1, "--model-dir",
+                         tmp_path / "cli_model"])
+    engine_cli("predict", ["--model-dir", tmp_path / "cli_model", "--cell-size", 200.0,
+                           "--threshold", 500.0, "--output-dir", tmp_path / "cli"])
+    assert_same_rasters({HYBRID_RASTERS[k][0]: v for k, v in outs.items()}, tmp_path / "cli",
+                        rel=1e-5)
 
 
 @needs_engine("train")
 def test_cancel_real_training_leaves_nothing(tmp_path):
+    """The real engine is training (it reported progress) when cancelled: the cancel error
+    comes within 2 s and no model folder is left."""
+    from qgis.core import QgsProcessingUtils
+
     feedback = QgsProcessingFeedback()
-    timer = threading.Timer(2.0, feedback.cancel)
-    timer.start()
-    start = time.monotonic()
-    with pytest.raises(QgsProcessingException):
+    progress_before_cancel, cancelled_at = [], []
+
+    def cancel_once_training():
+        deadline = time.monotonic() + 120
+        while feedback.progress() <= 5 and time.monotonic() < deadline:
+            time.sleep(0.05)  # past loading and features: the networks are training
+        progress_before_cancel.append(feedback.progress())
+        cancelled_at.append(time.monotonic())
+        feedback.cancel()
+
+    threading.Thread(target=cancel_once_training, daemon=True).start()
+    with pytest.raises(QgsProcessingException,
+                       match="cancelled by the user; the engine was stopped"):
         run("gcnnrnn:trainhybrid", {"INPUT": MEUSE, "FIELD": "zinc", "ENSEMBLE": 5,
-                                    "EPOCHS": 5000, "MODEL": str(tmp_path / "m")}, feedback)
-    assert time.monotonic() - start < 2.0 + 2.0
-    assert not (tmp_path / "m" / "model.json").exists()
+                                    "EPOCHS": 5000, "PATIENCE": 5000,
+                                    "MODEL": str(tmp_path / "m")}, feedback)
+    assert cancelled_at and progress_before_cancel[0] > 5  # the engine really was running
+    assert time.monotonic() - cancelled_at[0] < 2.0
+    assert not (tmp_path / "m").exists()
+    assert temp_files(Path(QgsProcessingUtils.tempFolder())) == []
 
 
 @needs_engine("variogram", "krige")
@@ -371,6 +433,29 @@ def test_hybrid_interpolation_loads_styled_layers_report_and_model(tmp_path):
     p, *_ = read_raster(tmp_path / "p500.tif")
     assert ((p[p != -9999] >= 0) & (p[p != -9999] <= 1)).all()
     QgsProject.instance().removeAllMapLayers()
+    # the same run through the CLI: the same rasters and CV numbers
+    import json
+
+    from gcnn_rnn.processing.constants import CV_NUMBERS, HYBRID_RASTERS
+
+    cli = tmp_path / "cli"
+    engine_cli("run", ["--input", SAMPLE_DATA / "meuse.gpkg", "--layer", "meuse", "--field",
+                       "zinc", "--transform", "log", "--variogram", "auto", "--neighbours", 16,
+                       "--ensemble", 1, "--epochs", 3, "--seed", 2, "--cell-size", 250.0,
+                       "--threshold", 500.0, "--folds", 3, "--output-dir", cli])
+    flat = tmp_path / "cli_rasters"
+    flat.mkdir()
+    for fname, _, _ in HYBRID_RASTERS.values():
+        found = sorted(cli.rglob(fname), key=lambda q: len(q.parts))
+        assert found, fname
+        (flat / fname).symlink_to(found[0])
+    assert_same_rasters({HYBRID_RASTERS[k][0]: res[k] for k in HYBRID_RASTERS}, flat, rel=1e-5)
+    cv_json = [q for q in cli.rglob("*.json")
+               if isinstance(json.loads(q.read_text()).get("metrics"), dict)]
+    assert cv_json
+    metrics = json.loads(cv_json[0].read_text())["metrics"]
+    for name, (method, key) in CV_NUMBERS.items():
+        assert res[name] == pytest.approx(metrics[method][key], rel=1e-6), name
 
 
 @needs_engine("synth", "krige")

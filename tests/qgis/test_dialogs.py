@@ -69,7 +69,7 @@ def test_explorer_models_agree_with_the_engine_models():
     import subprocess
 
     if not ENGINE_PYTHON:
-        pytest.skip("no engine")
+        pytest.fail("no engine: set GCNN_RNN_PYTHON (make test-qgis does)")
     code = (
         "import json, numpy as np\n"
         "from gcnn_rnn.core.variogram.models import MODELS\n"
@@ -118,6 +118,49 @@ def test_explorer_edits_and_saves_the_model(qtbot, meuse_layer, tmp_path):
                                              "extra": None}
     assert doc["model"]["anisotropy"]["azimuth"] == 30.0
     assert doc["experimental"] == MEUSE_DOC["experimental"]  # kept for the next session
+
+
+NESTED = {"structures": [{"model": "nug", "psill": 0.05, "range": 0.0, "extra": None},
+                         {"model": "sph", "psill": 0.3, "range": 300.0, "extra": None},
+                         {"model": "sph", "psill": 0.25, "range": 1200.0, "extra": None}],
+          "anisotropy": None}
+
+
+def test_nested_model_keeps_its_later_structures():
+    model = SimpleModel.from_dict(NESTED)
+    assert model.to_dict() == NESTED
+    assert model.to_text() == "0.05 Nug + 0.3 Sph(300) + 0.25 Sph(1200)"
+    # at h = 600 the first Sph has reached its sill; the second is at x = 0.5
+    assert model.gamma(600.0) == pytest.approx(0.05 + 0.3 + 0.25 * (0.75 - 0.0625))
+    assert model.gamma(5000.0) == pytest.approx(0.6)
+
+
+def test_explorer_edits_the_first_structure_of_a_nested_model(qtbot, meuse_layer, tmp_path):
+    from gcnn_rnn.ui.variogram_explorer import VariogramExplorer
+
+    dialog = VariogramExplorer()
+    qtbot.addWidget(dialog)
+    dialog.set_source(meuse_layer, "zinc")
+    offered = [dialog.field_combo.itemText(i) for i in range(dialog.field_combo.count())]
+    assert "zinc" in offered and "fid" not in offered and "landuse" not in offered
+    assert dialog.field_combo.currentField() == "zinc"
+    dialog.load_result({**MEUSE_DOC, "model": NESTED, "text": "nested"})
+    assert dialog.range_.value() == 300.0 and dialog.psill.value() == 0.3
+    assert "0.25 Sph(1200) kept unchanged" in dialog.rest_note.text()
+    dialog.range_.setValue(400.0)
+    dialog.psill.setValue(0.35)
+    assert dialog.model_text.text() == "0.05 Nug + 0.35 Sph(400) + 0.25 Sph(1200)"
+    doc = json.loads(dialog.save_model(tmp_path / "nested.json").read_text())
+    assert doc["model"]["structures"] == [
+        NESTED["structures"][0],
+        {"model": "sph", "psill": 0.35, "range": 400.0, "extra": None},
+        NESTED["structures"][2]]
+    assert doc["text"] == "0.05 Nug + 0.35 Sph(400) + 0.25 Sph(1200)"
+    # a simple model afterwards has no leftover structures
+    dialog.load_result(MEUSE_DOC)
+    assert dialog.rest_note.text() == ""
+    dialog.range_.setValue(800.0)
+    assert len(dialog.model_document()["model"]["structures"]) == 2
 
 
 @needs_engine("variogram")
@@ -171,7 +214,7 @@ def test_setup_dialog_reports_the_engine_and_stores_an_existing_python(qtbot, tm
     from gcnn_rnn.ui.setup_dialog import SetupDialog
 
     if not ENGINE_PYTHON:
-        pytest.skip("no engine")
+        pytest.fail("no engine: set GCNN_RNN_PYTHON (make test-qgis does)")
     dialog = SetupDialog(detect=False)
     qtbot.addWidget(dialog)
     assert dialog.refresh_status()
@@ -193,7 +236,7 @@ def test_setup_dialog_doctor(qtbot):
     from gcnn_rnn.ui.setup_dialog import SetupDialog
 
     if not ENGINE_PYTHON:
-        pytest.skip("no engine")
+        pytest.fail("no engine: set GCNN_RNN_PYTHON (make test-qgis does)")
     dialog = SetupDialog(detect=False)
     qtbot.addWidget(dialog)
     dialog.run_doctor()

@@ -195,7 +195,7 @@ def test_lookup_order_setting_then_private_then_development(monkeypatch, tmp_pat
 def test_engine_runs_with_the_plugin_package_importable(tmp_path):
     """The real engine: ``doctor`` through the runner, with PYTHONPATH pointing at the plugin."""
     if not os.environ.get("GCNN_RNN_PYTHON"):
-        pytest.skip("no engine")
+        pytest.fail("no engine: set GCNN_RNN_PYTHON (make test-qgis does)")
     fb = RecordingFeedback()
     outputs = run_engine("doctor", ["--no-tensorflow"], fb)
     assert outputs["ok"] is True

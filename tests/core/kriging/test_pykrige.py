@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pykrige.ok import OrdinaryKriging  # noqa: E402
+from pykrige.ok3d import OrdinaryKriging3D  # noqa: E402
 
 from gcnn_rnn.core.kriging import KrigingConfig, krige
 from gcnn_rnn.core.variogram.models import Anisotropy, Structure, VariogramModel
-
-pykrige = pytest.importorskip("pykrige")
-from pykrige.ok import OrdinaryKriging  # noqa: E402
-from pykrige.ok3d import OrdinaryKriging3D  # noqa: E402
 
 TOL = 1e-6
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
-import pytest
 
-keras = pytest.importorskip("keras")
-
-from gcnn_rnn.core.model.layers import (  # noqa: E402
+from gcnn_rnn.core.model.layers import (
     CUSTOM_OBJECTS,
     GroupedBiLSTM,
     GroupedConcatenate,

@@ -1,0 +1,183 @@
+"""Input checks shared by the algorithms (run in ``checkParameterValues``, before the engine).
+
+Each refuses, with a ``QgsProcessingException`` naming the value, what the engine would refuse
+later (after minutes of work, possibly): a primary-key field, a 3D grid for 2D samples, a
+template raster in another CRS, malformed Z levels / folds, a file that is not a variogram model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsPointXY,
+    QgsProcessingException,
+    QgsProject,
+)
+
+#: Field names that are a feature id, never a measured value (GeoPackage's default key).
+ID_FIELD_NAMES = ("fid",)
+
+
+def key_field_indexes(layer, fields) -> set[int]:
+    """Indexes in ``fields`` of the provider's primary key and of fields named ``fid``."""
+    out = {i for i, f in enumerate(fields) if f.name().lower() in ID_FIELD_NAMES}
+    provider = layer.dataProvider() if layer is not None else None
+    if provider is not None:
+        provider_fields = provider.fields()
+        for idx in provider.pkAttributeIndexes() or []:
+            if 0 <= idx < provider_fields.count():
+                mine = fields.lookupField(provider_fields.at(idx).name())
+                if mine >= 0:
+                    out.add(mine)
+    return out
+
+
+def numeric_fields(fields, exclude=()) -> str:
+    """The numeric field names a user may choose (key fields in ``exclude`` left out)."""
+    names = [f.name() for i, f in enumerate(fields) if f.isNumeric() and i not in exclude]
+    return ", ".join(names) if names else "(none)"
+
+
+def check_value_field(fields, value: str, keys: set[int]) -> None:
+    """``value`` must be a numeric field that is not the layer's key."""
+    idx = fields.lookupField(value)
+    if idx < 0:
+        raise QgsProcessingException(f"the point layer has no field {value!r}; numeric "
+                                     f"fields: {numeric_fields(fields, keys)}")
+    if idx in keys:
+        raise QgsProcessingException(
+            f"field {value!r} is the layer's feature id (primary key), not a measured value; "
+            f"numeric fields: {numeric_fields(fields, keys)}")
+    if not fields.at(idx).isNumeric():
+        raise QgsProcessingException(
+            f"field {value!r} is not numeric ({fields.at(idx).typeName()}); numeric "
+            f"fields: {numeric_fields(fields, keys)}")
+
+
+def check_z_levels_need_3d(levels, has_z_field: bool, has_z_geometry: bool) -> None:
+    """A 3D grid (Z levels) needs 3D samples: a Z field or points with Z."""
+    if levels and not has_z_field and not has_z_geometry:
+        raise QgsProcessingException(
+            "Z levels were given but the samples are 2D (no Z / depth field and the points "
+            "have no Z): choose the Z / depth field, use 3D points, or leave Z levels empty")
+
+
+def same_crs(a: QgsCoordinateReferenceSystem, b: QgsCoordinateReferenceSystem,
+             probe_points=(), tolerance: float = 0.0) -> bool:
+    """Whether ``a`` and ``b`` give points the same coordinates.
+
+    Equal definitions or authority ids are the same; otherwise ``probe_points`` (in ``a``)
+    are transformed to ``b`` and must stay within ``tolerance``.
+    """
+    if a == b or (a.authid() and a.authid() == b.authid()):
+        return True
+    if not probe_points:
+        return False
+    try:
+        tr = QgsCoordinateTransform(a, b, QgsProject.instance())
+        for x, y in probe_points:
+            p = tr.transform(QgsPointXY(x, y))
+            if abs(p.x() - x) > tolerance or abs(p.y() - y) > tolerance:
+                return False
+    except Exception:  # QgsCsException: not even transformable
+        return False
+    return True
+
+
+def check_template_crs(template, crs: QgsCoordinateReferenceSystem) -> None:
+    """Refuse a template raster whose CRS differs from the samples' (``crs``).
+
+    Its cells would otherwise be read as coordinates in the samples' CRS (degrees taken for
+    metres, say): a silently wrong map.
+    """
+    if template is None or crs is None or not crs.isValid():
+        return
+    theirs = template.crs()
+    if not theirs.isValid():
+        return  # no CRS on the raster: the engine assumes the samples' CRS and says so
+    ext = template.extent()
+    corners = [(ext.xMinimum(), ext.yMinimum()), (ext.xMaximum(), ext.yMaximum()),
+               (ext.center().x(), ext.center().y())]
+    tolerance = 1e-6 * max(abs(template.rasterUnitsPerPixelX()), 1e-9)
+    if same_crs(theirs, crs, corners, tolerance):
+        return
+    raise QgsProcessingException(
+        f"the template raster {template.name()!r} is in CRS "
+        f"{theirs.authid() or theirs.description()!r} but the points are in CRS "
+        f"{crs.authid() or crs.description()!r}; reproject the template (Raster ▸ Projections "
+        "▸ Warp) or the points so both share one CRS")
+
+
+def utm_suggestion(source, context) -> str:
+    """``EPSG:326zz``/``EPSG:327zz`` for the UTM zone of the layer's centre."""
+    try:
+        wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+        tr = QgsCoordinateTransform(source.sourceCrs(), wgs84, context.transformContext()
+                                    if context is not None else QgsProject.instance())
+        centre = tr.transform(QgsPointXY(source.sourceExtent().center()))
+        zone = int(math.floor((centre.x() + 180.0) / 6.0)) % 60 + 1
+        return f"EPSG:{32600 + zone if centre.y() >= 0 else 32700 + zone}"
+    except Exception:
+        return "the UTM zone of your data (EPSG:326xx north, EPSG:327xx south)"
+
+
+def parse_z_levels(text: str | None) -> list[float] | None:
+    """``start:stop:step`` (or with commas) → levels; ``None`` when empty."""
+    if not text or not text.strip():
+        return None
+    parts = text.strip().replace(",", ":").split(":")
+    try:
+        start, stop, step = (float(v) for v in parts)
+    except ValueError:
+        raise QgsProcessingException(
+            f"Z levels must be start:stop:step, e.g. 0:10:2, not {text!r}") from None
+    if step <= 0 or stop < start:
+        raise QgsProcessingException(f"Z levels {text!r}: need step > 0 and start <= stop")
+    n = int(math.floor((stop - start) / step + 1e-9)) + 1
+    if n > 10000:
+        raise QgsProcessingException(f"Z levels {text!r} give {n} levels; at most 10000")
+    return [start + i * step for i in range(n)]
+
+
+def check_folds(text: str | None) -> None:
+    if not text:
+        return
+    t = text.strip().lower()
+    if t == "loo" or t == "spatial":
+        return
+    if t.startswith("spatial:"):
+        try:
+            size = float(t.split(":", 1)[1])
+        except ValueError:
+            size = -1.0
+        if size > 0:
+            return
+        raise QgsProcessingException(f"folds {text!r}: the block size after 'spatial:' must be "
+                                     "a positive distance")
+    if t.isdigit() and int(t) >= 2:
+        return
+    raise QgsProcessingException(f"folds must be 'loo', a number K >= 2 or 'spatial:SIZE', "
+                                 f"not {text!r}")
+
+
+def check_variogram_file(path: str | None) -> None:
+    """A variogram model file must exist and hold a model (``"model"`` or ``"structures"``)."""
+    if not path:
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise QgsProcessingException(f"variogram model file not found: {path!r}")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise QgsProcessingException(f"variogram model file {path!r} is not valid JSON "
+                                     f"({exc})") from None
+    if not isinstance(data, dict) or not (
+        isinstance(data.get("model"), (dict, str)) or "structures" in data
+    ):
+        raise QgsProcessingException(f"{path!r} is not a variogram model file (no 'model')")

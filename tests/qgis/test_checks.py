@@ -1,0 +1,196 @@
+"""Early refusals in checkParameterValues and the engine probe behind canExecute."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from qgis.core import (
+    QgsApplication,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+)
+from qgis_helpers import ENGINE_PYTHON, SAMPLE_DATA, needs_engine
+
+MEUSE = f"{SAMPLE_DATA / 'meuse.gpkg'}|layername=meuse"
+DIST = str(SAMPLE_DATA / "meuse_dist.tif")
+ALG_IDS = ("fitvariogram", "ordinarykriging", "crossvalidate", "trainhybrid", "predicthybrid",
+           "hybridinterpolation")
+
+
+@pytest.fixture(autouse=True)
+def _provider(provider):
+    return provider
+
+
+def check(alg_id: str, params: dict) -> tuple[bool, str]:
+    alg = QgsApplication.processingRegistry().createAlgorithmById(f"gcnnrnn:{alg_id}")
+    return alg.checkParameterValues(params, QgsProcessingContext())
+
+
+def krige_params(tmp_path, **extra) -> dict:
+    return {"INPUT": MEUSE, "FIELD": "zinc", "ESTIMATE": str(tmp_path / "e.tif"),
+            "VARIANCE": str(tmp_path / "v.tif"), **extra}
+
+
+def hybrid_params(tmp_path, **extra) -> dict:
+    outs = ("PREDICTION", "KRIGING_ESTIMATE", "KRIGING_VARIANCE", "PREDICTION_STD",
+            "INTERVAL_LOWER", "INTERVAL_UPPER")
+    return {"INPUT": MEUSE, "FIELD": "zinc", "REPORT": str(tmp_path / "r.html"),
+            **{k: "TEMPORARY_OUTPUT" for k in outs}, **extra}
+
+
+@pytest.fixture(scope="module")
+def template_4326(tmp_path_factory) -> str:
+    from osgeo import gdal
+
+    out = str(tmp_path_factory.mktemp("tpl") / "dist_4326.tif")
+    ds = gdal.Warp(out, DIST, dstSRS="EPSG:4326")
+    assert ds is not None
+    ds = None
+    return out
+
+
+# ---------------------------------------------------------------------- template CRS
+def test_template_in_another_crs_is_refused_early(tmp_path, template_4326):
+    ok, message = check("ordinarykriging", krige_params(tmp_path, TEMPLATE=template_4326))
+    assert not ok
+    assert "CRS" in message and "EPSG:4326" in message and "EPSG:28992" in message
+    assert "reproject" in message
+    ok, message = check("hybridinterpolation", hybrid_params(tmp_path, TEMPLATE=template_4326))
+    assert not ok and "CRS" in message
+    # the same raster in the points' CRS passes
+    ok, message = check("ordinarykriging", krige_params(tmp_path, TEMPLATE=DIST))
+    assert ok, message
+
+
+@needs_engine("krige")
+def test_engine_refusing_the_template_crs_is_a_clean_processing_error(tmp_path, template_4326,
+                                                                     monkeypatch):
+    """Past the plugin's own check (switched off here), the engine's refusal surfaces cleanly."""
+    import processing
+    from gcnn_rnn.processing.algorithms import base
+
+    monkeypatch.setattr(base, "check_template_crs", lambda template, crs: None)
+    assert check("ordinarykriging", krige_params(tmp_path, TEMPLATE=template_4326))[0]
+    with pytest.raises(QgsProcessingException, match="CRS") as info:
+        processing.run("gcnnrnn:ordinarykriging",
+                       krige_params(tmp_path, TEMPLATE=template_4326,
+                                    VARIOGRAM=None), feedback=QgsProcessingFeedback())
+    assert "Traceback" not in str(info.value)
+    assert not (tmp_path / "e.tif").exists() and not (tmp_path / "v.tif").exists()
+
+
+# ---------------------------------------------------------------------- fields, Z levels, grid
+def test_fid_is_not_a_value_field(tmp_path):
+    ok, message = check("fitvariogram", {"INPUT": MEUSE, "FIELD": "fid",
+                                         "VARIOGRAM": str(tmp_path / "v.json")})
+    assert not ok and "feature id" in message and "'fid'" in message
+    ok, message = check("fitvariogram", {"INPUT": MEUSE, "FIELD": "landuse",
+                                         "VARIOGRAM": str(tmp_path / "v.json")})
+    assert not ok and "numeric fields: " in message
+    offered = message.split("numeric fields: ")[1].split(", ")
+    assert "zinc" in offered and "fid" not in offered
+    ok, message = check("fitvariogram", {"INPUT": MEUSE, "FIELD": "zinc", "Z_FIELD": "fid",
+                                         "VARIOGRAM": str(tmp_path / "v.json")})
+    assert not ok and "feature id" in message
+
+
+def test_z_levels_need_3d_samples(tmp_path):
+    ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=100,
+                                                        Z_LEVELS="0:10:5"))
+    assert not ok and "2D" in message and "Z levels" in message
+    ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=100,
+                                                        Z_LEVELS="0:10:5", Z_FIELD="elev"))
+    assert ok, message
+    ok, message = check("hybridinterpolation", hybrid_params(tmp_path, CELL_SIZE=100,
+                                                             Z_LEVELS="0:10:5"))
+    assert not ok and "2D" in message
+
+
+def test_grid_memory_uses_the_engines_24_bytes_per_node(tmp_path):
+    # Meuse's box is 2785 m x 3897 m: at 0.31 m that is 113 M nodes, 2.5 GiB at 24 B/node
+    # (it fitted at the old 16 B/node); 0.4 m is 68 M nodes, 1.5 GiB.
+    ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=0.31))
+    assert not ok and "cell size of at least" in message
+    suggested = float(message.split("cell size of at least ")[1].split()[0])
+    assert 0.345 < suggested < 0.36
+    ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=0.4))
+    assert ok, message
+
+
+def test_every_help_says_which_numeric_outputs_it_returns():
+    for alg_id in ALG_IDS:
+        alg = QgsApplication.processingRegistry().createAlgorithmById(f"gcnnrnn:{alg_id}")
+        text = alg.shortHelpString()
+        assert "<h3>Numeric outputs</h3>" in text, alg_id
+        numbers = [o.name() for o in alg.outputDefinitions() if o.type() == "outputNumber"]
+        for name in numbers:
+            assert f"<code>{name}</code>" in text.split("Numeric outputs")[1], (alg_id, name)
+        if not numbers:
+            assert "None: this algorithm returns only" in text, alg_id
+    ok_help = QgsApplication.processingRegistry().createAlgorithmById(
+        "gcnnrnn:ordinarykriging").shortHelpString()
+    assert "RMSE_OK" in ok_help and "Cross-validate" in ok_help
+
+
+# ---------------------------------------------------------------------- engine probe
+def test_qgis_python_with_numpy_1_is_refused(monkeypatch):
+    """QGIS's own Python (numpy 1.24, no geopandas/rasterio) cannot run the engine."""
+    from gcnn_rnn.processing import engine
+
+    monkeypatch.setenv("GCNN_RNN_PYTHON", "/usr/bin/python3")
+    assert Path("/usr/bin/python3").exists(), "QGIS's Python /usr/bin/python3 is missing"
+    import numpy
+
+    # Debian 12's QGIS Python has numpy 1.24; this test is about exactly that situation
+    assert int(numpy.__version__.split(".")[0]) < 2, f"QGIS's numpy is {numpy.__version__}"
+    alg = QgsApplication.processingRegistry().createAlgorithmById("gcnnrnn:ordinarykriging")
+    ok, message = alg.canExecute()
+    assert not ok
+    assert f"numpy {numpy.__version__} is too old" in message and "numpy >= 2" in message
+    assert "Set up engine" in message
+    assert not engine._PROBES  # failures are never cached
+
+
+def _bare_venv(path: Path) -> Path:
+    proc = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, f"cannot create a venv: {proc.stderr[-300:]}"
+    return path / "bin" / "python"
+
+
+def test_bare_python_is_refused_until_the_packages_arrive(monkeypatch, tmp_path):
+    """A venv without numpy: refused naming what is missing; fixed: accepted at once (the
+    failure was not cached); broken again: refused (the success is keyed by site-packages)."""
+    from gcnn_rnn.processing import engine
+
+    python = _bare_venv(tmp_path / "bare")
+    monkeypatch.setenv("GCNN_RNN_PYTHON", str(python))
+    engine.clear_probe_cache()
+    ok, message = engine.check_engine()
+    assert not ok
+    assert "missing Python package(s) numpy" in message and "rasterio" in message
+    assert "Set up engine" in message and str(python) in message
+
+    # "pip install": make the engine venv's packages visible through a .pth file
+    assert ENGINE_PYTHON, "set GCNN_RNN_PYTHON to the engine's python (make test-qgis does)"
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    engine_sites = sorted(Path(ENGINE_PYTHON).parent.parent.glob(f"lib/{version}/site-packages"))
+    assert engine_sites, f"the engine is not a {version} venv"
+    site = python.parent.parent / "lib" / version / "site-packages"
+    pth = site / "engine.pth"
+    pth.write_text(str(engine_sites[0]) + "\n")
+    ok, message = engine.check_engine()
+    assert ok, message
+    assert len(engine._PROBES) == 1
+    assert engine.probe(python)[0]  # cached now
+
+    pth.unlink()  # "pip uninstall": site-packages changed, the cached success no longer holds
+    ok, message = engine.check_engine()
+    assert not ok and "numpy" in message
+    shutil.rmtree(tmp_path / "bare")
