@@ -145,7 +145,27 @@ def main(argv: list[str] | None = None) -> int:
         session.close()
 
 
+#: Options whose values may begin with "-" (negative coordinates, depths), which argparse
+#: would otherwise take for an option: ``--z-levels -50:0:5`` must work as typed.
+NEGATIVE_VALUE_OPTIONS = ("--z-levels", "--extent")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token in NEGATIVE_VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def _run(argv: list[str], session: Session, json_mode: bool) -> int:
+    argv = _join_negative_values(argv)
     parser, commands = build_parser(_requested_command(argv))
     try:
         args, unknown = parser.parse_known_args(argv)

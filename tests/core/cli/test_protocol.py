@@ -167,3 +167,21 @@ def test_template_in_another_crs_refused(meuse_gpkg, meuse_dist_tif, tmp_path):
     msg = json_lines(r.stdout)[-1]["message"]
     assert "is in CRS 'WGS 84 / UTM zone 31N'" in msg and "Amersfoort / RD New" in msg
     assert not (tmp_path / "out" / "kriging_estimate.tif").exists()
+
+
+def test_negative_values_of_z_levels_and_extent_are_accepted(tmp_path):
+    """``--z-levels -50:0:5`` as typed (argparse alone would read -50:0:5 as an option)."""
+    csv = tmp_path / "holes.csv"
+    rows = ["x,y,z,v"] + [f"{x},{y},{z},{(x + y) / 100 + z / 10}"
+                          for x in (0, 100, 200) for y in (0, 150) for z in (-40, -20, 0)]
+    csv.write_text("\n".join(rows) + "\n")
+    r = run_cli("krige", "--input", csv, "--field", "v", "--z-field", "z", "--crs", "EPSG:32632",
+                "--variogram", "0.01 Nug + 1 Exp(200)", "--cell-size", "50",
+                "--extent", "-100,-50,300,200", "--z-levels", "-40:0:20",
+                "--output-dir", tmp_path / "out", "--json-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    import rasterio
+
+    with rasterio.open(tmp_path / "out" / "kriging_estimate.tif") as ds:
+        assert ds.count == 3 and ds.descriptions == ("z=-40", "z=-20", "z=0")
+        assert ds.bounds.left == -100 and ds.bounds.bottom == -50
