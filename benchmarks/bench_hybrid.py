@@ -8,7 +8,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_hybrid.py [--quick] [--skip-demo] [--output res.json]
+    .venv/bin/python benchmarks/bench_hybrid.py [--quick] [--skip-demo] [--seeds 0,1,2]
+        [--output res.json]
 """
 
 from __future__ import annotations
@@ -55,20 +56,22 @@ def accuracy(covariate: bool, folds: str, seed: int, extra: dict) -> dict:
     }
 
 
-def prediction_speed(cell: float = 10.0) -> dict:
+def prediction_speed(cell: float = 10.0, covariate: bool = False) -> dict:
     from gcnn_rnn.core.grid import Grid
     from gcnn_rnn.core.io import read_points
     from gcnn_rnn.core.model.estimator import HybridRegressor
 
     pts = read_points(SAMPLE / "meuse.gpkg", "zinc", layer="meuse")
-    est = HybridRegressor(transform="log", epochs=5).fit(pts.coords, pts.values)
+    covs = (str(SAMPLE / "meuse_dist.tif"),) if covariate else ()
+    est = HybridRegressor(transform="log", epochs=5, covariates=covs, crs=pts.crs)
+    est.fit(pts.coords, pts.values)
     grid = Grid.from_extent((178500, 329600, 181600, 333700), cell, crs=pts.crs)
     nodes = grid.node_coords()
     est.predict_full(nodes[:2000])  # warm-up (tracing)
     t0 = time.perf_counter()
     est.predict_full(nodes)
     dt = time.perf_counter() - t0
-    return {"cells": int(len(nodes)), "seconds": round(dt, 2),
+    return {"covariate": covariate, "cells": int(len(nodes)), "seconds": round(dt, 2),
             "cells_per_second": round(len(nodes) / dt)}
 
 
@@ -96,6 +99,8 @@ def main() -> int:
     ap.add_argument("--skip-demo", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--options", default="{}", help="extra hybrid options as JSON")
+    ap.add_argument("--seeds", default="0",
+                    help="training seeds of the accuracy runs, comma-separated (folds: seed 0)")
     ap.add_argument("--output", help="also write the results to this JSON file")
     args = ap.parse_args()
     folds = "5" if args.quick else "10"
@@ -103,9 +108,10 @@ def main() -> int:
     res = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
                       f"{os.cpu_count()} cores",
            "date": time.strftime("%Y-%m-%d %H:%M"),
-           "accuracy": [accuracy(False, folds, 0, extra), accuracy(True, folds, 0, extra)]}
+           "accuracy": [accuracy(cov, folds, 0, {**extra, "seed": int(s)})
+                        for s in args.seeds.split(",") for cov in (False, True)]}
     if not args.skip_speed:
-        res["prediction"] = prediction_speed()
+        res["prediction"] = [prediction_speed(), prediction_speed(covariate=True)]
     if not args.skip_demo:
         res["demo"] = demo_time()
     text = json.dumps(res, indent=1)

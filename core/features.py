@@ -8,7 +8,12 @@ For every target location (a grid node, a target point or a held-out sample) the
   (divided by the sill) and the neighbour's ordinary-kriging weight;
 * **static** features: the OK estimate, OK standard deviation and Lagrange multiplier, the
   distance to the nearest sample, the mean and spread of the ``k`` neighbour values, and
-  optionally the coordinates, raster covariates and co-located fields ("co-fields").
+  optionally the coordinates, raster covariates and co-located fields ("co-fields");
+* with covariates or co-fields (``FeatureConfig.covariate_sequence``, default on), also per
+  neighbour its covariate values and the differences target − neighbour, and as static
+  features each covariate kriged with the field's OK weights and its "surprise" (value at the
+  target − that estimate): how far the target's covariate departs from what the kriging
+  neighbourhood represents, i.e. the trend OK misses (why regression kriging beats OK).
 
 At training samples everything is computed by leave-one-out kriging (``exclude_self=True``):
 a sample's features never contain its own value, so the network trains on the same
@@ -50,6 +55,17 @@ class FeatureConfig:
         Raster files sampled at each location (same CRS as the points).
     co_fields : tuple of str
         Fields of the sample layer used as co-located features.
+    covariate_sequence : bool
+        With covariates or co-fields: per neighbour also its covariate values and the
+        differences target − neighbour, and as static features the covariate's kriging
+        estimate from the neighbours (the OK weights of the field applied to the covariate)
+        and its "surprise" (covariate at the target − that estimate). They tell the network
+        how much of a trend the kriging estimate misses (regression-kriging-like).
+    multiscale : bool
+        Further static estimates at other scales: ordinary kriging with the 8 nearest
+        samples (estimate, standard deviation), inverse-distance weighting and a local
+        planar trend fitted to the ``neighbours`` nearest values. Off by default: on Meuse
+        they did not help (10-fold CV, see BENCHMARKS.md).
     """
 
     neighbours: int = 16
@@ -57,6 +73,8 @@ class FeatureConfig:
     coordinates: bool = False
     covariates: tuple[str, ...] = ()
     co_fields: tuple[str, ...] = ()
+    covariate_sequence: bool = True
+    multiscale: bool = False
 
     def __post_init__(self) -> None:
         if int(self.neighbours) < 2:
@@ -73,6 +91,8 @@ class FeatureConfig:
             "coordinates": bool(self.coordinates),
             "covariates": list(self.covariates),
             "co_fields": list(self.co_fields),
+            "covariate_sequence": bool(self.covariate_sequence),
+            "multiscale": bool(self.multiscale),
         }
 
     @classmethod
@@ -83,6 +103,8 @@ class FeatureConfig:
             coordinates=bool(d.get("coordinates", False)),
             covariates=tuple(d.get("covariates", ())),
             co_fields=tuple(d.get("co_fields", ())),
+            covariate_sequence=bool(d.get("covariate_sequence", False)),
+            multiscale=bool(d.get("multiscale", False)),
         )
 
 
@@ -241,6 +263,7 @@ def compute_features(
     exclude_self: bool = False,
     extra: np.ndarray | None = None,
     extra_names: Sequence[str] = (),
+    sample_extra: np.ndarray | None = None,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> FeatureSet:
@@ -263,6 +286,9 @@ def compute_features(
         Further static features already evaluated at the targets (covariates, co-fields).
     extra_names : sequence of str
         Their names.
+    sample_extra : ndarray, shape (n_samples, n_extra), optional
+        The same columns at the samples. With ``config.covariate_sequence`` they give the
+        per-neighbour covariate channels and the covariate estimate/surprise statics.
     progress, should_stop : callable, optional
 
     Returns
@@ -314,13 +340,35 @@ def compute_features(
     static = [res.estimate, np.sqrt(variance), res.lagrange, dist[:, 0], nmean, nstd]
     static_names = ["ok_estimate", "ok_std", "lagrange", "nearest_distance",
                     "neighbour_mean", "neighbour_std"]
+    if config.multiscale:
+        ms, ms_names = _multiscale(coords, values, targets, model, kcfg, exclude_self,
+                                   nvals, offsets, dist, valid)
+        static.extend(ms)
+        static_names.extend(ms_names)
     if config.coordinates:
         static.extend(targets[:, j] for j in range(targets.shape[1]))
         static_names.extend(("x", "y", "z")[: targets.shape[1]])
     static_arr = np.column_stack(static)
-    if extra is not None and np.asarray(extra).size:
-        static_arr = np.column_stack([static_arr, np.asarray(extra, dtype=float)])
-        static_names.extend(extra_names)
+    has_extra = extra is not None and np.asarray(extra).size
+    if has_extra:
+        extra = np.asarray(extra, dtype=float).reshape(len(targets), -1)
+        names = list(extra_names) or [f"extra{j}" for j in range(extra.shape[1])]
+        if config.covariate_sequence and sample_extra is not None:
+            sample_extra = np.asarray(sample_extra, dtype=float).reshape(len(coords), -1)
+            if sample_extra.shape[1] != extra.shape[1]:
+                raise InputDataError(
+                    f"sample_extra has {sample_extra.shape[1]} columns, extra "
+                    f"{extra.shape[1]}"
+                )
+            seq_cov, st_cov, seq_n, st_n = _covariate_features(
+                extra, sample_extra, res.neighbours, res.weights, k, names)
+            sequence = np.concatenate([sequence, seq_cov], axis=-1)
+            seq_names = (*seq_names, *seq_n)
+            static_arr = np.column_stack([static_arr, extra, st_cov])
+            static_names.extend([*names, *st_n])
+        else:
+            static_arr = np.column_stack([static_arr, extra])
+            static_names.extend(names)
     return FeatureSet(
         sequence=sequence.astype(np.float64),
         static=static_arr,
@@ -331,6 +379,53 @@ def compute_features(
         static_names=tuple(static_names),
         n_singular=int(res.n_singular),
     )
+
+
+def _covariate_features(extra: np.ndarray, sample_extra: np.ndarray, neighbours: np.ndarray,
+                        weights: np.ndarray, k: int, names: Sequence[str]):
+    """Covariates seen through the neighbourhood.
+
+    Per neighbour (first ``k``): its covariate values and target − neighbour differences.
+    Static: the kriging estimate of each covariate with the field's OK weights (all kriging
+    neighbours) and the surprise target − estimate. Only covariate values are used, never a
+    sample's field value.
+    """
+    valid_all = neighbours >= 0
+    safe_all = np.where(valid_all, neighbours, 0)
+    w = np.where(valid_all, weights, 0.0)
+    c_all = sample_extra[safe_all]  # (n, K, e)
+    est = np.einsum("nk,nke->ne", w, c_all)
+    surprise = extra - est
+    valid = valid_all[:, :k, None]
+    c_nb = np.where(valid, c_all[:, :k], 0.0)
+    diff = np.where(valid, extra[:, None, :] - c_all[:, :k], 0.0)
+    seq = np.concatenate([c_nb, diff], axis=-1)
+    seq_names = (*(f"nb:{n}" for n in names), *(f"diff:{n}" for n in names))
+    st_names = (*(f"ok:{n}" for n in names), *(f"surprise:{n}" for n in names))
+    return seq, np.column_stack([est, surprise]), seq_names, st_names
+
+
+def _multiscale(coords, values, targets, model, kcfg, exclude_self, nvals, offsets, dist,
+                valid):
+    """Static estimates at other scales: OK with 8 neighbours, IDW and a local plane."""
+    from dataclasses import replace
+
+    from .kriging import krige
+
+    small = krige(coords, values, targets, model,
+                  replace(kcfg, neighbours=min(8, kcfg.neighbours)), exclude_self=exclude_self)
+    w = np.where(valid, 1.0 / np.maximum(dist, 1e-9 * max(float(np.ptp(coords)), 1.0)) ** 2, 0.0)
+    idw = (w * nvals).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-300)
+    # Local plane v ≈ a + b·dx + c·dy fitted to the neighbours (ridge on the slopes), a at
+    # the target.
+    scale = np.maximum(dist.max(axis=1), 1e-12)[:, None, None]
+    design = np.concatenate([np.ones_like(nvals)[..., None], offsets[..., :2] / scale], axis=-1)
+    design = np.where(valid[..., None], design, 0.0)
+    gram = np.einsum("nki,nkj->nij", design, design) + np.diag([1e-9, 0.1, 0.1])
+    rhs = np.einsum("nki,nk->ni", design, nvals)
+    plane = np.linalg.solve(gram, rhs[..., None])[..., 0, 0]
+    return ([small.estimate, np.sqrt(np.clip(small.variance, 0.0, None)), idw, plane],
+            ["ok8_estimate", "ok8_std", "idw", "local_plane"])
 
 
 def _sill(model, coords: np.ndarray) -> float:

@@ -65,4 +65,8 @@ def build_model(cfg: ModelConfig, n_steps: int, n_sequence: int, n_static: int,
         h = GroupedDropout(cfg.dropout, seed=seed + i, name=f"dropout{i + 1}")(h)
         h = GroupedDense(m, units, activation="relu", l2=cfg.l2, name=f"head{i + 1}")(h)
     out = GroupedDense(m, 1, name="members")(h)
+    if cfg.linear_skip:
+        wide = MemberTile(m, name="tile_linear")(static_in)
+        wide = GroupedDense(m, 1, l2=cfg.l2, name="linear_skip")(wide)
+        out = keras.layers.Add(name="members_plus_linear")([out, wide])
     return keras.Model({"sequence": seq_in, "static": static_in}, out, name="gcnn_rnn")

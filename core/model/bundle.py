@@ -34,7 +34,9 @@ from ..errors import BundleError, EngineIOError
 logger = logging.getLogger(__name__)
 
 FORMAT = "gcnn-rnn-model"
-FORMAT_VERSION = 1
+#: 2: covariate channels in the neighbour sequence, multi-scale statics, and the covariate
+#: values at the training samples (``training_data.extra``). Version-1 bundles are refused.
+FORMAT_VERSION = 2
 MODEL_JSON = "model.json"
 
 
@@ -145,6 +147,7 @@ def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = No
                 "coords": estimator.coords_.tolist(),
                 "values": estimator.values_.tolist(),
                 "values_transformed": estimator.values_t_.tolist(),
+                "extra": estimator.sample_extra_.tolist(),
             },
             "co_fields": {
                 "encoding": estimator.co_encoding_.to_dict(),
@@ -229,6 +232,12 @@ def read_model_json(directory: str | os.PathLike) -> dict:
         raise BundleError(f"{str(meta)!r} is not a GCNN-RNN model (format "
                           f"{doc.get('format') if isinstance(doc, dict) else None!r})")
     version = doc.get("format_version")
+    if isinstance(version, int) and 1 <= version < FORMAT_VERSION:
+        raise BundleError(
+            f"model bundle {str(path)!r} was written by an older engine (format version "
+            f"{version!r}, this engine reads version {FORMAT_VERSION}: the features changed); "
+            "retrain the model"
+        )
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
         raise BundleError(
             f"model bundle {str(path)!r} has format version {version!r}; this engine reads "
@@ -315,6 +324,7 @@ def _restore(path: Path, doc: dict):
     est.coords_ = np.asarray(td["coords"], dtype=float)
     est.values_ = np.asarray(td["values"], dtype=float)
     est.values_t_ = np.asarray(td["values_transformed"], dtype=float)
+    est.sample_extra_ = np.asarray(td["extra"], dtype=float).reshape(len(est.coords_), -1)
     co = doc["co_fields"]
     est.co_encoding_ = CoFieldEncoding.from_dict(co["encoding"])
     est.co_values_ = np.asarray(co["values"], dtype=float).reshape(len(est.coords_), -1)

@@ -53,6 +53,9 @@ class ModelConfig:
     target : {"residual", "standardised", "value"}
         Learn the residual from ordinary kriging (default), that residual divided by the
         kriging standard deviation, or the (transformed) value itself.
+    linear_skip : bool
+        Add a linear function of the static features to each member's output ("wide and
+        deep": a ridge-like correction learnt jointly with the network).
     """
 
     members: int = 5
@@ -67,6 +70,7 @@ class ModelConfig:
     loss: str = "huber"
     huber_delta: float = 1.0
     target: str = "residual"
+    linear_skip: bool = False
 
     def __post_init__(self) -> None:
         for name in ("conv_filters", "head_units"):  # lists (from JSON) become tuples

@@ -97,12 +97,13 @@ def linear_method(train, test, options: dict, progress: ProgressFn | None = None
     from ..features import compute_features
 
     f_train = compute_features(train.coords, yt, train.coords, model, fcfg, exclude_self=True,
-                               extra=extra, extra_names=names, should_stop=should_stop)
+                               extra=extra, extra_names=names, sample_extra=extra,
+                               should_stop=should_stop)
     check_cancel(should_stop)
     t_extra = proto._target_extra(test.coords, test.attributes if fcfg.co_fields else None,
                                   allow_missing=False)
     f_test = compute_features(train.coords, yt, test.coords, model, fcfg, extra=t_extra,
-                              extra_names=names, should_stop=should_stop)
+                              extra_names=names, sample_extra=extra, should_stop=should_stop)
     alphas = np.logspace(-3, 4, 15)
     x_tr, resid = _design(f_train), yt - f_train.ok_estimate
 

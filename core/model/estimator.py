@@ -134,13 +134,16 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         Further :class:`~.config.ModelConfig` fields (architecture).
     train_options : dict, optional
         Further :class:`~.config.TrainConfig` fields (e.g. ``early_stopping``).
+    feature_options : dict, optional
+        Further :class:`~gcnn_rnn.core.features.FeatureConfig` fields (``covariate_sequence``,
+        ``multiscale``).
     """
 
     def __init__(self, transform="none", variogram="auto", neighbours=16, kriging_neighbours=32,
                  coordinates=False, covariates=(), co_fields=(), crs=None, ensemble=5,
                  epochs=60, batch_size=64, learning_rate=5e-3, patience=12, seed=0,
                  target="residual", loss="huber", alpha=0.1, augment=0, stack=False,
-                 model_options=None, train_options=None):
+                 model_options=None, train_options=None, feature_options=None):
         self.transform = transform
         self.variogram = variogram
         self.neighbours = neighbours
@@ -162,13 +165,14 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         self.stack = stack
         self.model_options = model_options
         self.train_options = train_options
+        self.feature_options = feature_options
 
     # ----------------------------------------------------------------- configs
     def _configs(self) -> tuple[FeatureConfig, ModelConfig, TrainConfig]:
         fcfg = FeatureConfig(
             neighbours=int(self.neighbours), kriging_neighbours=int(self.kriging_neighbours),
             coordinates=bool(self.coordinates), covariates=tuple(self.covariates or ()),
-            co_fields=tuple(self.co_fields or ()),
+            co_fields=tuple(self.co_fields or ()), **dict(self.feature_options or {}),
         )
         mcfg = ModelConfig(members=int(self.ensemble), target=self.target, loss=self.loss,
                            **dict(self.model_options or {}))
@@ -208,8 +212,9 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         self.feature_config_, self.model_config_, self.train_config_ = fcfg, mcfg, tcfg
 
         extra, names = self._training_extra(coords, attributes)
+        self.sample_extra_ = np.zeros((len(coords), 0)) if extra is None else extra
         feats = compute_features(coords, yt, coords, model, fcfg, exclude_self=True,
-                                 extra=extra, extra_names=names,
+                                 extra=extra, extra_names=names, sample_extra=extra,
                                  progress=scaled(progress, 0.0, 0.1), should_stop=should_stop)
         augmented = self._augmented(coords, yt, model, extra, names, should_stop)
         self._fit_network(feats, yt, augmented, progress=scaled(progress, 0.1, 1.0),
@@ -235,10 +240,12 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             f1 = compute_features(coords[kept], yt[kept], coords[kept], model, fcfg,
                                   exclude_self=True,
                                   extra=None if extra is None else extra[kept],
-                                  extra_names=names)
+                                  extra_names=names,
+                                  sample_extra=None if extra is None else extra[kept])
             f2 = compute_features(coords[kept], yt[kept], coords[dropped], model, fcfg,
                                   extra=None if extra is None else extra[dropped],
-                                  extra_names=names)
+                                  extra_names=names,
+                                  sample_extra=None if extra is None else extra[kept])
             out.append((_concat_features(f1, f2), np.concatenate([kept, dropped])))
         return out
 
@@ -420,7 +427,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         feats = compute_features(self.coords_, self.values_t_, coords, self.variogram_,
                                  self.feature_config_, exclude_self=False,
                                  extra=None if extra is None else np.nan_to_num(extra),
-                                 extra_names=())
+                                 extra_names=(), sample_extra=self._sample_extra())
         members = self._members_t(feats)
         # Exact at the data, like kriging: a target on a sample keeps the sample's value.
         on_sample = feats.static[:, 3] <= 1e-9 * max(float(np.ptp(self.coords_)), 1.0)
@@ -462,6 +469,11 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             rt.set_weights(self.weights_)
             rt.owner = self.weights_
         return rt
+
+    def _sample_extra(self) -> np.ndarray | None:
+        """The covariate/co-field columns at the training samples (None without any)."""
+        extra = getattr(self, "sample_extra_", None)
+        return None if extra is None or extra.size == 0 else extra
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "weights_"):

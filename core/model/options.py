@@ -123,6 +123,7 @@ def model_options(args: argparse.Namespace | dict) -> dict:
         "stack": bool(get("stack", False)),
         "model_options": dict(get("model_options") or {}) or None,
         "train_options": dict(get("train_options") or {}) or None,
+        "feature_options": dict(get("feature_options") or {}) or None,
     }
 
 

@@ -148,3 +148,77 @@ def test_scaler_round_trip_and_clipping():
     assert Scaler.from_dict(sc.to_dict()) == sc
     far = sc.transform(np.array([[100.0, 5.0]]), clip=True)
     assert far[0, 0] == pytest.approx(1.2247449)
+
+
+def _ok_weights_by_hand(coords, target, model):
+    """Ordinary-kriging weights from the full system, solved directly (all samples)."""
+    n = len(coords)
+    a = np.ones((n + 1, n + 1))
+    a[n, n] = 0.0
+    a[:n, :n] = model.covariance(np.hypot(*(coords[:, None, :] - coords[None, :, :]).T).T)
+    b = np.ones(n + 1)
+    b[:n] = model.covariance(np.hypot(*(coords - target).T))
+    return np.linalg.solve(a, b)[:n]
+
+
+def test_covariate_channels_match_a_hand_computation(meuse):
+    pts, y = meuse
+    n, k = 30, 6
+    coords, vals = pts.coords[:n], y[:n]
+    cov = np.column_stack([np.sqrt(np.arange(n) + 1.0), (np.arange(n) % 3 == 0) * 1.0])
+    target = np.array([[180600.0, 331600.0]])
+    t_cov = np.array([[2.5, 1.0]])
+    cfg = FeatureConfig(neighbours=k, kriging_neighbours=n)
+    f = compute_features(coords, vals, target, VG, cfg, extra=t_cov, extra_names=("c", "h"),
+                         sample_extra=cov)
+    order = np.argsort(np.hypot(*(coords - target[0]).T))[:k]
+    assert f.sequence_names[-4:] == ("nb:c", "nb:h", "diff:c", "diff:h")
+    np.testing.assert_allclose(f.sequence[0, :, -4:-2], cov[order])
+    np.testing.assert_allclose(f.sequence[0, :, -2:], t_cov[0] - cov[order])
+    lam = _ok_weights_by_hand(coords, target[0], VG)
+    est = lam @ cov  # the covariate kriged with the field's OK weights
+    assert f.static_names[-6:] == ("c", "h", "ok:c", "ok:h", "surprise:c", "surprise:h")
+    np.testing.assert_allclose(f.static[0, -6:-4], t_cov[0])
+    np.testing.assert_allclose(f.static[0, -4:-2], est, atol=1e-9)
+    np.testing.assert_allclose(f.static[0, -2:], t_cov[0] - est, atol=1e-9)
+    # switched off: the covariates are plain static features as before
+    off = compute_features(coords, vals, target, VG, FeatureConfig(k, n, covariate_sequence=False),
+                           extra=t_cov, extra_names=("c", "h"), sample_extra=cov)
+    assert off.sequence.shape[-1] == 6 and off.static_names[-2:] == ("c", "h")
+
+
+def test_covariate_channels_are_leakage_free(meuse):
+    pts, y = meuse
+    cov = np.sqrt(np.abs(pts.coords[:, 0] - 178000.0))[:, None]
+    cfg = FeatureConfig(neighbours=8, multiscale=True)
+    kw = {"exclude_self": True, "extra": cov, "extra_names": ("c",), "sample_extra": cov}
+    base = compute_features(pts.coords, y, pts.coords, VG, cfg, **kw)
+    i = 40
+    bumped = y.copy()
+    bumped[i] -= 4.0
+    after = compute_features(pts.coords, bumped, pts.coords, VG, cfg, **kw)
+    np.testing.assert_allclose(after.sequence[i], base.sequence[i], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(after.static[i], base.static[i], rtol=0, atol=1e-12)
+    assert (np.abs(after.static - base.static).max(axis=1) > 1e-9).sum() > 0
+    # the sample itself is never among its own neighbours: no zero difference from itself
+    nb = base.sequence_names.index("nb:c")
+    assert not np.any(np.isclose(base.sequence[i, :, nb], cov[i, 0]) &
+                      np.isclose(base.sequence[i, :, 3], 0.0))
+
+
+def test_multiscale_statics_by_hand(meuse):
+    pts, y = meuse
+    k = 8
+    target = np.array([[179900.0, 330900.0]])
+    f = compute_features(pts.coords, y, target, VG, FeatureConfig(k, 32, multiscale=True))
+    names = list(f.static_names)
+    d = np.hypot(*(pts.coords - target[0]).T)
+    order = np.argsort(d)[:k]
+    w = 1.0 / d[order] ** 2
+    np.testing.assert_allclose(f.static[0, names.index("idw")], (w * y[order]).sum() / w.sum())
+    ok8 = krige(pts.coords, y, target, VG, KrigingConfig(neighbours=8))
+    np.testing.assert_allclose(f.static[0, names.index("ok8_estimate")], ok8.estimate[0])
+    # a plane is reproduced exactly by the local plane fit (slope ridge aside: tiny tilt)
+    plane = 2.0 + 1e-3 * (pts.coords[:, 0] - 179000.0)
+    fp = compute_features(pts.coords, plane, target, VG, FeatureConfig(k, 32, multiscale=True))
+    assert abs(fp.static[0, names.index("local_plane")] - (2.0 + 1e-3 * 900.0)) < 0.05

@@ -76,7 +76,7 @@ def test_bundle_round_trip_gives_identical_predictions(fitted, meuse_points, tmp
     for name in ("prediction", "kriging_estimate", "kriging_variance", "prediction_std",
                  "interval_lower", "interval_upper", "exceedance_probability", "members_t"):
         np.testing.assert_array_equal(getattr(after, name), getattr(before, name), name)
-    assert doc["format_version"] == 1 and doc["field"] == "zinc"
+    assert doc["format_version"] == 2 and doc["field"] == "zinc"
     assert doc["versions"]["tensorflow"] and doc["variogram"]["text"]
     assert len(doc["training_data"]["coords"]) == 155  # features need the samples
     # saving again over an existing bundle replaces it atomically
@@ -95,6 +95,9 @@ def test_damaged_or_wrong_bundles_are_clean_errors(fitted, tmp_path):
     doc = json.loads(meta.read_text())
     meta.write_text(json.dumps({**doc, "format_version": 99}))
     with pytest.raises(BundleError, match="format version 99"):
+        load_bundle(path)
+    meta.write_text(json.dumps({**doc, "format_version": 1}))  # features changed since
+    with pytest.raises(BundleError, match="older engine .*format version 1.*retrain"):
         load_bundle(path)
     meta.write_text(json.dumps({**doc, "format": "something-else"}))
     with pytest.raises(BundleError, match="not a GCNN-RNN model"):
@@ -151,7 +154,11 @@ def test_covariates_and_co_fields_end_to_end(meuse_points, meuse_dist_tif, tiny,
     est = HybridRegressor(transform="log", variogram=vg, covariates=(str(meuse_dist_tif),),
                           co_fields=("soil",), crs=meuse_points.crs, **tiny)
     est.fit(meuse_points.coords, meuse_points.values, attributes=meuse_points.attributes)
-    assert est.feature_names_["static"][-2:] == [f"covariate:{meuse_dist_tif}", "co:soil"]
+    cols = [f"covariate:{meuse_dist_tif}", "co:soil"]
+    assert est.feature_names_["static"][-6:] == [*cols, *(f"ok:{c}" for c in cols),
+                                                 *(f"surprise:{c}" for c in cols)]
+    assert est.feature_names_["sequence"][-4:] == [*(f"nb:{c}" for c in cols),
+                                                   *(f"diff:{c}" for c in cols)]
     xy = meuse_points.coords[:5] + 20.0
     kriged = est.predict_full(xy)  # co-field kriged at the targets
     own = est.predict_full(xy, attributes=meuse_points.attributes.iloc[:5])
@@ -198,3 +205,23 @@ def test_stacked_correction_round_trips(meuse_points, tiny, vg, tmp_path):
                                est.shrinkage_ * (q.members_t - q.ok_estimate_t[:, None]))
     loaded, _ = load_bundle(save_bundle(est, tmp_path / "s"))
     np.testing.assert_array_equal(loaded.predict(xy), est.predict(xy))
+
+
+def test_co_field_sequence_model_round_trips(meuse_points, tiny, vg, targets, tmp_path):
+    """A model with covariate channels in the sequence: the training samples' co-field
+    values travel in the bundle and predictions (kriged co-fields at grid nodes, the points'
+    own columns at target points) are identical after loading."""
+    est = HybridRegressor(transform="log", variogram=vg, co_fields=("elev",), seed=5, **tiny)
+    est.fit(meuse_points.coords, meuse_points.values, attributes=meuse_points.attributes)
+    names = est.feature_names_
+    assert names["sequence"][-2:] == ["nb:co:elev", "diff:co:elev"]
+    assert names["static"][-3:] == ["co:elev", "ok:co:elev", "surprise:co:elev"]
+    xy = targets(meuse_points, 15, seed=4)
+    before = est.predict_full(xy)
+    pts = meuse_points.subset(np.arange(10))
+    before_pts = est.predict(pts.coords, attributes=pts.attributes)
+    loaded, doc = load_bundle(save_bundle(est, tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.predict_full(xy).members_t, before.members_t)
+    np.testing.assert_array_equal(loaded.predict(pts.coords, attributes=pts.attributes),
+                                  before_pts)
+    assert np.asarray(doc["training_data"]["extra"]).shape == (155, 1)

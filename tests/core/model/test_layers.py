@@ -102,3 +102,20 @@ def test_model_saves_and_reloads(tmp_path):
     again = keras.saving.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False)
     np.testing.assert_array_equal(np.asarray(net(inputs)), np.asarray(again(inputs)))
     assert np.asarray(net(inputs)).shape == (4, 2)
+
+
+def test_linear_skip_adds_a_linear_function_of_the_static_features():
+    from gcnn_rnn.core.model.build import build_model
+    from gcnn_rnn.core.model.config import ModelConfig
+
+    cfg = ModelConfig(members=2, conv_filters=(4,), lstm_units=3, static_units=4,
+                      head_units=(4,), linear_skip=True)
+    net = build_model(cfg, 8, 5, 3)
+    inputs = {"sequence": _x(6, 8, 5), "static": _x(6, 3)}
+    deep = net.get_layer("members")
+    deep.kernel.assign(np.zeros(deep.kernel.shape))  # silence the deep path: only its bias
+    skip = net.get_layer("linear_skip")
+    w, b = np.asarray(skip.kernel), np.asarray(skip.bias)
+    ref = np.stack([inputs["static"] @ w[j][:, 0] + b[j, 0] for j in range(2)], axis=1)
+    ref = ref + np.asarray(deep.bias)[:, 0]
+    np.testing.assert_allclose(np.asarray(net(inputs)), ref, rtol=1e-5, atol=1e-6)
