@@ -28,3 +28,20 @@ def meuse_csv() -> Path:
 @pytest.fixture(scope="session")
 def meuse_dist_tif() -> Path:
     return SAMPLE / "meuse_dist.tif"
+
+
+@pytest.fixture(autouse=True)
+def _main_leaves_no_global_state():
+    """In-process ``main()`` calls must undo what a CLI session changes (package logger,
+    warnings capture, signal handlers, stdout): checked after every test."""
+    import logging
+    import signal
+    import sys
+
+    log = logging.getLogger("gcnn_rnn")
+    before = (log.handlers[:], log.level, log.propagate,
+              {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}, sys.stdout)
+    yield
+    after = (log.handlers[:], log.level, log.propagate,
+             {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}, sys.stdout)
+    assert after == before, "a CLI session left global state behind"

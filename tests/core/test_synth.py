@@ -196,54 +196,44 @@ def test_models_that_cannot_be_simulated(monkeypatch):
 
 
 def test_cli(tmp_path, capsys):
-    import signal
-
     from gcnn_rnn.core.cli.main import main
 
-    log = logging.getLogger("gcnn_rnn")
-    saved = (log.handlers[:], log.level, log.propagate)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        args = [
+    args = [
+        "synth",
+        "--dims",
+        "3",
+        "--n",
+        "25",
+        "--variogram",
+        "0.1 Nug + 1 Sph(300)",
+        "--layers",
+        "2",
+        "--trend",
+        "1",
+        "--seed",
+        "3",
+        "--cell-size",
+        "100",
+        "--depth",
+        "20",
+        "--output",
+        str(tmp_path / "s.gpkg"),
+        "--truth",
+        str(tmp_path / "t.tif"),
+        "--quiet",
+    ]
+    assert main(args) == 0
+    assert main([*args[:-5], "--output", str(tmp_path / "s2.gpkg"), "--quiet"]) == 0
+    bad = main(
+        [
             "synth",
-            "--dims",
-            "3",
-            "--n",
-            "25",
             "--variogram",
-            "0.1 Nug + 1 Sph(300)",
-            "--layers",
-            "2",
-            "--trend",
-            "1",
-            "--seed",
-            "3",
-            "--cell-size",
-            "100",
-            "--depth",
-            "20",
+            "1 Pow(1, alpha=1)",
             "--output",
-            str(tmp_path / "s.gpkg"),
-            "--truth",
-            str(tmp_path / "t.tif"),
+            str(tmp_path / "b.gpkg"),
             "--quiet",
         ]
-        assert main(args) == 0
-        assert main([*args[:-5], "--output", str(tmp_path / "s2.gpkg"), "--quiet"]) == 0
-        bad = main(
-            [
-                "synth",
-                "--variogram",
-                "1 Pow(1, alpha=1)",
-                "--output",
-                str(tmp_path / "b.gpkg"),
-                "--quiet",
-            ]
-        )
-    finally:
-        log.handlers[:], log.level, log.propagate = saved
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    )
     assert bad == 2 and "bounded" in capsys.readouterr().err
     a, b = gpd.read_file(tmp_path / "s.gpkg"), gpd.read_file(tmp_path / "s2.gpkg")
     assert len(a) == 25 and a.has_z.all() and set(a.columns) >= {"value", "z", "hole"}

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
-import signal
 
 import numpy as np
 import pytest
@@ -16,17 +14,6 @@ from gcnn_rnn.core.kriging import KrigingConfig, krige
 from gcnn_rnn.core.variogram.models import parse_model
 
 VG = "0.0507 Nug + 0.5906 Sph(897)"
-
-
-@pytest.fixture(autouse=True)
-def _restore_process_state():
-    log = logging.getLogger("gcnn_rnn")
-    saved = (log.handlers[:], log.level, log.propagate)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    log.handlers[:], log.level, log.propagate = saved
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
 
 
 def _cv(capsys, *args) -> tuple[int, str]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import signal
 import subprocess
 import sys
 
@@ -21,18 +19,6 @@ from gcnn_rnn.core.variogram.io import variogram_document, write_variogram_json
 from gcnn_rnn.core.variogram.models import parse_model
 
 VG = "0.0507 Nug + 0.5906 Sph(897)"
-
-
-@pytest.fixture(autouse=True)
-def _restore_process_state():
-    """main() takes over the package logger and the signal handlers: put them back after."""
-    log = logging.getLogger("gcnn_rnn")
-    saved = (log.handlers[:], log.level, log.propagate)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    log.handlers[:], log.level, log.propagate = saved
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import signal
 
 import numpy as np
 import pytest
@@ -14,17 +12,6 @@ from gcnn_rnn.core.cli.main import main
 TINY = ["--ensemble", "2", "--epochs", "3", "--neighbours", "8", "--kriging-neighbours", "16"]
 RASTERS = ("prediction", "kriging_estimate", "kriging_variance", "prediction_std",
            "interval_lower", "interval_upper", "exceedance_probability")
-
-
-@pytest.fixture(autouse=True)
-def _restore_process_state():
-    log = logging.getLogger("gcnn_rnn")
-    saved = (log.handlers[:], log.level, log.propagate)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    log.handlers[:], log.level, log.propagate = saved
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="module")

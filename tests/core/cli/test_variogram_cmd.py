@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import signal
 
 import numpy as np
 import pytest
@@ -12,18 +10,6 @@ import pytest
 from gcnn_rnn.core.cli.main import main
 from gcnn_rnn.core.variogram.io import load_variogram
 from gcnn_rnn.core.variogram.models import VariogramModel
-
-
-@pytest.fixture(autouse=True)
-def _restore_process_state():
-    """main() takes over the package logger and the signal handlers: put them back after."""
-    log = logging.getLogger("gcnn_rnn")
-    saved = (log.handlers[:], log.level, log.propagate)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    log.handlers[:], log.level, log.propagate = saved
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
 
 
 def _result(capsys) -> dict:

@@ -16,8 +16,6 @@ out of the local comparisons (either choice is right; the programs break ties di
 from __future__ import annotations
 
 import json
-import logging
-import signal
 
 import numpy as np
 import pandas as pd
@@ -170,19 +168,6 @@ def test_cross_validate_kfold_matches_krige_cv(gstat_cv, points, folds):
     _assert_same(res.predictions["ok"], res.variances["ok"], ref, ok)
 
 
-@pytest.fixture
-def _restore_process_state():
-    """main() takes over the package logger and the signal handlers: put them back after."""
-    log = logging.getLogger("gcnn_rnn")
-    saved = (log.handlers[:], log.level, log.propagate)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    log.handlers[:], log.level, log.propagate = saved
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
-
-
-@pytest.mark.usefixtures("_restore_process_state")
 def test_cv_command_matches_krige_cv(gstat_cv, points, sample_dir, tmp_path, capsys):
     """``gcnn-rnn cv --folds loo`` end to end: per-point predictions and variances in M.json."""
     out = tmp_path / "M.json"

@@ -20,8 +20,6 @@ differently.
 
 from __future__ import annotations
 
-import logging
-import signal
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,19 +210,6 @@ def test_kriging_matches_gstat(case: Case, gstat_results, meuse, meuse_grid):
     np.testing.assert_array_equal(res.variance[at], 0.0)
 
 
-@pytest.fixture
-def _restore_process_state():
-    """main() takes over the package logger and the signal handlers: put them back after."""
-    log = logging.getLogger("gcnn_rnn")
-    saved = (log.handlers[:], log.level, log.propagate)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    log.handlers[:], log.level, log.propagate = saved
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
-
-
-@pytest.mark.usefixtures("_restore_process_state")
 def test_krige_command_matches_gstat(sample_dir, meuse, tmp_path, capsys):
     """``gcnn-rnn krige`` end to end (GeoPackage in, log transform, template grid, GeoTIFFs
     out) equals gstat at every node of the template raster (float32 output: 1e-6)."""

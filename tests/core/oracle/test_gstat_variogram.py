@@ -34,8 +34,6 @@ values, whereas our ``cressie`` weights are iterated to a fixed point.
 from __future__ import annotations
 
 import json
-import logging
-import signal
 
 import numpy as np
 import pandas as pd
@@ -259,19 +257,6 @@ def test_gaussian_fit_beats_gstat(meuse):
     assert ours.sse == pytest.approx(best.fun, rel=1e-6)
 
 
-@pytest.fixture
-def _restore_process_state():
-    """main() takes over the package logger and the signal handlers: put them back after."""
-    log = logging.getLogger("gcnn_rnn")
-    saved = (log.handlers[:], log.level, log.propagate)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    log.handlers[:], log.level, log.propagate = saved
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
-
-
-@pytest.mark.usefixtures("_restore_process_state")
 def test_variogram_command_matches_gstat(gstat_out, sample_dir, tmp_path, capsys):
     """``gcnn-rnn variogram`` end to end: the V.json's experimental variograms (omni and four
     directions) and its fitted model are gstat's."""
