@@ -403,3 +403,26 @@ def _merge_coincident(coords, values, attrs, duplicates, src, field, dropped):
     else:
         new_attrs = pd.DataFrame(index=range(len(order)))
     return coords[order], merged, new_attrs
+
+
+def write_points(gdf, path: str | os.PathLike, layer: str) -> Path:
+    """Write a GeoDataFrame as a GeoPackage layer atomically (temporary name, then rename).
+
+    Raises
+    ------
+    EngineIOError
+        The file cannot be written; nothing is left at ``path`` or beside it.
+    """
+    from .raster import temp_path_for
+
+    path = Path(path)
+    tmp = temp_path_for(path).with_suffix(".gpkg")
+    try:
+        gdf.to_file(tmp, layer=layer, driver="GPKG")
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise EngineIOError(f"cannot write {str(path)!r}: {exc}") from None
+        raise
+    return path

@@ -156,20 +156,12 @@ def _json_default(obj):
 
 
 def _write_points(path: Path, gdf, estimate: np.ndarray, variance: np.ndarray) -> None:
-    from ..raster import temp_path_for
+    from ..io import write_points
 
     out = gdf.copy()
     out["kriging_estimate"] = estimate
     out["kriging_variance"] = variance
-    tmp = temp_path_for(path).with_suffix(".gpkg")
-    try:
-        out.to_file(tmp, layer="kriging_points", driver="GPKG")
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise EngineIOError(f"cannot write {str(path)!r}: {exc}") from None
-        raise
+    write_points(out, path, "kriging_points")
 
 
 def run(args: argparse.Namespace, session: Session) -> dict:

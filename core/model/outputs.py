@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineIOError, InputDataError
+from ..errors import InputDataError
 from ..grid import Grid
+from ..io import write_points
 from ..progress import ProgressFn, StopFn, check_cancel, scaled
 
 logger = logging.getLogger(__name__)
@@ -171,18 +172,7 @@ def predict_points(estimator, points: str | os.PathLike, output_dir: str | os.Pa
             out[name] = np.asarray(values, dtype=float)
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / POINTS_FILE
-    from ..raster import temp_path_for
-
-    tmp = temp_path_for(path).with_suffix(".gpkg")
-    try:
-        out.to_file(tmp, layer="prediction_points", driver="GPKG")
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise EngineIOError(f"cannot write {str(path)!r}: {exc}") from None
-        raise
+    path = write_points(out, out_dir / POINTS_FILE, "prediction_points")
     if progress is not None:
         progress(1.0, "written")
     return {"points": str(path)}

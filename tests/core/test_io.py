@@ -195,3 +195,22 @@ def test_coincident_points_averaged_or_refused(tmp_path, caplog):
     np.testing.assert_allclose(pts.coords, XY)
     with pytest.raises(InputDataError, match=r"share coordinates.*\(100\.0, 0\.0\)"):
         read_points(path, "cu", duplicates="error")
+
+
+def test_write_points_is_atomic(tmp_path, monkeypatch):
+    from gcnn_rnn.core.io import write_points
+
+    gdf = _gdf()
+    out = write_points(gdf, tmp_path / "pts.gpkg", "pts")
+    assert read_points(out, "cu", layer="pts").n == 5
+    # a write that fails half-way leaves neither the target nor a temporary file behind
+    def broken(self, path, **kwargs):
+        open(path, "wb").write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gpd.GeoDataFrame, "to_file", broken)
+    from gcnn_rnn.core.errors import EngineIOError
+
+    with pytest.raises(EngineIOError, match="No space left"):
+        write_points(gdf, tmp_path / "new.gpkg", "pts")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pts.gpkg"]
