@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputDataError
+from ..variogram.anisotropy import finite_number
 
 
 @dataclass(frozen=True)
@@ -70,14 +70,14 @@ class KrigingConfig:
         if self.memory_budget_mb < 1:
             raise InputDataError(f"memory_budget_mb must be >= 1, not {self.memory_budget_mb!r}")
         if self.max_distance is not None:
-            d = _number(self.max_distance, "max_distance")
+            d = finite_number(self.max_distance, "max_distance")
             if d <= 0:
                 raise InputDataError(f"max_distance must be > 0, not {self.max_distance!r}")
             object.__setattr__(self, "max_distance", d)
         if self.sectors not in (0, 4, 8):
             raise InputDataError(f"sectors must be 0, 4 or 8, not {self.sectors!r}")
         if self.mean is not None:
-            object.__setattr__(self, "mean", _number(self.mean, "mean"))
+            object.__setattr__(self, "mean", finite_number(self.mean, "mean"))
 
     @property
     def simple(self) -> bool:
@@ -96,16 +96,6 @@ class KrigingConfig:
         if extra:
             raise InputDataError(f"unknown kriging option(s) {sorted(extra)!r}")
         return cls(**dict(d))
-
-
-def _number(value: Any, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise InputDataError(f"{name} must be a number, not {value!r}") from None
-    if not math.isfinite(out):
-        raise InputDataError(f"{name} must be finite, not {value!r}")
-    return out
 
 
 @dataclass(frozen=True)
