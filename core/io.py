@@ -394,14 +394,12 @@ def _merge_coincident(coords, values, attrs, duplicates, src, field, dropped):
         tuple(float(v) for v in where),
     )
     dropped["coincident"] = n_dup
-    new_attrs = attrs.iloc[order].reset_index(drop=True) if len(attrs.columns) else attrs.iloc[:0]
-    if len(attrs.columns):
-        for name in attrs.columns:
-            if pd.api.types.is_numeric_dtype(attrs[name]):
-                s = np.bincount(group, weights=attrs[name].to_numpy(float), minlength=len(order))
-                new_attrs[name] = s / cnt
-    else:
-        new_attrs = pd.DataFrame(index=range(len(order)))
+    # one row per merged point: the first sample's attributes, numeric ones averaged
+    new_attrs = attrs.iloc[order].reset_index(drop=True)
+    for name in attrs.columns:
+        if pd.api.types.is_numeric_dtype(attrs[name]):
+            s = np.bincount(group, weights=attrs[name].to_numpy(float), minlength=len(order))
+            new_attrs[name] = s / cnt
     return coords[order], merged, new_attrs
 
 
