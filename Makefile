@@ -71,6 +71,7 @@ lint: engine
 bench: engine
 	$(VENV)/bin/python benchmarks/bench_kriging.py
 	$(VENV)/bin/python benchmarks/bench_hybrid.py
+	$(VENV)/bin/python benchmarks/reference_baselines.py
 
 # --- the plugin zip for "Install from ZIP" -----------------------------------------------
 package:

@@ -14,6 +14,12 @@ Predictions are in the units asked by ``options["output_units"]`` (``"original"`
 progress, should_stop)`` giving all leave-one-out predictions at once (or ``None`` when it
 cannot, e.g. because something must be refitted per fold), and ``describe(options) -> str``
 for the protocol text.
+
+Registered here: ``ok`` (ordinary or simple kriging) and ``ked`` (kriging with an external
+drift in covariate rasters, :mod:`.kriging.drift`); ``linear`` and ``hybrid`` come from
+:mod:`gcnn_rnn.core.model.cv_methods`. With a transform and data-unit output, methods also
+return their transformed-unit predictions and both sets of scores are kept
+(``CVResult.extra["metrics_transformed"]``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -257,6 +264,9 @@ class CVResult:
         The same metrics per fold (``{"fold": f, "n": .., ...}``).
     protocol : str
         What was done, in words.
+    extra : dict
+        ``metrics_transformed`` {method: metrics}: with a transform and data-unit output, the
+        same predictions scored in transformed units (present when every method gave them).
     """
 
     methods: tuple[str, ...]
@@ -351,6 +361,7 @@ def cross_validate(
         raise InputDataError("cross-validation needs at least two folds")
     loo = fold_ids.size == points.n
     obs, pred, var, lo, hi, scores, per_fold, texts = {}, {}, {}, {}, {}, {}, {}, []
+    scores_t: dict[str, dict] = {}
     for mi, (name, fn) in enumerate(fns.items()):
         sub = scaled(progress, mi / len(fns), (mi + 1) / len(fns))
         out = None
@@ -365,6 +376,11 @@ def cross_validate(
                      for key in ("variance", "lower", "upper"))
         obs[name], pred[name], var[name], lo[name], hi[name] = o, p, v, lw, up
         scores[name] = _scores(o, p, v, lw, up)
+        if out.get("prediction_t") is not None and out.get("observed_t") is not None:
+            v_t = out.get("variance_t")
+            scores_t[name] = metrics(np.asarray(out["observed_t"], dtype=float),
+                                     np.asarray(out["prediction_t"], dtype=float),
+                                     None if v_t is None else np.asarray(v_t, dtype=float))
         per_fold[name] = []
         for f in fold_ids:
             sel = folds == f
@@ -377,12 +393,19 @@ def cross_validate(
         logger.info("cross-validation %s: rmse %s, r2 %s", name, scores[name]["rmse"],
                     scores[name]["r2"])
     protocol = "; ".join(texts)
-    return CVResult(tuple(fns), folds, obs, pred, var, lo, hi, scores, per_fold, protocol)
+    extra = {}
+    if scores_t and len(scores_t) == len(fns):  # every method: comparable in both units
+        extra["metrics_transformed"] = scores_t
+    return CVResult(tuple(fns), folds, obs, pred, var, lo, hi, scores, per_fold, protocol,
+                    extra)
+
+
+TRANSFORMED_KEYS = ("prediction_t", "variance_t", "observed_t")
 
 
 def _by_fold(fn, points, folds, fold_ids, options, progress, should_stop) -> dict:
     n = points.n
-    keys = ("prediction", "variance", "lower", "upper", "observed")
+    keys = ("prediction", "variance", "lower", "upper", "observed", *TRANSFORMED_KEYS)
     out: dict[str, np.ndarray | None] = {}
     for i, f in enumerate(fold_ids):
         check_cancel(should_stop)
@@ -424,7 +447,22 @@ def _ok_finish(ft, res, test_values, cfg, units) -> dict:
         return {"prediction": res.estimate, "variance": res.variance,
                 "observed": ft.forward(test_values)}
     est, var = ft.back(res.estimate, res.variance, None if cfg.simple else res.lagrange)
-    return {"prediction": est, "variance": var, "observed": np.asarray(test_values, float)}
+    return {"prediction": est, "variance": var, "observed": np.asarray(test_values, float),
+            **transformed_extras(ft, res.estimate, res.variance, test_values)}
+
+
+def transformed_extras(ft, prediction_t, variance_t, test_values) -> dict:
+    """With a transform and data-unit output, the transformed-unit predictions as well.
+
+    :func:`cross_validate` scores them too (``CVResult.extra["metrics_transformed"]``): a
+    method can gain in log units (where the model is fitted) and hardly at all in data units,
+    where a few high values dominate the RMSE; a report must show both.
+    """
+    if ft.kind.value == "none":
+        return {}
+    return {"prediction_t": np.asarray(prediction_t, dtype=float),
+            "variance_t": None if variance_t is None else np.asarray(variance_t, dtype=float),
+            "observed_t": ft.forward(np.asarray(test_values, dtype=float))}
 
 
 @register_cv_method("ok")
@@ -486,3 +524,66 @@ def _ok_describe(options: dict) -> str:
 
 ok_method.loo = _ok_loo  # type: ignore[attr-defined]
 ok_method.describe = _ok_describe  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- external drift
+def _ked_covariates(options: dict) -> tuple[str, ...]:
+    covs = options.get("covariates") or ()
+    if isinstance(covs, str):
+        covs = tuple(c.strip() for c in covs.split(",") if c.strip())
+    if not covs:
+        raise InputDataError(
+            "cross-validation method 'ked' (kriging with external drift) needs covariate "
+            "rasters: give --covariates a.tif[,b.tif]"
+        )
+    return tuple(str(c) for c in covs)
+
+
+@register_cv_method("ked")
+def ked_method(train: PointData, test: PointData, options: dict,
+               progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> dict:
+    """Kriging with an external drift in the covariate rasters (gstat ``krige(z ~ cov)``).
+
+    Per fold: the transform is fitted on the training values, the variogram (candidates
+    ``variogram_models``) on their least-squares residuals from the covariates, and the
+    neighbourhood is OK's (``kriging``). In data units the estimate is back-transformed with
+    the variance (``exp(y + s²/2)`` for ``log``: KED has no single Lagrange multiplier to
+    correct with).
+    """
+    from .features import sample_covariates
+    from .kriging.drift import drift_residuals, krige_external_drift
+    from .transforms import fit_transform
+    from .variogram.fit import auto_variogram
+
+    cfg, kind, units = _ok_settings(options)
+    paths = _ked_covariates(options)
+    f_train = sample_covariates(paths, train.coords, train.crs or None, "training samples")
+    f_test = sample_covariates(paths, test.coords, train.crs or None, "test samples")
+    ft = fit_transform(train.values, kind)
+    y = ft.forward(train.values)
+    models = tuple(options.get("variogram_models") or OK_DEFAULT_MODELS)
+    model = auto_variogram(train.coords, drift_residuals(y, f_train), models).model
+    res = krige_external_drift(train.coords, y, f_train, test.coords, f_test, model,
+                               neighbours=cfg.neighbours, should_stop=should_stop)
+    if units == "transformed":
+        return {"prediction": res.estimate, "variance": res.variance,
+                "observed": ft.forward(test.values)}
+    est, var = ft.back(res.estimate, res.variance, None)
+    return {"prediction": est, "variance": var, "observed": np.asarray(test.values, float),
+            **transformed_extras(ft, res.estimate, res.variance, test.values)}
+
+
+def _ked_describe(options: dict) -> str:
+    cfg, kind, units = _ok_settings(options)
+    try:
+        names = ", ".join(Path(p).name for p in _ked_covariates(options))
+    except InputDataError:
+        names = "(no covariates given)"
+    nb = "global" if cfg.neighbours == 0 else f"{cfg.neighbours} nearest neighbours"
+    models = ",".join(options.get("variogram_models") or OK_DEFAULT_MODELS)
+    tr = "no transform" if kind.value == "none" else f"{kind.value} transform fitted per fold"
+    return (f"kriging with external drift in {names} (universal kriging), {nb}; residual "
+            f"variogram refitted inside each fold (candidates {models}); {tr}; {units} units")
+
+
+ked_method.describe = _ked_describe  # type: ignore[attr-defined]

@@ -48,7 +48,8 @@ class FeatureConfig:
         Length ``k`` of the neighbour sequence (default 16).
     kriging_neighbours : int
         Neighbourhood of the ordinary kriging behind the features (default 32, as the
-        ``krige`` command); the sequence is its ``neighbours`` nearest samples.
+        ``krige`` command; 0 = all samples, global); the sequence is its ``neighbours``
+        nearest samples.
     coordinates : bool
         Add the target coordinates as static features.
     covariates : tuple of str
@@ -79,7 +80,11 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         if int(self.neighbours) < 2:
             raise InputDataError(f"neighbours must be >= 2, not {self.neighbours!r}")
-        if int(self.kriging_neighbours) < int(self.neighbours):
+        if int(self.kriging_neighbours) < 0:
+            raise InputDataError(
+                f"kriging neighbours must be >= 0 (0 = all), not {self.kriging_neighbours!r}"
+            )
+        if 0 < int(self.kriging_neighbours) < int(self.neighbours):
             object.__setattr__(self, "kriging_neighbours", int(self.neighbours))
         object.__setattr__(self, "covariates", tuple(str(p) for p in self.covariates))
         object.__setattr__(self, "co_fields", tuple(str(p) for p in self.co_fields))
@@ -313,8 +318,8 @@ def compute_features(
             + (" (leave-one-out)" if exclude_self else "")
             + "; use fewer --neighbours or more samples"
         )
-    kcfg = KrigingConfig(neighbours=min(int(config.kriging_neighbours), available),
-                         min_neighbours=1)
+    kn = int(config.kriging_neighbours)
+    kcfg = KrigingConfig(neighbours=min(kn, available) if kn else available, min_neighbours=1)
     res = krige(coords, values, targets, model, kcfg, exclude_self=exclude_self,
                 return_details=True, progress=progress, should_stop=should_stop)
     nbr = res.neighbours[:, :k]

@@ -123,6 +123,7 @@ def _section_cv(cv: dict, coords: np.ndarray | None) -> str:
     rows = [[method, *[metrics[method].get(m) for m in present]] for method in metrics]
     out = [f"<h2>Cross-validation</h2><p>{html.escape(cv.get('protocol', ''))}</p>",
            _table(["method", *present], rows)]
+    out.extend(_cv_transformed(cv, metrics, present))
     diffs = cv.get("fold_differences") or []
     if diffs:
         out.append("<p>Paired difference per fold (hybrid − OK RMSE; negative: hybrid better):</p>")
@@ -139,6 +140,43 @@ def _section_cv(cv: dict, coords: np.ndarray | None) -> str:
                                                f"{key} cross-validation residuals"),
                             "residual map"))
     return "".join(out)
+
+
+def _cv_transformed(cv: dict, metrics: dict, present: list[str]) -> list[str]:
+    """The same CV predictions scored in transformed units, and the RMSE ratios in both.
+
+    With a log transform the models are fitted in log units, where a method's gain is spread
+    over all samples; in data units a few high values dominate the RMSE. Both are shown so
+    that a gain in one is never reported without the other.
+    """
+    mt = cv.get("metrics_transformed") or {}
+    if not mt:
+        return []
+    names = [m for m in present if any(m in mt[k] for k in mt)]
+    kind = f" ({cv['transform']})" if cv.get("transform") else ""
+    out = [f"<p>The same predictions in transformed{html.escape(kind)} units:</p>",
+           _table(["method", *names], [[k, *[mt[k].get(m) for m in names]] for k in mt])]
+    if "ok" in metrics and "ok" in mt:
+        ratios = []
+        for k in metrics:
+            if k == "ok":
+                continue
+            a = _ratio(metrics[k].get("rmse"), metrics["ok"].get("rmse"))
+            b = _ratio(mt[k].get("rmse"), mt["ok"].get("rmse"))
+            ratios.append([k, a, b])
+        if ratios:
+            out.append("<p>RMSE relative to ordinary kriging on the same folds (below 1: "
+                       "better than OK):</p>")
+            out.append(_table(["method", f"{cv.get('units', 'data')} units", "transformed units"],
+                              ratios))
+    return out
+
+
+def _ratio(a, b):
+    try:
+        return float(a) / float(b) if float(b) > 0 else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _section_training(t: dict) -> str:

@@ -43,7 +43,8 @@ EXTRA_ARGUMENTS = (("gcnn_rnn.core.model.options", "add_model_arguments"),)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_point_input(parser)
     parser.add_argument("--method", default="ok", metavar="M1,M2",
-                        help="comma list of methods (default ok; e.g. ok,hybrid)")
+                        help="comma list of methods: ok, ked (kriging with external drift "
+                             "in --covariates), linear, hybrid (default ok)")
     parser.add_argument("--folds", default="loo", metavar="loo|K|spatial:SIZE",
                         help="leave-one-out (default), K random folds, or spatial blocks: "
                              "spatial:SIZE[:K] or spatial:auto[:K] (K default 5)")
@@ -133,6 +134,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "dims": pts.ndim,
         "methods": list(res.methods),
         "metrics": res.metrics,
+        **({"metrics_transformed": res.extra["metrics_transformed"]}
+           if res.extra.get("metrics_transformed") else {}),
         "folds": {"scheme": scheme.text, "n_folds": len(fold_ids), "seed": args.seed,
                   "block_size": block, "fold": folds.tolist()},
         "units": args.output_units,

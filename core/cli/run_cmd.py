@@ -26,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="also map the probability of exceeding T (data units)")
     g.add_argument("--folds", default="10", metavar="K|loo|spatial:SIZE",
                    help="cross-validation folds (default 10; 0 skips cross-validation)")
-    g.add_argument("--cv-methods", default="ok,hybrid", metavar="ok,linear,hybrid",
-                   help="methods compared in cross-validation (default ok,hybrid)")
+    g.add_argument("--cv-methods", metavar="ok,linear,hybrid,ked",
+                   help="methods compared in cross-validation (default ok,hybrid; with "
+                        "--covariates ok,ked,hybrid: kriging with external drift is the "
+                        "classical baseline for a covariate)")
     g.add_argument("--output-dir", required=True, metavar="DIR",
                    help="directory for report.html, cv.json, model/ and the rasters")
 
@@ -57,7 +59,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     session.progress(0.01, "cross-validation")
     cv = None
     if str(args.folds).strip().lower() not in ("0", "none", "no"):
-        methods = tuple(parse_csv(args.cv_methods)) or ("ok", "hybrid")
+        methods = tuple(parse_csv(args.cv_methods)) or (
+            ("ok", "ked", "hybrid") if opts["covariates"] else ("ok", "hybrid"))
         cv = compare_methods(points, methods, folds=args.folds, seed=opts["seed"],
                              options=vars(args), progress=scaled(session.progress, 0.01, 0.6),
                              should_stop=session.should_stop)

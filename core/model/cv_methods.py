@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from ..cv import transformed_extras
 from ..errors import InputDataError
 from ..progress import ProgressFn, StopFn, check_cancel
 from .conformal import calibrate
@@ -65,9 +66,11 @@ def hybrid_method(train, test, options: dict, progress: ProgressFn | None = None
         sd = est.calibration_.predictive_std(pred.sigma_t)
         return {"prediction": pred.prediction_t, "variance": sd**2, "lower": lower,
                 "upper": upper, "observed": est.transform_.forward(test.values)}
+    sd_t = est.calibration_.predictive_std(pred.sigma_t)
     return {"prediction": pred.prediction, "variance": pred.prediction_std**2,
             "lower": pred.interval_lower, "upper": pred.interval_upper,
-            "observed": np.asarray(test.values, dtype=float)}
+            "observed": np.asarray(test.values, dtype=float),
+            **transformed_extras(est.transform_, pred.prediction_t, sd_t**2, test.values)}
 
 
 def _design(feats) -> np.ndarray:
@@ -127,9 +130,13 @@ def linear_method(train, test, options: dict, progress: ProgressFn | None = None
     lower, upper = cal.interval(pred_t, sigma)
     if progress is not None:
         progress(1.0, "linear")
-    out = _pack(ft, pred_t, cal.predictive_std(sigma), lower, upper, _units(options))
-    out["observed"] = (ft.forward(test.values) if _units(options) == "transformed"
-                       else np.asarray(test.values, dtype=float))
+    sd_t = cal.predictive_std(sigma)
+    out = _pack(ft, pred_t, sd_t, lower, upper, _units(options))
+    if _units(options) == "transformed":
+        out["observed"] = ft.forward(test.values)
+    else:
+        out["observed"] = np.asarray(test.values, dtype=float)
+        out.update(transformed_extras(ft, pred_t, sd_t**2, test.values))
     return out
 
 
@@ -186,7 +193,8 @@ def compare_methods(points, methods: tuple[str, ...] = ("ok", "hybrid"), folds="
         ``metrics`` {method: metrics + ``coverage`` + ``width``}, ``predictions``,
         ``variances``, ``lower``, ``upper`` {method: list}, ``observed``, ``fold``,
         ``per_fold``, ``fold_differences`` (hybrid − OK RMSE per fold), ``protocol``,
-        ``units``, ``folds``, ``seconds``.
+        ``units``, ``folds``, ``seconds``; with a transform and data-unit output also
+        ``metrics_transformed`` (the same predictions scored in transformed units).
     """
     from .. import cv
     from ..kriging import KrigingConfig
@@ -203,12 +211,13 @@ def compare_methods(points, methods: tuple[str, ...] = ("ok", "hybrid"), folds="
     else:
         fold_of = cv.make_folds(points.coords, str(folds), seed=seed)
         scheme = cv.parse_folds(str(folds)).text
-    kn = int(opts.get("kriging_neighbours") or 32)
+    kn = opts.get("kriging_neighbours")
+    kn = 32 if kn is None or kn == "" else int(kn)  # 0: global, for OK and the features
     opts.update(
         transform=parse_transform(opts.get("transform")),
         variogram=resolve_variogram(spec, points.coords, points.values) if fixed else None,
         refit_variogram=not fixed,
-        kriging=opts.get("kriging") or KrigingConfig(neighbours=min(kn, points.n)),
+        kriging=opts.get("kriging") or KrigingConfig(neighbours=min(kn, points.n) if kn else 0),
         output_units=units,
     )
     t0 = time.perf_counter()
@@ -235,7 +244,7 @@ def compare_methods(points, methods: tuple[str, ...] = ("ok", "hybrid"), folds="
         return {m: (None if store[m] is None else np.asarray(store[m]).tolist())
                 for m in res.methods}
 
-    return {
+    out = {
         "metrics": metrics_out,
         "predictions": lists(res.predictions),
         "variances": lists(res.variances),
@@ -248,7 +257,11 @@ def compare_methods(points, methods: tuple[str, ...] = ("ok", "hybrid"), folds="
         "protocol": f"{scheme} folds (seed {seed}), identical for all methods; {res.protocol}; "
                     f"metrics in {units} units",
         "units": units,
+        "transform": str(getattr(opts["transform"], "value", opts["transform"])),
         "folds": int(len(np.unique(fold_of))),
         "seed": int(seed),
         "seconds": seconds,
     }
+    if res.extra.get("metrics_transformed"):
+        out["metrics_transformed"] = res.extra["metrics_transformed"]
+    return out

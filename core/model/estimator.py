@@ -108,7 +108,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
     neighbours : int
         Length of the neighbour sequence (default 16).
     kriging_neighbours : int
-        Neighbourhood of the kriging behind the features (default 32).
+        Neighbourhood of the kriging behind the features (default 32; 0 = all samples).
     coordinates : bool
         Use the coordinates as features.
     covariates : tuple of str

@@ -51,7 +51,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     _add(g, parser, "--neighbours", type=int, default=DEFAULTS["neighbours"], metavar="K",
          help="neighbour sequence length of the network (default 16)")
     _add(g, parser, "--kriging-neighbours", type=int, default=DEFAULTS["kriging_neighbours"],
-         metavar="N", help="neighbourhood of the kriging behind the features (default 32)")
+         metavar="N",
+         help="neighbourhood of the kriging behind the features (default 32; 0 = all, global)")
     _add(g, parser, "--covariates", metavar="a.tif,b.tif",
          help="raster covariates sampled at each location (same CRS as the points)")
     _add(g, parser, "--co-fields", metavar="Ni,Zn",
@@ -92,6 +93,14 @@ def parse_csv(text: str | None) -> tuple[str, ...]:
     return tuple(t.strip() for t in str(text).split(",") if t.strip())
 
 
+def _kriging_neighbours(value) -> int:
+    """``--kriging-neighbours``: None means the default, 0 all samples (as for ``krige``)."""
+    k = DEFAULTS["kriging_neighbours"] if value is None or value == "" else int(value)
+    if k < 0:
+        raise InputDataError(f"--kriging-neighbours must be >= 0 (0 = all), not {k!r}")
+    return k
+
+
 def model_options(args: argparse.Namespace | dict) -> dict:
     """The hybrid estimator's parameters from parsed flags (or a dict of the same names)."""
     get = (args.get if isinstance(args, dict)
@@ -105,8 +114,7 @@ def model_options(args: argparse.Namespace | dict) -> dict:
         "transform": get("transform", DEFAULTS["transform"]) or "none",
         "variogram": get("variogram", DEFAULTS["variogram"]) or "auto",
         "neighbours": int(get("neighbours", DEFAULTS["neighbours"])),
-        "kriging_neighbours": int(get("kriging_neighbours", DEFAULTS["kriging_neighbours"])
-                                  or DEFAULTS["kriging_neighbours"]),
+        "kriging_neighbours": _kriging_neighbours(get("kriging_neighbours")),
         "covariates": covs if isinstance(covs, tuple | list) else parse_csv(covs),
         "co_fields": cofs if isinstance(cofs, tuple | list) else parse_csv(cofs),
         "coordinates": bool(get("coordinates", False)),

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from qgis.core import (
+    QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFileDestination,
@@ -22,9 +23,7 @@ METRIC_LABELS = (("me", "ME"), ("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"),
                  ("width", "Interval width"))
 
 
-def metrics_html(data: dict, title: str) -> str:
-    """A small self-contained HTML page with the metrics table of a ``cv`` JSON."""
-    metrics = data.get("metrics", {}) if isinstance(data, dict) else {}
+def _metrics_table(metrics: dict) -> str:
     keys = [(k, lab) for k, lab in METRIC_LABELS
             if any(isinstance(m, dict) and k in m for m in metrics.values())]
     rows = []
@@ -34,6 +33,19 @@ def metrics_html(data: dict, title: str) -> str:
         cells = "".join(f"<td>{_fmt(values.get(k))}</td>" for k, _ in keys)
         rows.append(f"<tr><th>{html.escape(str(method))}</th>{cells}</tr>")
     head = "".join(f"<th>{html.escape(lab)}</th>" for _, lab in keys)
+    return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def metrics_html(data: dict, title: str) -> str:
+    """A small self-contained HTML page with the metrics table(s) of a ``cv`` JSON: in the
+    output units and, with a transform, the same predictions in transformed units."""
+    metrics = data.get("metrics", {}) if isinstance(data, dict) else {}
+    tables = _metrics_table(metrics)
+    transformed = data.get("metrics_transformed") if isinstance(data, dict) else None
+    if isinstance(transformed, dict) and transformed:
+        tables += ("<p>The same predictions in transformed "
+                   f"({html.escape(str(data.get('transform', '')))}) units:</p>"
+                   + _metrics_table(transformed))
     extra = {k: v for k, v in data.items() if k not in ("metrics", "residuals", "points")
              and not isinstance(v, (list, dict))}
     info = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>"
@@ -42,8 +54,7 @@ def metrics_html(data: dict, title: str) -> str:
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
         f"{html.escape(title)}</title><style>body{{font-family:sans-serif}}"
         "td,th{padding:4px 10px;border-bottom:1px solid #ccc;text-align:right}</style></head>"
-        f"<body><h2>{html.escape(title)}</h2><table><tr><th>method</th>{head}</tr>"
-        f"{''.join(rows)}</table><ul>{info}</ul></body></html>"
+        f"<body><h2>{html.escape(title)}</h2>{tables}<ul>{info}</ul></body></html>"
     )
 
 
@@ -65,7 +76,8 @@ class CrossValidate(EngineAlgorithm):
                     "of every method is in the METRICS JSON.")
     DESCRIPTION = (
         "<p>Cross-validates ordinary kriging and, optionally, a ridge regression on the same "
-        "kriging-derived features ('linear') and the hybrid GCNN-RNN model, on identical folds: "
+        "kriging-derived features ('linear'), the hybrid GCNN-RNN model and kriging with an "
+        "external drift in the covariate rasters ('ked'), on identical folds: "
         "leave-one-out, random K-fold or spatial blocks. Everything fitted from data "
         "(variogram, transforms, scalers, the network) is refitted inside each fold on the "
         "training part only, so the scores are honest.</p><p>Metrics per method: mean error "
@@ -82,7 +94,9 @@ class CrossValidate(EngineAlgorithm):
             QgsProcessingParameterEnum(METHODS, "Methods", [label for _, label in CV_METHODS],
                                        allowMultiple=True, defaultValue=[0]),
             "Methods compared on the same folds: ordinary kriging, a ridge regression on kriging "
-            "features and the hybrid model (slow: trains networks in every fold).",
+            "features, the hybrid model (slow: trains networks in every fold) and kriging with "
+            "an external drift in the covariate rasters (the classical baseline for a model "
+            "that uses covariates).",
         ))
         self.addParameter(P.folds_param("10"))
         self.addParameter(P.flag_param(
@@ -111,6 +125,16 @@ class CrossValidate(EngineAlgorithm):
             metric, method = name.split("_")
             self.addOutput(QgsProcessingOutputNumber(name, f"{labels[metric]} ({method.lower()})"))
 
+    def validate(self, parameters, context) -> None:
+        super().validate(parameters, context)
+        chosen = self.parameterAsEnums(parameters, METHODS, context) or [0]
+        if "ked" in [CV_METHODS[i][0] for i in chosen] and not self.parameterAsLayerList(
+                parameters, P.COVARIATES, context):
+            raise QgsProcessingException(
+                "Kriging with external drift needs at least one covariate raster: choose "
+                "them under 'Covariate rasters', or drop that method."
+            )
+
     def processAlgorithm(self, parameters, context, feedback):
         chosen = self.parameterAsEnums(parameters, METHODS, context) or [0]
         methods = [CV_METHODS[i][0] for i in chosen]
@@ -123,7 +147,7 @@ class CrossValidate(EngineAlgorithm):
                 args += ["--folds", folds.strip()]
             if self.parameterAsBoolean(parameters, REFIT, context):
                 args.append("--refit-variogram")
-            if "hybrid" in methods or "linear" in methods:
+            if {"hybrid", "linear", "ked"} & set(methods):  # ked: the covariates
                 args += self.hybrid_args(parameters, context)
             else:
                 args += ["--seed", str(self.parameterAsInt(parameters, P.SEED, context))]

@@ -88,7 +88,8 @@ class HybridInterpolation(EngineAlgorithm):
                                        [label for _, label in CV_METHODS], allowMultiple=True,
                                        optional=True),
             "Methods cross-validated on identical folds for the report; empty: the engine's "
-            "default (kriging and the hybrid model).",
+            "default (kriging and the hybrid model, and kriging with external drift when "
+            "covariate rasters are given).",
             advanced=True,
         ))
         self.addParameter(P.threshold_param())

@@ -219,8 +219,8 @@ def expert_params() -> list:
 
     return [
         number(KRIGING_NEIGHBOURS, "Kriging neighbours for the features", NUMBER_INTEGER,
-               "Neighbours of the ordinary kriging that makes the static features; empty: the "
-               "engine's default.", minValue=1),
+               "Neighbours of the ordinary kriging that makes the static features (0: all "
+               "samples, global kriging); empty: the engine's default (32).", minValue=0),
         with_help(QgsProcessingParameterBoolean(COORDINATES, "Use coordinates as features",
                                                 False),
                   "Also feed the x/y(/z) coordinates to the network.", advanced=True),

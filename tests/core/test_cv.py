@@ -168,3 +168,21 @@ def test_unknown_method_and_bad_folds():
         cv.cross_validate(pts, ["nope"], np.arange(10) % 2)
     with pytest.raises(InputDataError, match="two folds"):
         cv.cross_validate(pts, ["ok"], np.zeros(10, dtype=int), {"variogram": MODEL})
+
+
+@pytest.mark.parametrize("transform", ["log", "nscore"])
+def test_data_unit_runs_are_also_scored_in_transformed_units(transform):
+    # The transformed-unit scores of a data-unit run equal those of a separate run asked for
+    # in transformed units (an independent path through the back-transform-free code).
+    pts = _points(45)
+    folds = cv.make_folds(pts.coords, "3", seed=1)
+    opts = {"variogram": MODEL, "transform": transform}
+    data = cv.cross_validate(pts, ["ok"], folds, {**opts, "output_units": "original"})
+    trans = cv.cross_validate(pts, ["ok"], folds, {**opts, "output_units": "transformed"})
+    got = data.extra["metrics_transformed"]["ok"]
+    for key in ("me", "rmse", "r2", "msdr", "ccc"):
+        assert got[key] == pytest.approx(trans.metrics["ok"][key], rel=1e-12), key
+    assert got["rmse"] != pytest.approx(data.metrics["ok"]["rmse"])  # really other units
+    assert "metrics_transformed" not in trans.extra
+    plain = cv.cross_validate(pts, ["ok"], folds, {"variogram": MODEL})  # no transform
+    assert "metrics_transformed" not in plain.extra

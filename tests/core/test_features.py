@@ -222,3 +222,29 @@ def test_multiscale_statics_by_hand(meuse):
     plane = 2.0 + 1e-3 * (pts.coords[:, 0] - 179000.0)
     fp = compute_features(pts.coords, plane, target, VG, FeatureConfig(k, 32, multiscale=True))
     assert abs(fp.static[0, names.index("local_plane")] - (2.0 + 1e-3 * 900.0)) < 0.05
+
+
+def test_zero_kriging_neighbours_means_global_kriging(meuse):
+    # 0 = all samples, as for the krige command; the statics then equal a global OK solved
+    # independently (numpy, the full ordinary kriging system with a Lagrange row).
+    pts, y = meuse
+    f = compute_features(pts.coords, y, pts.coords[:4] + 13.0, VG, FeatureConfig(neighbours=8,
+                         kriging_neighbours=0))
+    n = len(y)
+    d = np.sqrt(((pts.coords[:, None] - pts.coords[None]) ** 2).sum(-1))
+    sill = VG.sill
+    a = np.ones((n + 1, n + 1))
+    a[:n, :n] = sill - VG.gamma(d)
+    a[np.diag_indices(n)] = sill
+    a[n, n] = 0.0
+    t = pts.coords[:4] + 13.0
+    b = np.ones((n + 1, 4))
+    b[:n] = sill - VG.gamma(np.sqrt(((pts.coords[:, None] - t[None]) ** 2).sum(-1)))
+    w = np.linalg.solve(a, b)
+    np.testing.assert_allclose(f.ok_estimate, w[:n].T @ y, rtol=0, atol=1e-9)
+    # the sequence is still the 8 nearest, nearest first
+    assert np.all(np.diff(f.sequence[:, :, 3], axis=1) >= 0)
+    local = compute_features(pts.coords, y, t, VG, FeatureConfig(neighbours=8))
+    assert np.abs(local.ok_estimate - f.ok_estimate).max() > 1e-6  # 32 ≠ all: test can fail
+    with pytest.raises(InputDataError, match="kriging neighbours must be >= 0"):
+        FeatureConfig(kriging_neighbours=-1)

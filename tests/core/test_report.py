@@ -6,6 +6,7 @@ import base64
 import re
 
 import numpy as np
+import pytest
 
 from gcnn_rnn.core.report import ReportContext, write_report
 from gcnn_rnn.core.variogram.models import parse_model
@@ -56,3 +57,18 @@ def test_optional_sections_are_skipped(tmp_path):
     html = write_report(tmp_path / "r.html", _ctx(cv=None, training=None, maps=None)).read_text()
     assert "Cross-validation" not in html and "Maps" not in html
     assert html.count("data:image/png") == 2
+
+
+def test_cv_in_both_units_with_ratios(tmp_path):
+    cv = dict(_ctx().cv, transform="log",
+              metrics_transformed={"ok": {"rmse": 0.5, "r2": 0.7},
+                                   "hybrid": {"rmse": 0.46, "r2": 0.75}})
+    html = write_report(tmp_path / "r.html", _ctx(cv=cv)).read_text()
+    assert "The same predictions in transformed (log) units" in html
+    # hybrid / OK: 1.125 / 1.25 = 0.9 in data units, 0.46 / 0.5 = 0.92 in log units; the
+    # ratio table is the last with a hybrid row of exactly two numbers
+    rows = re.findall(r"<tr><td class=\"l\">hybrid</td><td class=\"\">([^<]+)</td>"
+                      r"<td class=\"\">([^<]+)</td></tr>", html)
+    assert [float(v) for v in rows[-1]] == pytest.approx([0.9, 0.92])
+    plain = write_report(tmp_path / "p.html", _ctx()).read_text()
+    assert "The same predictions in transformed" not in plain

@@ -89,6 +89,13 @@ def test_missing_cell_size_and_bad_folds_are_refused(meuse_layer):
                                       "METRICS": "TEMPORARY_OUTPUT"})
 
 
+def test_external_drift_without_covariates_is_refused(meuse_layer):
+    with pytest.raises(QgsProcessingException, match="external drift needs at least one "
+                                                     "covariate raster"):
+        run("gcnnrnn:crossvalidate", {"INPUT": meuse_layer, "FIELD": "zinc", "METHODS": [0, 3],
+                                      "FOLDS": "5", "METRICS": "TEMPORARY_OUTPUT"})
+
+
 def test_missing_engine_is_a_clear_message(meuse_layer, monkeypatch, tmp_path):
     from qgis.core import QgsApplication
 
@@ -313,6 +320,33 @@ def test_crossvalidate_reports_the_clis_metrics(tmp_path):
     # (bit-identical in practice), compared to 1e-6 in case of float reordering by threads
     assert_same_metrics({"ok": metrics["ok"]}, {"ok": theirs["ok"]}, rel=1e-12)
     assert_same_metrics(metrics, theirs, rel=1e-6)
+
+
+@needs_engine("cv")
+def test_crossvalidate_external_drift_equals_the_cli_in_both_units(tmp_path):
+    import json
+
+    dist = SAMPLE_DATA / "meuse_dist.tif"
+    out, report = tmp_path / "cv.json", tmp_path / "cv.html"
+    run("gcnnrnn:crossvalidate", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                  "METHODS": [0, 3], "FOLDS": "5", "SEED": 2,
+                                  "COVARIATES": [str(dist)], "KRIGING_NEIGHBOURS": 0,
+                                  "METRICS": str(out), "REPORT": str(report)})
+    doc = json.loads(out.read_text())
+    assert set(doc["metrics"]) == {"ok", "ked"} and set(doc["metrics_transformed"]) == {"ok",
+                                                                                        "ked"}
+    # the covariate helps on Meuse (zinc falls with the distance to the river)
+    assert doc["metrics_transformed"]["ked"]["rmse"] < 0.97 * doc["metrics_transformed"]["ok"][
+        "rmse"]
+    assert "transformed (log) units" in report.read_text()
+    cli = tmp_path / "cli.json"
+    engine_cli("cv", ["--input", SAMPLE_DATA / "meuse.gpkg", "--layer", "meuse", "--field",
+                      "zinc", "--transform", "log", "--variogram", "auto", "--method", "ok,ked",
+                      "--folds", 5, "--refit-variogram", "--covariates", dist,
+                      "--kriging-neighbours", 0, "--seed", 2, "--output-json", cli])
+    theirs = json.loads(cli.read_text())
+    assert_same_metrics(doc["metrics"], theirs["metrics"], rel=1e-12)
+    assert_same_metrics(doc["metrics_transformed"], theirs["metrics_transformed"], rel=1e-12)
 
 
 def assert_same_rasters(ours: dict, theirs_dir: Path, rel: float) -> None:

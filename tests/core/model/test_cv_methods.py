@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gcnn_rnn.core import cv
+from gcnn_rnn.core.errors import InputDataError
 from gcnn_rnn.core.model.cv_methods import compare_methods
 
 
@@ -45,6 +46,16 @@ def test_transformed_units_and_intervals(meuse_points, tiny, vg):
     sd = np.std(np.log(meuse_points.values))
     assert res["metrics"]["ok"]["rmse"] < 0.7 * sd and hyb["rmse"] < 0.8 * sd
     assert "identical for all methods" in res["protocol"]
+    # the same run in data units is also scored in log units, with the same numbers (the
+    # training is seeded, so the two runs fit identical models)
+    data = compare_methods(meuse_points, ("ok", "linear", "hybrid"), folds="4", seed=0,
+                           options={**tiny, "variogram": vg, "transform": "log"})
+    assert data["units"] == "original" and data["transform"] == "log"
+    mt = data["metrics_transformed"]
+    assert set(mt) == {"ok", "linear", "hybrid"}
+    for name in ("ok", "hybrid"):
+        assert mt[name]["rmse"] == pytest.approx(res["metrics"][name]["rmse"], rel=1e-9)
+        assert mt[name]["rmse"] < 1.0 < data["metrics"][name]["rmse"]  # log vs ppm
 
 
 def test_unknown_method_is_a_clean_error(meuse_points):
@@ -52,3 +63,33 @@ def test_unknown_method_is_a_clean_error(meuse_points):
 
     with pytest.raises(InputDataError, match="unknown cross-validation method"):
         compare_methods(meuse_points, ("ok", "deep"), folds="3")
+
+
+def test_kriging_neighbours_zero_is_global_for_every_method():
+    from gcnn_rnn.core.model.options import model_options
+
+    assert model_options({"kriging_neighbours": 0})["kriging_neighbours"] == 0
+    assert model_options({})["kriging_neighbours"] == 32
+    with pytest.raises(InputDataError, match="kriging-neighbours"):
+        model_options({"kriging_neighbours": -3})
+
+    # ... and compare_methods gives OK the same global neighbourhood as the features
+    from gcnn_rnn.core.io import PointData
+    from gcnn_rnn.core.kriging import KrigingConfig, krige
+    from gcnn_rnn.core.variogram.models import parse_model
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 1000, (60, 2))
+    vals = np.sin(xy[:, 0] / 200) + rng.normal(0, 0.1, 60)
+    pts = PointData(xy, vals, crs="", field="v", source="test")
+    vg = parse_model("0.01 Nug + 0.5 Sph(400)")
+    fold = np.arange(60) % 3
+    res = compare_methods(pts, ("ok",), folds=fold, options={"variogram": vg,
+                                                             "kriging_neighbours": 0})
+    expect = np.empty(60)
+    for f in range(3):
+        tr, te = fold != f, fold == f
+        expect[te] = krige(xy[tr], vals[tr], xy[te], vg, KrigingConfig(neighbours=0)).estimate
+    np.testing.assert_allclose(res["predictions"]["ok"], expect, rtol=0, atol=1e-9)
+    local = compare_methods(pts, ("ok",), folds=fold, options={"variogram": vg})
+    assert np.abs(np.array(local["predictions"]["ok"]) - expect).max() > 1e-6
