@@ -13,7 +13,14 @@ import numpy as np
 from ..errors import InputDataError
 from ..progress import scaled
 from ..variogram.empirical import DEFAULT_LAGS, DEFAULT_TOLERANCE, directional_variograms
-from ..variogram.fit import DEFAULT_CANDIDATES, SELECT, WEIGHTS, fit_anisotropy, fit_variogram
+from ..variogram.fit import (
+    DEFAULT_CANDIDATES,
+    SELECT,
+    WEIGHTS,
+    fit_anisotropy,
+    fit_variogram,
+    fit_vertical_anisotropy,
+)
 from ..variogram.io import variogram_document, write_variogram_json
 from ..variogram.models import MODELS
 from .options import add_point_input, parse_csv_list, points_from_args
@@ -118,6 +125,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fit a geometric anisotropy (azimuth, ratio) from --directions",
     )
+    parser.add_argument(
+        "--vertical",
+        action="store_true",
+        help="3D: fit the candidates to the horizontal variogram and a vertical range ratio "
+        "to the vertical one (22.5 degree cones; what --variogram auto does with 3D data)",
+    )
 
 
 def _candidates(text: str) -> list[str]:
@@ -193,6 +206,20 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         select=args.select,
         loo_rmse=loo,
     )
+    if args.vertical:
+        if pts.ndim != 3:
+            raise InputDataError("--vertical needs 3D points (a --z-field or Z geometries)")
+        if args.anisotropy:
+            raise InputDataError("use either --vertical (3D) or --anisotropy (horizontal)")
+        session.progress(0.8, "fitting the vertical anisotropy")
+        vert = fit_vertical_anisotropy(pts.coords, values, _candidates(args.models),
+                                       nugget=args.nugget, weights=args.fit_weights)
+        if vert is None:
+            raise InputDataError(
+                "--vertical: too few near-horizontal or near-vertical pairs (each direction "
+                "needs 3 lag bins of 10 pairs); fit an omnidirectional variogram instead"
+            )
+        fitted = vert
     if args.anisotropy:
         session.progress(0.8, "fitting the anisotropy")
         aniso = fit_anisotropy(list(dir_evs.values()), fitted.model, weights=args.fit_weights)

@@ -381,7 +381,46 @@ def fit_variogram(
         candidates.append(cand)
     key = (lambda c: c.sse) if select == "sse" else (lambda c: c.loo_rmse)
     best = min(candidates, key=key)
+    stable = [c for c in candidates if not smooth_without_nugget(c.model)]
+    if smooth_without_nugget(best.model):
+        if stable:
+            alt = min(stable, key=key)
+            logger.warning(
+                "variogram: the best-fitting candidate %s is a very smooth model (Gaussian-like) "
+                "with a nugget under %g %% of the sill, which makes kriging numerically unstable "
+                "(weights far outside [0, 1], wild estimates); using the next best, %s",
+                best.model.to_text(4), 100 * MIN_SMOOTH_NUGGET, alt.model.to_text(4))
+            best = alt
+        else:
+            logger.warning(
+                "variogram: %s is a very smooth model (Gaussian-like) with a nugget under %g %% "
+                "of the sill; kriging with it is numerically unstable (wild estimates). Add a "
+                "nugget or use another model.", best.model.to_text(4), 100 * MIN_SMOOTH_NUGGET)
     return FittedVariogram(best.model, best.sse, weights, tuple(candidates), select)
+
+
+#: Nugget share of the sill below which a Gaussian-like model is refused by the selection.
+MIN_SMOOTH_NUGGET = 0.01
+
+
+def smooth_without_nugget(model: VariogramModel) -> bool:
+    """A Gaussian-like (infinitely or very smooth) model with a nugget under
+    :data:`MIN_SMOOTH_NUGGET` of the sill.
+
+    Kriging with such a model solves nearly singular systems: the weights oscillate far
+    outside [0, 1] and the estimates explode away from the samples (well known for the Gaussian
+    model; also the stable model with alpha near 2 and the Matérn with large nu). The
+    candidate selection of :func:`fit_variogram` skips them when another candidate exists.
+    """
+    if not model.bounded or model.sill <= 0:
+        return False
+    smooth = any(
+        s.model == "gau"
+        or (s.model == "ste" and s.extra is not None and s.extra >= 1.9)
+        or (s.model == "mat" and s.extra is not None and s.extra >= 5.0)
+        for s in model.structures
+    )
+    return smooth and model.nugget < MIN_SMOOTH_NUGGET * model.sill
 
 
 def fit_anisotropy(
@@ -454,11 +493,114 @@ def auto_variogram(
 ) -> FittedVariogram:
     """The ``"auto"`` variogram: gstat-default experimental variogram, then :func:`fit_variogram`.
 
+    3D data (and no ``empirical`` settings) get a horizontal model with a fitted vertical
+    range ratio instead (:func:`fit_vertical_anisotropy`) when there are enough horizontal and
+    vertical pairs.
+
     ``empirical`` goes to :func:`.empirical.empirical_variogram` (``cutoff``, ``width``,
     ``estimator``, ...). Use it inside each cross-validation fold to avoid leakage.
     """
+    coords = np.asarray(coords, dtype=float)
+    if coords.ndim == 2 and coords.shape[1] == 3 and not empirical:
+        fitted = fit_vertical_anisotropy(coords, values, models, nugget=nugget, weights=weights)
+        if fitted is not None:
+            return fitted
     ev = empirical_variogram(coords, values, **empirical)
     return fit_variogram(ev, models, nugget=nugget, weights=weights)
+
+
+#: Azimuths (degrees) of the horizontal cones pooled into the horizontal 3D variogram.
+_HORIZONTAL_AZIMUTHS = (0.0, 30.0, 60.0, 90.0, 120.0, 150.0)
+#: Angular tolerance (degrees) of the horizontal and vertical 3D cones.
+_CONE_TOLERANCE = 22.5
+#: Fewest bins, each with this many pairs, that a 3D direction needs to be fitted.
+_MIN_BINS, _MIN_PAIRS = 3, 10
+
+
+def _pool(evs: Sequence[EmpiricalVariogram]) -> EmpiricalVariogram:
+    """Pool directional variograms that share cutoff and width (pair-weighted per bin)."""
+    first = evs[0]
+    n_bins = max(1, int(round(first.cutoff / first.width)))
+    sd, sg, sn = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
+    for ev in evs:
+        b = np.minimum((ev.lags / ev.width).astype(np.int64), n_bins - 1)
+        np.add.at(sd, b, ev.lags * ev.npairs)
+        np.add.at(sg, b, ev.gamma * ev.npairs)
+        np.add.at(sn, b, ev.npairs)
+    keep = sn > 0
+    return EmpiricalVariogram(sd[keep] / sn[keep], sg[keep] / sn[keep],
+                              sn[keep].astype(np.int64), None, first.tolerance, first.estimator,
+                              first.cutoff, first.width, None, None)
+
+
+def _enough(ev: EmpiricalVariogram) -> bool:
+    return int((ev.npairs >= _MIN_PAIRS).sum()) >= _MIN_BINS
+
+
+def fit_vertical_anisotropy(
+    coords: np.ndarray,
+    values: np.ndarray,
+    models: Sequence[str | VariogramModel] = DEFAULT_CANDIDATES,
+    *,
+    nugget: bool = True,
+    weights: str = "npairs_h2",
+) -> FittedVariogram | None:
+    """3D ``auto``: a horizontal model with a fitted vertical range ratio.
+
+    Drill holes and layered deposits are sampled densely down the hole and sparsely across,
+    and their vertical continuity is usually much shorter than the horizontal one. An
+    omnidirectional 3D variogram mixes the two: its short lags are down-hole pairs, so it
+    rises at once and the fit degenerates (a pure nugget on layered data, i.e. a flat map).
+    Here the candidates are fitted to the *horizontal* variogram (pairs within 22.5° of the
+    horizontal, pooled over six azimuths), then the vertical/horizontal range ratio
+    (``Anisotropy.ratio_vertical``) is fitted to the *vertical* variogram (pairs within 22.5°
+    of the vertical, cutoff half the vertical extent) with the same weights, holding the
+    horizontal model. Horizontal anisotropy is not fitted (use directional variograms).
+
+    Returns
+    -------
+    FittedVariogram or None
+        None when either direction has fewer than 3 bins of 10 pairs (the caller falls back
+        to the omnidirectional fit). A fitted ratio above 0.95 gives the isotropic model.
+    """
+    from scipy.optimize import minimize_scalar
+
+    c = np.asarray(coords, dtype=float)
+    v = np.asarray(values, dtype=float)
+    z_extent = float(np.ptp(c[:, 2]))
+    if z_extent <= 0:
+        return None
+    horizontal = _pool([
+        empirical_variogram(c, v, direction=az, dip=0.0, tolerance=_CONE_TOLERANCE)
+        for az in _HORIZONTAL_AZIMUTHS
+    ])
+    vertical = empirical_variogram(c, v, direction=0.0, dip=90.0, tolerance=_CONE_TOLERANCE,
+                                   cutoff=z_extent / 2.0)
+    if not (_enough(horizontal) and _enough(vertical)):
+        logger.info("3D variogram: too few horizontal or vertical pairs for a vertical "
+                    "anisotropy; fitting the omnidirectional variogram")
+        return None
+    fitted = fit_variogram(horizontal, models, nugget=nugget, weights=weights)
+    base = fitted.model
+
+    def sse(log_ratio: float) -> float:
+        g = base.gamma(vertical.lags / math.exp(log_ratio))
+        w = _weights(weights, vertical.npairs, vertical.lags, g)
+        return float((w * (g - vertical.gamma) ** 2).sum())
+
+    grid = np.linspace(math.log(1e-3), 0.0, 61)
+    start = int(np.argmin([sse(x) for x in grid]))
+    lo, hi = grid[max(start - 1, 0)], grid[min(start + 1, len(grid) - 1)]
+    best = minimize_scalar(sse, bounds=(lo, hi), method="bounded") if hi > lo else None
+    log_r = float(best.x) if best is not None and best.fun <= sse(grid[start]) else grid[start]
+    ratio = min(math.exp(log_r), 1.0)
+    model = base if ratio > 0.95 else base.replace(
+        anisotropy=Anisotropy(azimuth=0.0, ratio=1.0, dip=0.0, plunge=0.0,
+                              ratio_vertical=ratio))
+    logger.info("3D variogram: horizontal %s, vertical range ratio %.4g (%d horizontal, %d "
+                "vertical bins)", base.to_text(4), ratio, horizontal.n_bins, vertical.n_bins)
+    return FittedVariogram(model, fitted.sse + sse(log_r), fitted.method, fitted.candidates,
+                           fitted.selected_by)
 
 
 def known_models() -> list[str]:

@@ -161,6 +161,7 @@ def test_loo_selection_without_nugget(meuse_csv, tmp_path, capsys):
         (["--directions", "north"], "'north'"),
         (["--cutoff", "-5"], "cutoff"),
         (["--field", "landuse"], "not numeric"),
+        (["--vertical"], "--vertical needs 3D points"),
     ],
 )
 def test_bad_arguments_exit_2(meuse_gpkg, tmp_path, capsys, args, text):
@@ -198,3 +199,24 @@ def test_text_output_and_log_of_nonpositive(tmp_path, capsys):
     )
     assert code == 2
     assert _result(capsys)["type"] == "error"
+
+
+def test_vertical_anisotropy_of_synthetic_drill_holes(tmp_path, capsys):
+    # layered 3D samples (37 drill holes): the horizontal model plus a short vertical range
+    src = tmp_path / "holes.gpkg"
+    assert main(["synth", "--dims", "3", "--n", "400", "--variogram", "0.1 Nug + 1 Sph(300)",
+                 "--layers", "4", "--seed", "2", "--output", str(src), "--quiet"]) == 0
+    out = tmp_path / "v.json"
+    code = main(["variogram", "--input", str(src), "--field", "value", "--models", "sph,exp",
+                 "--vertical", "--output-json", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    model = load_variogram(str(out))
+    a = model.anisotropy
+    assert a is not None and a.ratio == 1.0 and 0.01 < a.ratio_vertical < 0.5
+    assert model.sill - model.nugget > 0.5 * model.sill
+    # what krige --variogram auto fits on the same data
+    from gcnn_rnn.core.io import read_points
+    from gcnn_rnn.core.variogram.fit import auto_variogram
+
+    pts = read_points(src, "value")
+    assert auto_variogram(pts.coords, pts.values, ("sph", "exp")).model == model
