@@ -17,7 +17,9 @@ For every target location (a grid node, a target point or a held-out sample) the
 
 At training samples everything is computed by leave-one-out kriging (``exclude_self=True``):
 a sample's features never contain its own value, so the network trains on the same
-distribution it meets at unsampled nodes.
+distribution it meets at unsampled nodes. With drill holes (3D samples sharing x, y) the whole
+hole is left out instead (``groups``, :func:`leave_out_groups`): a node between holes has no
+samples a few metres above and below it, so a training sample must not either.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputDataError
-from .progress import ProgressFn, StopFn
+from .progress import ProgressFn, StopFn, check_cancel
 
 logger = logging.getLogger(__name__)
 
 #: Categorical co-fields with more classes than this are refused (one-hot would explode).
 MAX_CLASSES = 20
+#: What the training features of a sample leave out (:class:`FeatureConfig`).
+LEAVE_OUT = ("auto", "sample", "column")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,13 @@ class FeatureConfig:
         samples (estimate, standard deviation), inverse-distance weighting and a local
         planar trend fitted to the ``neighbours`` nearest values. Off by default: on Meuse
         they did not help (10-fold CV, see BENCHMARKS.md).
+    leave_out : {"auto", "sample", "column"}
+        What the training features of a sample are computed without (:func:`leave_out_groups`):
+        the sample itself (``sample``, leave-one-out), or every sample of its vertical
+        column (``column``: same x, y; a drill hole), so that a training sample does not see
+        its own hole's neighbours a few metres above and below when nodes between holes
+        will not have them. ``auto``: ``column`` for 3D samples that share columns, else
+        ``sample``.
     """
 
     neighbours: int = 16
@@ -76,8 +87,13 @@ class FeatureConfig:
     co_fields: tuple[str, ...] = ()
     covariate_sequence: bool = True
     multiscale: bool = False
+    leave_out: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.leave_out not in LEAVE_OUT:
+            raise InputDataError(
+                f"leave-out must be one of {', '.join(LEAVE_OUT)}, not {self.leave_out!r}"
+            )
         if int(self.neighbours) < 2:
             raise InputDataError(f"neighbours must be >= 2, not {self.neighbours!r}")
         if int(self.kriging_neighbours) < 0:
@@ -98,6 +114,7 @@ class FeatureConfig:
             "co_fields": list(self.co_fields),
             "covariate_sequence": bool(self.covariate_sequence),
             "multiscale": bool(self.multiscale),
+            "leave_out": str(self.leave_out),
         }
 
     @classmethod
@@ -110,6 +127,7 @@ class FeatureConfig:
             co_fields=tuple(d.get("co_fields", ())),
             covariate_sequence=bool(d.get("covariate_sequence", False)),
             multiscale=bool(d.get("multiscale", False)),
+            leave_out=str(d.get("leave_out", "auto")),
         )
 
 
@@ -269,6 +287,7 @@ def compute_features(
     extra: np.ndarray | None = None,
     extra_names: Sequence[str] = (),
     sample_extra: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> FeatureSet:
@@ -294,6 +313,9 @@ def compute_features(
     sample_extra : ndarray, shape (n_samples, n_extra), optional
         The same columns at the samples. With ``config.covariate_sequence`` they give the
         per-neighbour covariate channels and the covariate estimate/surprise statics.
+    groups : ndarray of int, shape (n_samples,), optional
+        With ``exclude_self``: leave each target's whole group out, not only itself (a drill
+        hole; :func:`leave_out_groups`). One kriging per group.
     progress, should_stop : callable, optional
 
     Returns
@@ -310,6 +332,9 @@ def compute_features(
     coords = np.asarray(coords, dtype=float)
     targets = np.asarray(targets, dtype=float)
     values = np.asarray(values, dtype=float)
+    if exclude_self and groups is not None:
+        return _leave_groups_out(coords, values, model, config, np.asarray(groups), extra,
+                                 extra_names, sample_extra, progress, should_stop)
     k = int(config.neighbours)
     available = len(values) - (1 if exclude_self else 0)
     if available < k:
@@ -383,6 +408,60 @@ def compute_features(
         sequence_names=seq_names,
         static_names=tuple(static_names),
         n_singular=int(res.n_singular),
+    )
+
+
+def leave_out_groups(coords: np.ndarray, mode: str) -> np.ndarray | None:
+    """Group of each sample for the training features (None: plain leave-one-out).
+
+    ``column`` groups samples with the same x, y (to 1e-9 of the extent): vertical drill
+    holes. ``auto`` is ``column`` for 3D samples where some column holds two or more samples,
+    else ``sample``.
+    """
+    if mode not in LEAVE_OUT:
+        raise InputDataError(f"leave-out must be one of {', '.join(LEAVE_OUT)}, not {mode!r}")
+    c = np.asarray(coords, dtype=float)
+    if mode == "sample" or (mode == "auto" and c.shape[1] != 3):
+        return None
+    span = max(float(np.ptp(c[:, :2], axis=0).max()), 1.0)
+    key = np.round((c[:, :2] - c[:, :2].min(axis=0)) / (1e-9 * span)).astype(np.int64)
+    _, groups = np.unique(key, axis=0, return_inverse=True)
+    groups = groups.reshape(-1)
+    if mode == "auto" and groups.max() + 1 == len(c):
+        return None  # every sample alone in its column: leave-one-out
+    return groups
+
+
+def _leave_groups_out(coords, values, model, config, groups, extra, extra_names,
+                      sample_extra, progress, should_stop) -> FeatureSet:
+    """Features at every sample, each group's from the samples outside the group."""
+    if groups.shape != (len(values),):
+        raise InputDataError(f"{groups.size} group ids for {len(values)} samples")
+    ids = np.unique(groups)
+    parts, order = [], []
+    for i, g in enumerate(ids):
+        check_cancel(should_stop)
+        held = groups == g
+        keep = ~held
+        parts.append(compute_features(
+            coords[keep], values[keep], coords[held], model, config,
+            extra=None if extra is None else np.asarray(extra)[held], extra_names=extra_names,
+            sample_extra=None if sample_extra is None else np.asarray(sample_extra)[keep],
+        ))
+        order.append(np.flatnonzero(held))
+        if progress is not None:
+            progress((i + 1) / ids.size, "leave-group-out features")
+    inv = np.empty(len(values), dtype=np.int64)
+    inv[np.concatenate(order)] = np.arange(len(values))
+
+    def cat(name):
+        return np.concatenate([getattr(p, name) for p in parts])[inv]
+
+    return FeatureSet(
+        sequence=cat("sequence"), static=cat("static"), ok_estimate=cat("ok_estimate"),
+        ok_variance=cat("ok_variance"), lagrange=cat("lagrange"),
+        sequence_names=parts[0].sequence_names, static_names=parts[0].static_names,
+        n_singular=int(sum(p.n_singular for p in parts)),
     )
 
 

@@ -28,6 +28,7 @@ from ..features import (
     compute_features,
     encode_co_fields,
     fit_co_field_encoding,
+    leave_out_groups,
     sample_covariates,
 )
 from ..progress import ProgressFn, StopFn, check_cancel, scaled
@@ -126,6 +127,10 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
     augment : int
         Extra copies of the training set with sparser leave-one-out neighbourhoods
         (:class:`~.config.TrainConfig`).
+    leave_out : {"auto", "sample", "column"}
+        What the training features of a sample leave out: itself, or its whole drill hole
+        (3D samples sharing x, y; ``auto`` detects them). See
+        :class:`~gcnn_rnn.core.features.FeatureConfig`.
     stack : bool
         Scale the network's correction of kriging by the factor that best fits the
         out-of-fold residuals (least squares, clipped to [0, 1.5]); 1 = as trained, 0 = OK.
@@ -143,7 +148,8 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
                  coordinates=False, covariates=(), co_fields=(), crs=None, ensemble=5,
                  epochs=60, batch_size=64, learning_rate=5e-3, patience=12, seed=0,
                  target="residual", loss="huber", alpha=0.1, augment=0, stack=False,
-                 model_options=None, train_options=None, feature_options=None):
+                 leave_out="auto", model_options=None, train_options=None,
+                 feature_options=None):
         self.transform = transform
         self.variogram = variogram
         self.neighbours = neighbours
@@ -163,6 +169,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         self.alpha = alpha
         self.augment = augment
         self.stack = stack
+        self.leave_out = leave_out
         self.model_options = model_options
         self.train_options = train_options
         self.feature_options = feature_options
@@ -172,7 +179,8 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         fcfg = FeatureConfig(
             neighbours=int(self.neighbours), kriging_neighbours=int(self.kriging_neighbours),
             coordinates=bool(self.coordinates), covariates=tuple(self.covariates or ()),
-            co_fields=tuple(self.co_fields or ()), **dict(self.feature_options or {}),
+            co_fields=tuple(self.co_fields or ()), leave_out=str(self.leave_out or "auto"),
+            **dict(self.feature_options or {}),
         )
         mcfg = ModelConfig(members=int(self.ensemble), target=self.target, loss=self.loss,
                            **dict(self.model_options or {}))
@@ -213,15 +221,18 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
 
         extra, names = self._training_extra(coords, attributes)
         self.sample_extra_ = np.zeros((len(coords), 0)) if extra is None else extra
+        groups = leave_out_groups(coords, fcfg.leave_out)
+        self.leave_out_ = "sample" if groups is None else "column"
         feats = compute_features(coords, yt, coords, model, fcfg, exclude_self=True,
                                  extra=extra, extra_names=names, sample_extra=extra,
-                                 progress=scaled(progress, 0.0, 0.1), should_stop=should_stop)
-        augmented = self._augmented(coords, yt, model, extra, names, should_stop)
+                                 groups=groups, progress=scaled(progress, 0.0, 0.1),
+                                 should_stop=should_stop)
+        augmented = self._augmented(coords, yt, model, extra, names, should_stop, groups)
         self._fit_network(feats, yt, augmented, progress=scaled(progress, 0.1, 1.0),
                           should_stop=should_stop)
         return self
 
-    def _augmented(self, coords, yt, model, extra, names, should_stop) -> list:
+    def _augmented(self, coords, yt, model, extra, names, should_stop, groups=None) -> list:
         """Extra training examples: leave-one-out features with a random quarter of the
         other samples also left out (sparser neighbourhoods), ``augment`` times.
 
@@ -239,6 +250,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             kept, dropped = np.flatnonzero(keep), np.flatnonzero(~keep)
             f1 = compute_features(coords[kept], yt[kept], coords[kept], model, fcfg,
                                   exclude_self=True,
+                                  groups=None if groups is None else groups[kept],
                                   extra=None if extra is None else extra[kept],
                                   extra_names=names,
                                   sample_extra=None if extra is None else extra[kept])
@@ -334,6 +346,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             "hybrid_oof_rmse": float(np.sqrt(np.mean(hy_err**2))),
             "oof_coverage": float(np.mean((yt[rows] >= lower) & (yt[rows] <= upper))),
             "shrinkage": float(self.shrinkage_),
+            "leave_out": getattr(self, "leave_out_", "sample"),
             "units": "transformed",
         }
         logger.info(

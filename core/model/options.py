@@ -28,6 +28,7 @@ DEFAULTS = {
     "loss": "huber",
     "interval": 0.9,
     "augment": 0,
+    "leave_out": "auto",
 }
 
 
@@ -80,6 +81,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     _add(g, parser, "--stack", action="store_true",
          help="rescale the network's correction by its least-squares factor on the "
               "out-of-fold residuals")
+    _add(g, parser, "--leave-out", choices=("auto", "sample", "column"),
+         default=DEFAULTS["leave_out"],
+         help="training features of a sample leave out the sample, or its whole vertical "
+              "column (a drill hole: samples with the same x, y); auto (default): column for "
+              "3D samples that share columns")
     _add(g, parser, "--interval", type=float, default=DEFAULTS["interval"], metavar="P",
          help="prediction-interval level (default 0.9)")
     _add(g, parser, "--seed", type=int, default=DEFAULTS["seed"], metavar="S",
@@ -129,6 +135,7 @@ def model_options(args: argparse.Namespace | dict) -> dict:
         "alpha": 1.0 - level,
         "augment": int(get("augment", DEFAULTS["augment"]) or 0),
         "stack": bool(get("stack", False)),
+        "leave_out": get("leave_out", DEFAULTS["leave_out"]) or DEFAULTS["leave_out"],
         "model_options": dict(get("model_options") or {}) or None,
         "train_options": dict(get("train_options") or {}) or None,
         "feature_options": dict(get("feature_options") or {}) or None,

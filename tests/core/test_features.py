@@ -248,3 +248,52 @@ def test_zero_kriging_neighbours_means_global_kriging(meuse):
     assert np.abs(local.ok_estimate - f.ok_estimate).max() > 1e-6  # 32 ≠ all: test can fail
     with pytest.raises(InputDataError, match="kriging neighbours must be >= 0"):
         FeatureConfig(kriging_neighbours=-1)
+
+
+def _holes():
+    # 12 vertical holes of 8 samples 5 m apart, a field varying mostly with depth
+    rng = np.random.default_rng(4)
+    xy = rng.uniform(0, 1000, (12, 2))
+    z = -5.0 * np.arange(8)
+    coords = np.array([[x, y, zz] for x, y in xy for zz in z])
+    values = np.sin(coords[:, 2] / 7) + coords[:, 0] / 1000 + rng.normal(0, 0.1, len(coords))
+    return coords, values
+
+
+def test_leave_out_groups_detects_drill_holes(meuse):
+    from gcnn_rnn.core.features import leave_out_groups
+
+    pts, _ = meuse
+    coords, _ = _holes()
+    assert leave_out_groups(pts.coords, "auto") is None  # 2D: leave-one-out
+    g = leave_out_groups(coords, "auto")
+    assert g is not None and len(np.unique(g)) == 12
+    assert all(len(np.unique(coords[g == i, :2], axis=0)) == 1 for i in np.unique(g))
+    assert leave_out_groups(coords, "sample") is None
+    scattered = coords + np.column_stack([np.arange(len(coords)) * 0.37, np.zeros((96, 2))])
+    assert leave_out_groups(scattered, "auto") is None  # no shared columns
+    assert len(np.unique(leave_out_groups(scattered, "column"))) == 96
+    with pytest.raises(InputDataError, match="leave-out must be one of"):
+        leave_out_groups(coords, "hole")
+
+
+def test_a_samples_whole_hole_never_reaches_its_features():
+    from gcnn_rnn.core.features import leave_out_groups
+
+    coords, values = _holes()
+    vg = parse_model("0.01 Nug + 1 Sph(400, anis=(0, 0, 0, 1, 0.05))")
+    cfg = FeatureConfig(neighbours=8)
+    groups = leave_out_groups(coords, "column")
+    base = compute_features(coords, values, coords, vg, cfg, exclude_self=True, groups=groups)
+    hole = groups == groups[10]
+    bumped = values.copy()
+    bumped[hole] += 5.0  # every sample of the hole of sample 10
+    after = compute_features(coords, bumped, coords, vg, cfg, exclude_self=True, groups=groups)
+    np.testing.assert_allclose(after.sequence[hole], base.sequence[hole], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(after.static[hole], base.static[hole], rtol=0, atol=1e-12)
+    # equal to kriging the hole from the other holes
+    direct = compute_features(coords[~hole], values[~hole], coords[hole], vg, cfg)
+    np.testing.assert_allclose(base.static[hole], direct.static, atol=1e-12)
+    # plain leave-one-out does see the neighbours in the hole (the test can fail)
+    loo = compute_features(coords, bumped, coords, vg, cfg, exclude_self=True)
+    assert np.abs(loo.static[hole, 0] - base.static[hole, 0]).max() > 1.0
