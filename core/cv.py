@@ -178,6 +178,46 @@ def auto_block_size(coords: np.ndarray, k: int, range_hint: float | None = None)
     return size
 
 
+def drill_holes(coords: np.ndarray) -> np.ndarray | None:
+    """Hole of each sample when ``coords`` are 3D drill holes (samples sharing x, y), else None.
+
+    K-fold cross-validation then keeps every hole whole: a sample predicted from its own
+    hole's samples a few metres away measures interpolation along the hole, not the mapping
+    between holes that the grid needs (and the hybrid's training features leave whole holes
+    out for the same reason, :func:`~gcnn_rnn.core.features.leave_out_groups`).
+    """
+    from .features import leave_out_groups
+
+    return leave_out_groups(coords, "auto")
+
+
+def _whole_groups(groups: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """K folds of whole groups: groups in seeded random order, each to the smallest fold."""
+    n_groups = int(groups.max()) + 1
+    if n_groups < k:
+        raise InputDataError(
+            f"{k} folds of whole drill holes need at least {k} holes, not {n_groups}; use "
+            f"--folds {n_groups} or fewer, or spatial blocks"
+        )
+    counts = np.bincount(groups, minlength=n_groups)
+    load = np.zeros(k, dtype=np.int64)
+    fold_of = np.empty(n_groups, dtype=np.int64)
+    for g in rng.permutation(n_groups):
+        f = int(np.argmin(load))
+        fold_of[g] = f
+        load[f] += counts[g]
+    return fold_of[groups]
+
+
+def folds_text(coords: np.ndarray, scheme: str | int | FoldScheme) -> str:
+    """The scheme as the protocol names it (``"10 folds"``, ``"10 folds of whole drill
+    holes"``, ``"loo folds"``, ...)."""
+    fs = scheme if isinstance(scheme, FoldScheme) else parse_folds(scheme)
+    if fs.kind == "kfold" and drill_holes(np.asarray(coords, dtype=float)) is not None:
+        return f"{fs.text} folds of whole drill holes"
+    return f"{fs.text} folds"
+
+
 def make_folds(
     coords: np.ndarray, scheme: str | int | FoldScheme, seed: int = 0, *,
     range_hint: float | None = None,
@@ -202,7 +242,9 @@ def make_folds(
 
     Notes
     -----
-    k-fold: a seeded random permutation cut into K near-equal parts. Spatial: square blocks of
+    k-fold: a seeded random permutation cut into K near-equal parts; for 3D drill holes
+    (samples sharing x, y; :func:`drill_holes`) whole holes are dealt to the folds instead,
+    each to the fold with the fewest samples so far. Spatial: square blocks of
     the given side from the lower-left corner of the points' bounding box; the non-empty
     blocks, in seeded random order, each go to the fold with the fewest points so far, so
     folds are balanced while every block stays whole.
@@ -216,6 +258,9 @@ def make_folds(
     if fs.kind == "kfold":
         if fs.k > n:
             raise InputDataError(f"{fs.k} folds for only {n} points")
+        holes = drill_holes(xy)
+        if holes is not None:
+            return _whole_groups(holes, fs.k, rng)
         folds = np.empty(n, dtype=np.int64)
         for f, part in enumerate(np.array_split(rng.permutation(n), fs.k)):
             folds[part] = f

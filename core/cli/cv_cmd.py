@@ -142,7 +142,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "transform": kind,
         "variogram": vg_text,
         "kriging": config.to_dict(),
-        "protocol": f"{scheme.text} folds (seed {args.seed}), identical for all methods; "
+        "protocol": f"{cv.folds_text(pts.coords, scheme)} (seed {args.seed}), identical for "
+                    "all methods; "
                     + res.protocol,
         "per_point": res.per_point(pts.coords),
         "per_fold": res.per_fold,

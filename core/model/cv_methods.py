@@ -218,10 +218,10 @@ def compare_methods(points, methods: tuple[str, ...] = ("ok", "hybrid"), folds="
     fixed = spec is not None and str(spec).strip().lower() != "auto"
     if isinstance(folds, np.ndarray):
         fold_of = folds.astype(np.int64)
-        scheme = f"{len(np.unique(fold_of))} given"
+        scheme = f"{len(np.unique(fold_of))} given folds"
     else:
         fold_of = cv.make_folds(points.coords, str(folds), seed=seed)
-        scheme = cv.parse_folds(str(folds)).text
+        scheme = cv.folds_text(points.coords, str(folds))
     kn = opts.get("kriging_neighbours")
     kn = 32 if kn is None or kn == "" else int(kn)  # 0: global, for OK and the features
     opts.update(
@@ -265,7 +265,7 @@ def compare_methods(points, methods: tuple[str, ...] = ("ok", "hybrid"), folds="
         "fold": fold_of.tolist(),
         "per_fold": res.per_fold,
         "fold_differences": diffs,
-        "protocol": f"{scheme} folds (seed {seed}), identical for all methods; {res.protocol}; "
+        "protocol": f"{scheme} (seed {seed}), identical for all methods; {res.protocol}; "
                     f"metrics in {units} units",
         "units": units,
         "transform": str(getattr(opts["transform"], "value", opts["transform"])),

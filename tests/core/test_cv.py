@@ -186,3 +186,23 @@ def test_data_unit_runs_are_also_scored_in_transformed_units(transform):
     assert "metrics_transformed" not in trans.extra
     plain = cv.cross_validate(pts, ["ok"], folds, {"variogram": MODEL})  # no transform
     assert "metrics_transformed" not in plain.extra
+
+
+def test_kfold_keeps_drill_holes_whole():
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 1000, (23, 2))
+    depth = rng.integers(3, 9, 23)  # holes of different lengths
+    coords = np.array([[x, y, -2.0 * i] for (x, y), d in zip(xy, depth) for i in range(d)])
+    folds = cv.make_folds(coords, "5", seed=4)
+    for x, y in xy:  # every hole in exactly one fold
+        assert len(np.unique(folds[(coords[:, 0] == x) & (coords[:, 1] == y)])) == 1
+    sizes = np.bincount(folds)
+    assert len(sizes) == 5 and sizes.max() - sizes.min() <= depth.max()  # balanced by samples
+    np.testing.assert_array_equal(folds, cv.make_folds(coords, "5", seed=4))  # seeded
+    assert cv.folds_text(coords, "5") == "5 folds of whole drill holes"
+    assert cv.folds_text(coords[:, :2] + rng.normal(0, 1, (len(coords), 2)), "5") == "5 folds"
+    with pytest.raises(InputDataError, match="at least 30 holes"):
+        cv.make_folds(coords, "30")
+    # 2D, or 3D points that share no column: plain random k-fold as before
+    flat = cv.make_folds(coords[:, :2] + rng.normal(0, 1, (len(coords), 2)), "5", seed=4)
+    assert np.bincount(flat).max() - np.bincount(flat).min() <= 1
