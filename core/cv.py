@@ -191,14 +191,10 @@ def drill_holes(coords: np.ndarray) -> np.ndarray | None:
     return leave_out_groups(coords, "auto")
 
 
-def _whole_groups(groups: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """K folds of whole groups: groups in seeded random order, each to the smallest fold."""
+def _deal_groups(groups: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """K folds of whole groups (blocks, holes): groups in seeded random order, each to the
+    fold with the fewest points so far."""
     n_groups = int(groups.max()) + 1
-    if n_groups < k:
-        raise InputDataError(
-            f"{k} folds of whole drill holes need at least {k} holes, not {n_groups}; use "
-            f"--folds {n_groups} or fewer, or spatial blocks"
-        )
     counts = np.bincount(groups, minlength=n_groups)
     load = np.zeros(k, dtype=np.int64)
     fold_of = np.empty(n_groups, dtype=np.int64)
@@ -260,7 +256,13 @@ def make_folds(
             raise InputDataError(f"{fs.k} folds for only {n} points")
         holes = drill_holes(xy)
         if holes is not None:
-            return _whole_groups(holes, fs.k, rng)
+            n_holes = int(holes.max()) + 1
+            if n_holes < fs.k:
+                raise InputDataError(
+                    f"{fs.k} folds of whole drill holes need at least {fs.k} holes, not "
+                    f"{n_holes}; use --folds {n_holes} or fewer, or spatial blocks"
+                )
+            return _deal_groups(holes, fs.k, rng)
         folds = np.empty(n, dtype=np.int64)
         for f, part in enumerate(np.array_split(rng.permutation(n), fs.k)):
             folds[part] = f
@@ -277,14 +279,7 @@ def make_folds(
         logger.warning("only %d non-empty blocks of side %g: using %d folds instead of %d",
                        n_blocks, size, n_blocks, k)
         k = n_blocks
-    counts = np.bincount(block, minlength=n_blocks)
-    load = np.zeros(k, dtype=np.int64)
-    fold_of_block = np.empty(n_blocks, dtype=np.int64)
-    for b in rng.permutation(n_blocks):
-        f = int(np.argmin(load))
-        fold_of_block[b] = f
-        load[f] += counts[b]
-    return fold_of_block[block]
+    return _deal_groups(block, k, rng)
 
 
 # --------------------------------------------------------------------------- driver
