@@ -482,13 +482,28 @@ def _ok_settings(options: dict):
     return cfg, parse_transform(options.get("transform")), units
 
 
-def _ok_finish(ft, res, test_values, cfg, units) -> dict:
+def _kriging_output(ft, estimate, variance, lagrange, test_values, units) -> dict:
+    """A kriging method's result in the requested units (``lagrange``: OK's multiplier for
+    the lognormal back-transform, or None)."""
     if units == "transformed":
-        return {"prediction": res.estimate, "variance": res.variance,
+        return {"prediction": estimate, "variance": variance,
                 "observed": ft.forward(test_values)}
-    est, var = ft.back(res.estimate, res.variance, None if cfg.simple else res.lagrange)
+    est, var = ft.back(estimate, variance, lagrange)
     return {"prediction": est, "variance": var, "observed": np.asarray(test_values, float),
-            **transformed_extras(ft, res.estimate, res.variance, test_values)}
+            **transformed_extras(ft, estimate, variance, test_values)}
+
+
+def _ok_finish(ft, res, test_values, cfg, units) -> dict:
+    return _kriging_output(ft, res.estimate, res.variance,
+                           None if cfg.simple else res.lagrange, test_values, units)
+
+
+def _neighbourhood_text(cfg) -> str:
+    return "global" if cfg.neighbours == 0 else f"{cfg.neighbours} nearest neighbours"
+
+
+def _transform_text(kind) -> str:
+    return "no transform" if kind.value == "none" else f"{kind.value} transform fitted per fold"
 
 
 def transformed_extras(ft, prediction_t, variance_t, test_values) -> dict:
@@ -552,14 +567,13 @@ def _ok_describe(options: dict) -> str:
     cfg, kind, units = _ok_settings(options)
     model = options.get("variogram")
     what = f"simple kriging (mean {cfg.mean:g})" if cfg.simple else "ordinary kriging"
-    nb = "global" if cfg.neighbours == 0 else f"{cfg.neighbours} nearest neighbours"
+    nb = _neighbourhood_text(cfg)
     if model is None or options.get("refit_variogram"):
         models = ",".join(options.get("variogram_models") or OK_DEFAULT_MODELS)
         vg = f"variogram refitted inside each fold (gstat-default bins, candidates {models})"
     else:
         vg = f"fixed variogram {model.to_text()!r} (fitted once, not per fold)"
-    tr = "no transform" if kind.value == "none" else f"{kind.value} transform fitted per fold"
-    return f"{what}, {nb}; {vg}; {tr}; {units} units"
+    return f"{what}, {nb}; {vg}; {_transform_text(kind)}; {units} units"
 
 
 ok_method.loo = _ok_loo  # type: ignore[attr-defined]
@@ -568,9 +582,11 @@ ok_method.describe = _ok_describe  # type: ignore[attr-defined]
 
 # --------------------------------------------------------------------------- external drift
 def _ked_covariates(options: dict) -> tuple[str, ...]:
+    from .model.options import parse_csv
+
     covs = options.get("covariates") or ()
     if isinstance(covs, str):
-        covs = tuple(c.strip() for c in covs.split(",") if c.strip())
+        covs = parse_csv(covs)
     if not covs:
         raise InputDataError(
             "cross-validation method 'ked' (kriging with external drift) needs covariate "
@@ -605,12 +621,7 @@ def ked_method(train: PointData, test: PointData, options: dict,
     model = auto_variogram(train.coords, drift_residuals(y, f_train), models).model
     res = krige_external_drift(train.coords, y, f_train, test.coords, f_test, model,
                                neighbours=cfg.neighbours, should_stop=should_stop)
-    if units == "transformed":
-        return {"prediction": res.estimate, "variance": res.variance,
-                "observed": ft.forward(test.values)}
-    est, var = ft.back(res.estimate, res.variance, None)
-    return {"prediction": est, "variance": var, "observed": np.asarray(test.values, float),
-            **transformed_extras(ft, res.estimate, res.variance, test.values)}
+    return _kriging_output(ft, res.estimate, res.variance, None, test.values, units)
 
 
 def _ked_describe(options: dict) -> str:
@@ -619,11 +630,10 @@ def _ked_describe(options: dict) -> str:
         names = ", ".join(Path(p).name for p in _ked_covariates(options))
     except InputDataError:
         names = "(no covariates given)"
-    nb = "global" if cfg.neighbours == 0 else f"{cfg.neighbours} nearest neighbours"
     models = ",".join(options.get("variogram_models") or OK_DEFAULT_MODELS)
-    tr = "no transform" if kind.value == "none" else f"{kind.value} transform fitted per fold"
-    return (f"kriging with external drift in {names} (universal kriging), {nb}; residual "
-            f"variogram refitted inside each fold (candidates {models}); {tr}; {units} units")
+    return (f"kriging with external drift in {names} (universal kriging), "
+            f"{_neighbourhood_text(cfg)}; residual variogram refitted inside each fold "
+            f"(candidates {models}); {_transform_text(kind)}; {units} units")
 
 
 ked_method.describe = _ked_describe  # type: ignore[attr-defined]

@@ -172,6 +172,11 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     directions = _directions(args.directions)
     if args.anisotropy and len(directions) < 2:
         raise InputDataError("--anisotropy needs at least two --directions, e.g. 0,45,90,135")
+    if args.vertical:
+        if pts.ndim != 3:
+            raise InputDataError("--vertical needs 3D points (a --z-field or Z geometries)")
+        if args.anisotropy:
+            raise InputDataError("use either --vertical (3D) or --anisotropy (horizontal)")
     transform_params = None
     values = pts.values
     if args.transform != "none":
@@ -197,29 +202,24 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     omni, dir_evs = evs[0], dict(zip(directions, evs[1:]))
     session.check()
     session.progress(0.5, "fitting")
-    loo = _loo_rmse(pts.coords, values, args.neighbours) if args.select == "loo" else None
-    fitted = fit_variogram(
-        omni,
-        _candidates(args.models),
-        nugget=args.nugget,
-        weights=args.fit_weights,
-        select=args.select,
-        loo_rmse=loo,
-    )
-    if args.vertical:
-        if pts.ndim != 3:
-            raise InputDataError("--vertical needs 3D points (a --z-field or Z geometries)")
-        if args.anisotropy:
-            raise InputDataError("use either --vertical (3D) or --anisotropy (horizontal)")
-        session.progress(0.8, "fitting the vertical anisotropy")
-        vert = fit_vertical_anisotropy(pts.coords, values, _candidates(args.models),
-                                       nugget=args.nugget, weights=args.fit_weights)
-        if vert is None:
+    if args.vertical:  # the horizontal and vertical variograms replace the omnidirectional fit
+        fitted = fit_vertical_anisotropy(pts.coords, values, _candidates(args.models),
+                                         nugget=args.nugget, weights=args.fit_weights)
+        if fitted is None:
             raise InputDataError(
                 "--vertical: too few near-horizontal or near-vertical pairs (each direction "
                 "needs 3 lag bins of 10 pairs); fit an omnidirectional variogram instead"
             )
-        fitted = vert
+    else:
+        loo = _loo_rmse(pts.coords, values, args.neighbours) if args.select == "loo" else None
+        fitted = fit_variogram(
+            omni,
+            _candidates(args.models),
+            nugget=args.nugget,
+            weights=args.fit_weights,
+            select=args.select,
+            loo_rmse=loo,
+        )
     if args.anisotropy:
         session.progress(0.8, "fitting the anisotropy")
         aniso = fit_anisotropy(list(dir_evs.values()), fitted.model, weights=args.fit_weights)

@@ -56,7 +56,7 @@ class _Kriger:
             self.center = float(np.mean(values))
         self.values = values
         self.z = np.ascontiguousarray(values - self.center)
-        self.shift = model.sill if model.bounded else self._unbounded_shift(corners)
+        self.shift = covariance_shift(model, corners)
         self.k = self.n if config.neighbours == 0 else min(config.neighbours, self.n)
         self.threads = _cores(config.n_jobs)
         self.global_ = (self.k == self.n and config.max_distance is None
@@ -81,17 +81,6 @@ class _Kriger:
                 logger.debug("global system singular: kriging target by target")
                 self._dense = False
         return self._dense or None
-
-    def _unbounded_shift(self, corners: np.ndarray) -> float:
-        """A constant above every semivariogram value the systems can contain.
-
-        Ordinary kriging is invariant to it; ``C = shift - Gamma`` is then positive definite
-        for the usual configurations (the fallback handles the others).
-        """
-        red = self.model.reduce(corners)
-        diam = float(np.sqrt(((red[:, None, :] - red[None, :, :]) ** 2).sum(-1)).max())
-        g = float(self.model.gamma(max(diam, 1e-12)))
-        return 2.0 * g + 1.0
 
     def chunk_size(self, details: bool, exclude_self: bool) -> int:
         if self.config.chunk_size:
@@ -154,6 +143,22 @@ class _Kriger:
         return est, var, lag, int(bad.size), n_missing, extra
 
 
+def covariance_shift(model, points: np.ndarray) -> float:
+    """The constant ``shift`` of the covariance ``C = shift - gamma`` the systems are built on.
+
+    The sill for a bounded model. For an unbounded one, a constant above every semivariogram
+    value among ``points`` (data and target corners, or all of them): ordinary kriging and
+    kriging with a drift (which contains the constant) are invariant to it, and
+    ``shift - Gamma`` is then positive definite for the usual configurations (the fallback
+    handles the others).
+    """
+    if model.bounded:
+        return float(model.sill)
+    red = model.reduce(np.asarray(points, dtype=float))
+    diam = float(np.sqrt(((red[:, None, :] - red[None, :, :]) ** 2).sum(-1)).max())
+    return 2.0 * float(model.gamma(max(diam, 1e-12))) + 1.0
+
+
 def _as_coords(arr, what: str, ndim: int | None = None) -> np.ndarray:
     out = np.asarray(arr, dtype=float)
     if out.ndim != 2 or out.shape[1] not in (2, 3):
@@ -167,7 +172,8 @@ def _as_coords(arr, what: str, ndim: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def _corners(*boxes: np.ndarray) -> np.ndarray:
+def bounding_corners(*boxes: np.ndarray) -> np.ndarray:
+    """The 2**d corners of the bounding box of all the given point sets."""
     pts = np.vstack(boxes)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     return np.array(list(itertools.product(*zip(lo, hi, strict=True))))
@@ -266,7 +272,7 @@ def krige(
             f"exclude_self needs the samples as targets ({coords.shape[0]}), "
             f"got {targets.shape[0]} targets"
         )
-    kr = _Kriger(coords, values, model, config, _corners(coords, targets))
+    kr = _Kriger(coords, values, model, config, bounding_corners(coords, targets))
     _set_threads(kr.threads)
     m = targets.shape[0]
     est, var, lag = np.empty(m), np.empty(m), np.empty(m)
@@ -329,7 +335,7 @@ def krige_grid(
     box = [[xmin, ymin], [xmax, ymax]]
     if grid.ndim == 3:
         box = [[xmin, ymin, min(grid.z_levels)], [xmax, ymax, max(grid.z_levels)]]
-    kr = _Kriger(coords, values, model, config, _corners(coords, np.asarray(box)))
+    kr = _Kriger(coords, values, model, config, bounding_corners(coords, np.asarray(box)))
     _set_threads(kr.threads)
     n = grid.n_nodes
     est, var, lag = np.empty(n), np.empty(n), np.empty(n)

@@ -29,9 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
 
 from ..errors import InputDataError
 from ..progress import StopFn, check_cancel
+from .api import bounding_corners, covariance_shift
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +59,6 @@ class DriftResult:
     estimate: np.ndarray
     variance: np.ndarray
     n_singular: int = 0
-
-
-def _shift(model, reduced: np.ndarray) -> float:
-    if model.bounded:
-        return float(model.sill)
-    # Unbounded model: a pseudo-covariance; the constant in the drift makes KED invariant to
-    # the shift, which only has to keep the matrix well scaled.
-    span = float(np.sqrt((np.ptp(reduced, axis=0) ** 2).sum())) or 1.0
-    return float(model.gamma(np.array([2.0 * span]))[0])
 
 
 def krige_external_drift(
@@ -125,20 +118,15 @@ def krige_external_drift(
             f"one dense {n} x {n} system); use a local neighbourhood, e.g. 32 neighbours"
         )
     red_s, red_t = model.reduce(coords), model.reduce(targets)
-    shift = _shift(model, np.vstack([red_s, red_t]))
-    ones = np.ones((n, 1))
-    fs_full = np.hstack([ones, f_s])
+    shift = covariance_shift(model, bounding_corners(coords, targets))
+    fs_full = np.hstack([np.ones((n, 1)), f_s])
     ft_full = np.hstack([np.ones((len(targets), 1)), f_t])
-    m = len(targets)
     if k == n:
-        nbr_all = None
-    else:
-        _, nbr_all = cKDTree(red_s).query(red_t, k=k)
-        nbr_all = np.asarray(nbr_all, dtype=np.int64).reshape(m, k)
-    if nbr_all is None:
-        est, var, n_singular = _global(red_s, red_t, values, fs_full, ft_full, model, shift,
-                                       should_stop)
-        return _finish(est, var, n_singular)
+        return _finish(*_global(red_s, red_t, values, fs_full, ft_full, model, shift,
+                                should_stop))
+    m = len(targets)
+    _, nbr_all = cKDTree(red_s).query(red_t, k=k)
+    nbr_all = np.asarray(nbr_all, dtype=np.int64).reshape(m, k)
     est = np.empty(m)
     var = np.empty(m)
     n_singular = 0
@@ -152,12 +140,12 @@ def krige_external_drift(
         d_ss = np.sqrt(((xs[:, :, None, :] - xs[:, None, :, :]) ** 2).sum(-1))
         d_s0 = np.sqrt(((xs - red_t[start:stop, None, :]) ** 2).sum(-1))
         a = np.zeros((b, q, q))
-        a[:, :k, :k] = shift - model.gamma(d_ss)
+        a[:, :k, :k] = model.covariance(d_ss, shift)
         fn = fs_full[nbr]  # (b, k, p + 1)
         a[:, :k, k:] = fn
         a[:, k:, :k] = np.swapaxes(fn, 1, 2)
         rhs = np.empty((b, q))
-        rhs[:, :k] = shift - model.gamma(d_s0)
+        rhs[:, :k] = model.covariance(d_s0, shift)
         rhs[:, k:] = ft_full[start:stop]
         try:
             sol = np.linalg.solve(a, rhs[..., None])[..., 0]
@@ -179,9 +167,8 @@ def _global(red_s, red_t, values, fs_full, ft_full, model, shift, should_stop):
     from scipy.linalg import LinAlgError, LinAlgWarning, lu_factor, lu_solve
 
     n, q = len(values), len(values) + fs_full.shape[1]
-    d_ss = np.sqrt(((red_s[:, None, :] - red_s[None, :, :]) ** 2).sum(-1))
     a = np.zeros((q, q))
-    a[:n, :n] = shift - model.gamma(d_ss)
+    a[:n, :n] = model.covariance(cdist(red_s, red_s), shift)
     a[:n, n:] = fs_full
     a[n:, :n] = fs_full.T
     try:
@@ -197,8 +184,8 @@ def _global(red_s, red_t, values, fs_full, ft_full, model, shift, should_stop):
     for start in range(0, len(red_t), BATCH):
         check_cancel(should_stop)
         stop = min(start + BATCH, len(red_t))
-        d_s0 = np.sqrt(((red_s[:, None, :] - red_t[None, start:stop, :]) ** 2).sum(-1))
-        rhs = np.vstack([shift - model.gamma(d_s0), ft_full[start:stop].T])  # (q, b)
+        rhs = np.vstack([model.covariance(cdist(red_s, red_t[start:stop]), shift),
+                         ft_full[start:stop].T])  # (q, b)
         sol = pinv @ rhs if singular else lu_solve(lu, rhs)
         est[start:stop] = values @ sol[:n]
         var[start:stop] = shift - (sol * rhs).sum(axis=0)

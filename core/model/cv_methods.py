@@ -62,12 +62,11 @@ def hybrid_method(train, test, options: dict, progress: ProgressFn | None = None
             should_stop=should_stop)
     pred = est.predict_full(test.coords, attributes=test.attributes if est.co_fields else None,
                             allow_missing=False)
+    sd_t = est.calibration_.predictive_std(pred.sigma_t)
     if _units(options) == "transformed":
         lower, upper = est.calibration_.interval(pred.prediction_t, pred.sigma_t)
-        sd = est.calibration_.predictive_std(pred.sigma_t)
-        return {"prediction": pred.prediction_t, "variance": sd**2, "lower": lower,
+        return {"prediction": pred.prediction_t, "variance": sd_t**2, "lower": lower,
                 "upper": upper, "observed": est.transform_.forward(test.values)}
-    sd_t = est.calibration_.predictive_std(pred.sigma_t)
     return {"prediction": pred.prediction, "variance": pred.prediction_std**2,
             "lower": pred.interval_lower, "upper": pred.interval_upper,
             "observed": np.asarray(test.values, dtype=float),

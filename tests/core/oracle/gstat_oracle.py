@@ -178,3 +178,20 @@ def r_vgm(model: VariogramModel) -> str:
         term += ")" if expr is None else f", add.to = {expr})"
         expr = term
     return str(expr)
+
+
+def untied(coords: np.ndarray, targets: np.ndarray, model: VariogramModel, neighbours: int,
+           max_distance: float | None = None) -> np.ndarray:
+    """Mask of the targets whose ``neighbours`` nearest samples are unambiguous: no tie at the
+    k-th place (or at ``max_distance``), where either sample is a correct choice and gstat and
+    the engine may break the tie differently. All true for a global neighbourhood (0)."""
+    if not neighbours:
+        return np.ones(len(targets), dtype=bool)
+    red_c, red_t = model.reduce(coords), model.reduce(targets)
+    d = np.sqrt(((red_t[:, None, :] - red_c[None, :, :]) ** 2).sum(-1))
+    d.sort(axis=1)
+    k = neighbours
+    tied = np.isclose(d[:, k - 1], d[:, k], rtol=1e-12, atol=0.0)
+    if max_distance is not None:
+        tied |= np.isclose(d[:, k - 1], max_distance, rtol=1e-12, atol=0.0)
+    return ~tied

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from gstat_oracle import r_vgm, run_r
+from gstat_oracle import r_vgm, run_r, untied
 
 from gcnn_rnn.core.kriging import krige_external_drift
 from gcnn_rnn.core.variogram.models import parse_model
@@ -85,11 +85,8 @@ def test_external_drift_matches_gstat(case: Case, setup, meuse):
                                neighbours=case.neighbours)
     ref = out[case.name]
     est, var = ref["est"].to_numpy(float), ref["var"].to_numpy(float)
-    keep = np.ones(len(est), dtype=bool)
-    if case.neighbours:  # leave out targets whose k-th and (k+1)-th neighbours tie
-        d = np.sqrt(((targets[["x", "y"]].to_numpy(float)[:, None] - coords[None]) ** 2).sum(-1))
-        d.sort(axis=1)
-        keep = ~np.isclose(d[:, case.neighbours - 1], d[:, case.neighbours], rtol=1e-12)
+    keep = untied(coords, targets[["x", "y"]].to_numpy(float), parse_model(case.model),
+                  case.neighbours)
     assert keep.sum() > 0.95 * len(keep)
     np.testing.assert_allclose(res.estimate[keep], est[keep], rtol=0, atol=TOL)
     np.testing.assert_allclose(res.variance[keep], np.clip(var[keep], 0, None), rtol=0, atol=TOL)

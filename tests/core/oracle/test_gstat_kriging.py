@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-from gstat_oracle import r_vgm, run_r
+from gstat_oracle import r_vgm, run_r, untied
 
 from gcnn_rnn.core.cli.main import main
 from gcnn_rnn.core.kriging import KrigingConfig, krige
@@ -167,16 +167,7 @@ def gstat_results(meuse, meuse_grid) -> dict[str, pd.DataFrame]:
 
 def _untied(coords: np.ndarray, targets: np.ndarray, case: Case) -> np.ndarray:
     """Mask of the targets whose neighbour set is unambiguous (no tie at the k-th place)."""
-    if not case.neighbours:
-        return np.ones(len(targets), dtype=bool)
-    red_c, red_t = case.variogram.reduce(coords), case.variogram.reduce(targets)
-    d = np.sqrt(((red_t[:, None, :] - red_c[None, :, :]) ** 2).sum(-1))
-    d.sort(axis=1)
-    k = case.neighbours
-    tied = np.isclose(d[:, k - 1], d[:, k], rtol=1e-12, atol=0.0)
-    if case.max_distance is not None:
-        tied |= np.isclose(d[:, k - 1], case.max_distance, rtol=1e-12, atol=0.0)
-    return ~tied
+    return untied(coords, targets, case.variogram, case.neighbours, case.max_distance)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
