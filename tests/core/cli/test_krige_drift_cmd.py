@@ -1,0 +1,98 @@
+"""``gcnn-rnn krige`` with --covariates / --covariate-fields / --drift / --block (gstat
+agreement itself: tests/core/oracle/test_gstat_universal.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from gcnn_rnn.core.cli.main import main
+
+VG = "0.05 Nug + 0.35 Sph(800)"
+
+
+def _krige(capsys, *args) -> tuple[int, str]:
+    code = main(["krige", "--quiet", *map(str, args)])
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture()
+def small_dist(meuse_gpkg, tmp_path):
+    """meuse_dist.tif cut to its northern half: part of the samples fall outside."""
+    src = meuse_gpkg.parent / "meuse_dist.tif"
+    with rasterio.open(src) as ds:
+        arr = ds.read(1)
+        profile = ds.profile
+    arr[arr.shape[0] // 2:, :] = profile["nodata"]
+    out = tmp_path / "dist_half.tif"
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(arr, 1)
+    return out
+
+
+def test_external_drift_on_a_grid_keeps_nodata_and_counts_dropped(meuse_gpkg, small_dist,
+                                                                   tmp_path, capsys):
+    out = tmp_path / "o"
+    code, err = _krige(capsys, "--input", meuse_gpkg, "--field", "zinc", "--transform", "log",
+                       "--covariates", small_dist, "--drift", "x,y",
+                       "--template", meuse_gpkg.parent / "meuse_dist.tif", "--output-dir", out)
+    assert code == 0, err
+    summary = json.loads((out / "kriging.json").read_text())
+    assert summary["method"] == "kriging with external drift"
+    assert summary["variogram"]["fitted_to"] == "drift residuals"
+    dropped = summary["dropped"]["no_covariate"]
+    assert 0 < dropped < 155 and summary["n"] == 155 - dropped
+    with rasterio.open(small_dist) as ds:
+        cov = ds.read(1, masked=True)
+    with rasterio.open(out / "kriging_estimate.tif") as ds:
+        est = ds.read(1, masked=True)
+        assert "kriging with external drift" in ds.descriptions[0]
+    # estimated exactly where the covariate has a value
+    assert np.array_equal(est.mask, cov.mask)
+    assert summary["n_missing"] == int(cov.mask.sum() - np.ma.getmaskarray(
+        rasterio.open(meuse_gpkg.parent / "meuse_dist.tif").read(1, masked=True)).sum())
+
+
+def test_block_and_drift_summary(meuse_gpkg, tmp_path, capsys):
+    code, err = _krige(capsys, "--input", meuse_gpkg, "--field", "zinc", "--variogram",
+                       "1e4 Nug + 1e5 Sph(900)", "--drift", "x,y", "--block", "100,100",
+                       "--block-discretisation", "3", "--cell-size", 200, "--neighbours", 20,
+                       "--output-dir", tmp_path)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "kriging.json").read_text())
+    assert summary["method"] == "block universal kriging"
+    assert summary["drift"]["block"] == [100.0, 100.0]
+    assert summary["drift"]["block_discretisation"] == 3
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--drift", "x2", "--cell-size", "100"], "needs the lower-order term"),
+    (["--drift", "x,z", "--cell-size", "100"], "needs 3D data"),
+    (["--block", "40", "--cell-size", "100"], "--block must be"),
+    (["--block", "a,b", "--cell-size", "100"], "--block must be"),
+    (["--block", "0,0", "--cell-size", "100"], "--block must be"),
+    (["--block", "40,40,5", "--cell-size", "100"], "has a dz"),
+    (["--block", "cell", "--points", "POINTS"], "--block cell needs an output grid"),
+    (["--block-discretisation", "4", "--cell-size", "100"], "needs --block"),
+    (["--block", "40,40", "--block-discretisation", "0", "--cell-size", "100"], "needs --block"),
+    (["--covariate-fields", "dist", "--cell-size", "100"], "needs --points"),
+    (["--covariate-fields", "nope", "--points", "POINTS"], "no field 'nope'"),
+    (["--covariate-fields", "landuse", "--points", "POINTS"], "not numeric"),
+    (["--covariates", "missing.tif", "--cell-size", "100"], "not found"),
+    (["--drift", "x,y", "--mean", "6", "--cell-size", "100"], "--mean"),
+    (["--drift", "x,y", "--max-distance", "500", "--cell-size", "100"], "--max-distance"),
+    (["--drift", "x,y", "--sectors", "4", "--cell-size", "100"], "--sectors"),
+    (["--block", "40,40", "--transform", "log", "--cell-size", "100"], "back-transform"),
+    (["--variogram", "0.02 Err + 1 Pow(1, 1.5)", "--cell-size", "100"], "bounded"),
+])
+def test_bad_input_exit_code_2_writes_nothing(args, message, meuse_gpkg, tmp_path, capsys):
+    args = [str(meuse_gpkg) if a == "POINTS" else a for a in args]
+    out = tmp_path / "out"
+    code, err = _krige(capsys, "--input", meuse_gpkg, "--field", "zinc", "--variogram", VG,
+                       *args, "--output-dir", out)
+    assert code == 2, err
+    assert message.lower() in err.lower()
+    assert not out.exists() or not any(out.iterdir())
