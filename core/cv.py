@@ -545,6 +545,15 @@ def ok_method(train: PointData, test: PointData, options: dict,
 
         models = tuple(options.get("variogram_models") or OK_DEFAULT_MODELS)
         model = auto_variogram(train.coords, y, models).model
+    if model.measurement_error:  # an Err part: the numpy path that keeps it off the target
+        from .kriging import krige_universal
+
+        if cfg.simple:
+            raise InputDataError("simple kriging (--mean) with a measurement-error (Err) "
+                                 "variogram is not available; drop --mean")
+        res = krige_universal(train.coords, y, test.coords, model, neighbours=cfg.neighbours,
+                              should_stop=should_stop)
+        return _kriging_output(ft, res.estimate, res.variance, None, test.values, units)
     res = krige(train.coords, y, test.coords, model, cfg, should_stop=should_stop)
     return _ok_finish(ft, res, test.values, cfg, units)
 
@@ -558,6 +567,8 @@ def _ok_loo(points: PointData, options: dict, progress=None, should_stop=None) -
     model = options.get("variogram")
     if model is None or options.get("refit_variogram") or kind is Transform.NSCORE:
         return None  # the normal-score table depends on the training part: per fold
+    if model.measurement_error:
+        return None  # kriged per fold by the path that handles Err
     ft = fit_transform(points.values, kind)  # none/log have no parameters to leak
     res = krige(points.coords, ft.forward(points.values), points.coords, model, cfg,
                 exclude_self=True, progress=progress, should_stop=should_stop)

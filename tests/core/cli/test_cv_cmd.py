@@ -148,3 +148,20 @@ def test_bad_drift_flags(args, message, meuse_gpkg, tmp_path, capsys):
                     "--output-json", tmp_path / "x.json")
     assert code == 2 and message in err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_loo_with_a_measurement_error_model(meuse_gpkg, tmp_path, capsys):
+    from gcnn_rnn.core.kriging import krige_universal
+
+    out = tmp_path / "e.json"
+    text = "0.02 Err + 0.03 Nug + 0.59 Sph(897)"
+    code, err = _cv(capsys, "--input", meuse_gpkg, "--field", "zinc", "--method", "ok",
+                    "--transform", "log", "--output-units", "transformed", "--variogram", text,
+                    "--kriging-neighbours", "16", "--output-json", out)
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    pts = read_points(meuse_gpkg, "zinc")
+    keep = np.arange(pts.n) != 7
+    res = krige_universal(pts.coords[keep], np.log(pts.values[keep]), pts.coords[7:8],
+                          parse_model(text), neighbours=16)
+    assert doc["per_point"][7]["ok_prediction"] == pytest.approx(res.estimate[0], abs=1e-10)

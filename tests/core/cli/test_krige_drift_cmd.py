@@ -96,3 +96,35 @@ def test_bad_input_exit_code_2_writes_nothing(args, message, meuse_gpkg, tmp_pat
     assert code == 2, err
     assert message.lower() in err.lower()
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_err_variogram_from_v_json_smooths_the_data(meuse_gpkg, tmp_path, capsys):
+    import geopandas as gpd
+
+    from gcnn_rnn.core.io import read_points
+    from gcnn_rnn.core.kriging import krige_universal
+    from gcnn_rnn.core.variogram.io import (
+        load_variogram,
+        variogram_document,
+        write_variogram_json,
+    )
+    from gcnn_rnn.core.variogram.models import parse_model
+
+    text = "0.02 Err + 0.03 Nug + 0.59 Sph(897)"
+    vjson = tmp_path / "v.json"
+    write_variogram_json(vjson, variogram_document(parse_model(text), field="zinc",
+                                                   transform="log"))
+    assert load_variogram(vjson) == parse_model(text)  # V.json round trip
+    zinc = read_points(meuse_gpkg, "zinc", layer="meuse")
+    gpd.GeoDataFrame(geometry=gpd.points_from_xy(zinc.coords[:5, 0], zinc.coords[:5, 1]),
+                     crs="EPSG:28992").to_file(tmp_path / "t.gpkg", layer="t")
+    code, err = _krige(capsys, "--input", meuse_gpkg, "--field", "zinc", "--variogram", vjson,
+                       "--neighbours", 0, "--points", tmp_path / "t.gpkg",
+                       "--output-units", "transformed", "--output-dir", tmp_path / "o")
+    assert code == 0, err
+    got = gpd.read_file(tmp_path / "o" / "kriging_points.gpkg")
+    want = krige_universal(zinc.coords, np.log(zinc.values), zinc.coords[:5],
+                           parse_model(text), neighbours=0)
+    np.testing.assert_allclose(got["kriging_estimate"], want.estimate, atol=1e-12)
+    assert (np.abs(got["kriging_estimate"] - np.log(zinc.values[:5])) > 1e-4).all()
+    assert (got["kriging_variance"] > 0).all()
