@@ -6,9 +6,10 @@
 * Block kriging through the CLI on the Meuse grid raster: ``krige(log(zinc) ~ 1, ...,
   block = c(40, 40))``, ``nmax = 16`` and global (gstat's default discretisation, 4 x 4 Gauss
   points), and with a regular 5 x 5 discretisation (``nblockdiscr = 5``).
-* Universal kriging in the coordinates (``~ x + y``), KED with blocks, and models with a
-  measurement error ``Err`` (at sample locations, where kriging no longer honours the data,
-  and elsewhere), through the Python API.
+* Universal kriging in the coordinates (``~ x + y``; 3D ``~ z``), KED with blocks, an
+  anisotropic block, a 3D block (4 x 4 x 4 Gauss points), and models with a measurement error
+  ``Err`` (at sample locations, where kriging no longer honours the data, and elsewhere),
+  through the Python API.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ SAMPLE = Path(__file__).resolve().parents[3] / "sample_data"
 RESIDUAL = "0.05 Nug + 0.35 Sph(800)"  # a residual model of log(zinc) ~ sqrt(dist)
 MODEL = "0.0507 Nug + 0.5906 Sph(897)"
 ERR = "0.02 Err + 0.03 Nug + 0.59 Sph(897)"
+ANISO = "0.05 Nug + 0.59 Sph(897, anis=(30, 0.5))"
+MODEL_3D = "0.02 Nug + 0.1 Sph(60)"
 CRS = "EPSG:28992"
 
 
@@ -77,11 +80,32 @@ def gstat(meuse, grid_nodes):
         f"W(krige(v ~ 1, d, p, model = {err}, nmax = 24, debug.level = 0), 'err_nmax24')",
         f"W(krige(v ~ sd, d, p, model = {_r_err_vgm('0.01 Err + ' + RESIDUAL)}, "
         "debug.level = 0), 'err_ked')",
+        f"W(krige(v ~ 1, d, p, model = {r_vgm(parse_model(ANISO))}, block = c(40, 60), "
+        "debug.level = 0), 'block_aniso')",
+        "d3 <- IN('d3'); coordinates(d3) <- ~x + y + z",
+        "t3 <- IN('t3'); coordinates(t3) <- ~x + y + z",
+        f"W(krige(v ~ 1, d3, t3, model = {r_vgm(parse_model(MODEL_3D))}, block = c(10, 10, 4), "
+        "debug.level = 0), 'block_3d')",
+        f"W(krige(v ~ z, d3, t3, model = {r_vgm(parse_model(MODEL_3D))}, nmax = 30, "
+        "debug.level = 0), 'uk_z_3d')",
     ]
     data = {"x": meuse["x"], "y": meuse["y"], "dist": meuse["dist"], "v": meuse["logzinc"]}
+    d3, t3 = _data_3d()
     out = run_r("\n".join(lines), {"data": data, "grid": grid_nodes[["x", "y", "sd"]],
-                                   "pts": pts})
+                                   "pts": pts, "d3": d3, "t3": t3})
     return pts, out
+
+
+def _data_3d():
+    """Drill-hole-like 3D samples with a trend in z, and targets between them."""
+    rng = np.random.default_rng(7)
+    xyz = np.column_stack([rng.uniform(0, 100, 120), rng.uniform(0, 100, 120),
+                           rng.uniform(-40, 0, 120)])
+    v = 1.0 + 0.03 * xyz[:, 2] + rng.normal(scale=0.3, size=120)
+    t = np.column_stack([rng.uniform(10, 90, 25), rng.uniform(10, 90, 25),
+                         rng.uniform(-35, -5, 25)])
+    return (pd.DataFrame({"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2], "v": v}),
+            pd.DataFrame({"x": t[:, 0], "y": t[:, 1], "z": t[:, 2]}))
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +170,7 @@ def test_cli_block_kriging_on_the_grid_matches_gstat(neighbours, tag, gstat, gri
 
 CASES = [  # name, model, neighbours, covariate?, drift, block, discretisation
     ("block_reg5", MODEL, 16, False, None, (40, 40), 5),
+    ("block_aniso", ANISO, 0, False, None, (40, 60), None),
     ("ked_block", RESIDUAL, 0, True, None, (40, 40), None),
     ("uk_xy", RESIDUAL, 0, False, "x,y", None, None),
     ("uk_xy_nmax20", RESIDUAL, 20, False, "x,y", None, None),
@@ -153,6 +178,19 @@ CASES = [  # name, model, neighbours, covariate?, drift, block, discretisation
     ("err_nmax24", ERR, 24, False, None, None, None),
     ("err_ked", "0.01 Err + " + RESIDUAL, 0, True, None, None, None),
 ]
+
+
+def test_3d_block_and_drift_in_z_match_gstat(gstat):
+    d3, t3 = _data_3d()
+    coords, targets = d3[["x", "y", "z"]].to_numpy(float), t3.to_numpy(float)
+    model = parse_model(MODEL_3D)
+    for name, kw in (("block_3d", {"neighbours": 0, "block": (10, 10, 4)}),
+                     ("uk_z_3d", {"neighbours": 30, "drift": "z"})):
+        res = krige_universal(coords, d3["v"].to_numpy(float), targets, model, **kw)
+        ref = gstat[1][name]
+        keep = untied(coords, targets, model, kw["neighbours"])
+        np.testing.assert_allclose(res.estimate[keep], ref["est"][keep], atol=TOL, rtol=0)
+        np.testing.assert_allclose(res.variance[keep], ref["var"][keep], atol=TOL, rtol=0)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
