@@ -151,3 +151,11 @@ def test_bad_blocks():
         krige_universal(xy, v, xy[:2], MODEL, block=(1, 2, 3))
     with pytest.raises(InputDataError, match="discretisation"):
         krige_universal(xy, v, xy[:2], MODEL, block=(1, 2), block_discretisation=0)
+
+
+def test_err_is_not_a_fit_candidate():
+    from gcnn_rnn.core.variogram.fit import auto_variogram
+
+    _, xy, v = _data()
+    with pytest.raises(InputDataError, match="cannot be fitted"):
+        auto_variogram(xy, v, ("err",))
