@@ -128,3 +128,33 @@ def test_err_variogram_from_v_json_smooths_the_data(meuse_gpkg, tmp_path, capsys
     np.testing.assert_allclose(got["kriging_estimate"], want.estimate, atol=1e-12)
     assert (np.abs(got["kriging_estimate"] - np.log(zinc.values[:5])) > 1e-4).all()
     assert (got["kriging_variance"] > 0).all()
+
+
+def test_3d_block_cell_with_drift_in_z(tmp_path, capsys):
+    import pandas as pd
+
+    from gcnn_rnn.core.grid import Grid
+    from gcnn_rnn.core.kriging import krige_universal_grid
+    from gcnn_rnn.core.variogram.models import parse_model
+
+    rng = np.random.default_rng(0)
+    xyz = rng.uniform([0, 0, -50], [500, 500, 0], size=(120, 3))
+    cu = 1 + xyz[:, 2] / 100 + rng.normal(scale=0.1, size=120)
+    pd.DataFrame({"x": xyz[:, 0], "y": xyz[:, 1], "depth": xyz[:, 2], "cu": cu}).to_csv(
+        tmp_path / "holes.csv", index=False)
+    vg = "0.01 Nug + 0.02 Sph(300)"
+    code, err = _krige(capsys, "--input", tmp_path / "holes.csv", "--field", "cu",
+                       "--z-field", "depth", "--crs", "EPSG:32633", "--variogram", vg,
+                       "--drift", "z", "--block", "cell", "--neighbours", 20,
+                       "--cell-size", 100, "--extent", "0,0,500,500", "--z-levels=-45:-5:20",
+                       "--output-dir", tmp_path / "o")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "o" / "kriging.json").read_text())
+    assert summary["drift"]["block"] == [100.0, 100.0, 20.0]
+    with rasterio.open(tmp_path / "o" / "kriging_estimate.tif") as ds:
+        bands = ds.read()
+    grid = Grid.from_extent((0, 0, 500, 500), 100, z_levels=(-45.0, -25.0, -5.0))
+    want = krige_universal_grid(xyz, cu, grid, parse_model(vg), drift="z", neighbours=20,
+                                block=(100, 100, 20))
+    np.testing.assert_allclose(bands, want.estimate, rtol=1e-6)
+    assert bands[0].mean() < bands[2].mean()  # the trend in z
