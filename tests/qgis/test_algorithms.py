@@ -414,6 +414,24 @@ def test_crossvalidate_external_drift_equals_the_cli_in_both_units(tmp_path):
     assert_same_metrics(doc["metrics_transformed"], theirs["metrics_transformed"], rel=1e-12)
 
 
+@needs_engine("cv")
+def test_crossvalidate_universal_kriging_equals_the_cli(tmp_path):
+    import json
+
+    out = tmp_path / "cv.json"
+    run("gcnnrnn:crossvalidate", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                  "METHODS": [4], "FOLDS": "5", "SEED": 2,
+                                  "KRIGING_NEIGHBOURS": 24, "METRICS": str(out)})
+    doc = json.loads(out.read_text())
+    assert set(doc["metrics"]) == {"uk"} and "universal kriging" in doc["protocol"]
+    cli = tmp_path / "cli.json"
+    engine_cli("cv", ["--input", SAMPLE_DATA / "meuse.gpkg", "--layer", "meuse", "--field",
+                      "zinc", "--transform", "log", "--variogram", "auto", "--method", "uk",
+                      "--folds", 5, "--refit-variogram", "--kriging-neighbours", 24,
+                      "--seed", 2, "--output-json", cli])
+    assert_same_metrics(doc["metrics"], json.loads(cli.read_text())["metrics"], rel=1e-12)
+
+
 def assert_same_rasters(ours: dict, theirs_dir: Path, rel: float) -> None:
     """Each of ``ours`` (file name -> path) equals the file of that name in ``theirs_dir``."""
     for fname, path in ours.items():
