@@ -397,6 +397,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     outputs: dict[str, str] = {}
     label = f"{pts.field}" + (f" ({kind}, {units} units)" if kind != "none" else "")
     what = drift.method(config.simple)
+    if model.measurement_error:
+        what += " with measurement error"
     if grid is None:
         path = out_dir / POINTS_GPKG
         _write_points(path, targets_gdf, est, var)

@@ -122,6 +122,8 @@ def test_err_variogram_from_v_json_smooths_the_data(meuse_gpkg, tmp_path, capsys
                        "--neighbours", 0, "--points", tmp_path / "t.gpkg",
                        "--output-units", "transformed", "--output-dir", tmp_path / "o")
     assert code == 0, err
+    summary = json.loads((tmp_path / "o" / "kriging.json").read_text())
+    assert summary["method"] == "ordinary kriging with measurement error"
     got = gpd.read_file(tmp_path / "o" / "kriging_points.gpkg")
     want = krige_universal(zinc.coords, np.log(zinc.values), zinc.coords[:5],
                            parse_model(text), neighbours=0)
