@@ -17,6 +17,14 @@ target. The variogram must be that of the residuals from the trend (fit it to le
 residuals, as gstat's ``variogram(z ~ cov)`` does). It is the baseline a covariate-using model
 has to beat, which is why cross-validation offers it (method ``ked``).
 
+Block kriging replaces the target's covariances by their averages over the points
+discretising the block, ``c0_i = sum_j v_j C(x_i - u_j)`` and ``C(0)`` by
+``sum_jk v_j v_k C(u_j - u_k)``, without any nugget-like jump (a block mean has no micro-scale
+variation). A measurement error (``Err``) is on the diagonal of ``C`` but not in ``c0`` at a
+datum's own location nor in ``C(0)``. Both follow gstat (checked to 1e-6 in
+tests/core/oracle/test_gstat_universal.py); with ``p = 0`` (no covariate) the system is
+ordinary kriging, which is how :mod:`.universal` serves block and ``Err`` kriging.
+
 The systems are small and solved in batches with numpy (no compiled kernel): KED serves
 cross-validation and moderate grids; ordinary kriging (:func:`~.api.krige`) stays the fast path.
 """
