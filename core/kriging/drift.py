@@ -42,6 +42,7 @@ from scipy.spatial.distance import cdist
 from ..errors import InputDataError
 from ..progress import ProgressFn, StopFn, check_cancel
 from .api import bounding_corners, covariance_shift
+from .drift_kernel import drift_kernel
 
 logger = logging.getLogger(__name__)
 
@@ -150,42 +151,49 @@ def krige_external_drift(
                                 should_stop, progress))
     m = len(targets)
     _, nbr_all = cKDTree(red_s).query(red_t, k=k)
-    nbr_all = np.asarray(nbr_all, dtype=np.int64).reshape(m, k)
-    est = np.empty(m)
-    var = np.empty(m)
-    n_singular = 0
-    q = k + p + 1
-    batch = max(16, BATCH // cov.n_disc)
-    for start in range(0, m, batch):
+    nbr_all = np.ascontiguousarray(np.asarray(nbr_all, dtype=np.int64).reshape(m, k))
+    est, var = np.empty(m), np.empty(m)
+    singular = np.zeros(m, dtype=np.bool_)
+    codes, params = model.kernel_arrays()
+    d = coords.shape[1]
+    offsets = np.empty((0, d)) if cov.offsets is None else np.ascontiguousarray(cov.offsets)
+    weights = np.empty(0) if cov.weights is None else np.ascontiguousarray(cov.weights)
+    red_s, red_t = np.ascontiguousarray(red_s), np.ascontiguousarray(red_t)
+    step = 8 * BATCH
+    for start in range(0, m, step):
         check_cancel(should_stop)
-        stop = min(start + batch, m)
-        b = stop - start
-        nbr = nbr_all[start:stop]
-        xs = red_s[nbr]  # (b, k, d)
-        d_ss = np.sqrt(((xs[:, :, None, :] - xs[:, None, :, :]) ** 2).sum(-1))
-        a = np.zeros((b, q, q))
-        a[:, :k, :k] = model.covariance(d_ss, shift)
-        fn = fs_full[nbr]  # (b, k, p + 1)
-        a[:, :k, k:] = fn
-        a[:, k:, :k] = np.swapaxes(fn, 1, 2)
-        rhs = np.empty((b, q))
-        rhs[:, :k] = cov.to_targets(xs, red_t[start:stop])
-        rhs[:, k:] = ft_full[start:stop]
-        try:
-            sol = np.linalg.solve(a, rhs[..., None])[..., 0]
-            bad = ~np.isfinite(sol).all(axis=1)
-        except np.linalg.LinAlgError:
-            sol = np.full((b, q), np.nan)
-            bad = np.ones(b, dtype=bool)
-        for i in np.flatnonzero(bad):
-            sol[i] = np.linalg.lstsq(a[i], rhs[i], rcond=None)[0]
-        n_singular += int(bad.sum())
-        w = sol[:, :k]
-        est[start:stop] = (w * values[nbr]).sum(axis=1)
-        var[start:stop] = cov.target_variance - (sol * rhs).sum(axis=1)
+        stop = min(start + step, m)
+        drift_kernel(red_s, values, fs_full, red_t[start:stop], ft_full[start:stop],
+                     nbr_all[start:stop], codes, params, shift, cov.jump, offsets, weights,
+                     cov.target_variance, est[start:stop], var[start:stop],
+                     singular[start:stop])
         if progress is not None:
             progress(stop / m, "kriging")
-    return _finish(est, var, n_singular)
+    bad = np.flatnonzero(singular)
+    for start in range(0, len(bad), BATCH):
+        rows = bad[start:start + BATCH]
+        est[rows], var[rows] = _least_squares(red_s, red_t[rows], values, fs_full,
+                                              ft_full[rows], nbr_all[rows], model, shift, cov)
+    return _finish(est, var, int(bad.size))
+
+
+def _least_squares(red_s, red_t, values, fs_full, ft_full, nbr, model, shift, cov):
+    """Estimates and variances of targets with a singular system, by least squares."""
+    b, k = nbr.shape
+    q = k + fs_full.shape[1]
+    xs = red_s[nbr]  # (b, k, d)
+    d_ss = np.sqrt(((xs[:, :, None, :] - xs[:, None, :, :]) ** 2).sum(-1))
+    a = np.zeros((b, q, q))
+    a[:, :k, :k] = model.covariance(d_ss, shift)
+    fn = fs_full[nbr]  # (b, k, p + 1)
+    a[:, :k, k:] = fn
+    a[:, k:, :k] = np.swapaxes(fn, 1, 2)
+    rhs = np.empty((b, q))
+    rhs[:, :k] = cov.to_targets(xs, red_t)
+    rhs[:, k:] = ft_full
+    sol = np.stack([np.linalg.lstsq(a[i], rhs[i], rcond=None)[0] for i in range(b)])
+    return ((sol[:, :k] * values[nbr]).sum(axis=1),
+            cov.target_variance - (sol * rhs).sum(axis=1))
 
 
 def block_discretisation(size, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
