@@ -15,8 +15,9 @@ progress, should_stop)`` giving all leave-one-out predictions at once (or ``None
 cannot, e.g. because something must be refitted per fold), and ``describe(options) -> str``
 for the protocol text.
 
-Registered here: ``ok`` (ordinary or simple kriging) and ``ked`` (kriging with an external
-drift in covariate rasters, :mod:`.kriging.drift`); ``linear`` and ``hybrid`` come from
+Registered here: ``ok`` (ordinary or simple kriging), ``ked`` (kriging with an external
+drift in covariate rasters, :mod:`.kriging.drift`) and ``uk`` (universal kriging with a drift
+in the coordinates, ``options["drift"]``); ``linear`` and ``hybrid`` come from
 :mod:`gcnn_rnn.core.model.cv_methods`. With a transform and data-unit output, methods also
 return their transformed-unit predictions and both sets of scores are kept
 (``CVResult.extra["metrics_transformed"]``).
@@ -544,6 +545,15 @@ def ok_method(train: PointData, test: PointData, options: dict,
 
         models = tuple(options.get("variogram_models") or OK_DEFAULT_MODELS)
         model = auto_variogram(train.coords, y, models).model
+    if model.measurement_error:  # an Err part: the numpy path that keeps it off the target
+        from .kriging import krige_universal
+
+        if cfg.simple:
+            raise InputDataError("simple kriging (--mean) with a measurement-error (Err) "
+                                 "variogram is not available; drop --mean")
+        res = krige_universal(train.coords, y, test.coords, model, neighbours=cfg.neighbours,
+                              should_stop=should_stop)
+        return _kriging_output(ft, res.estimate, res.variance, None, test.values, units)
     res = krige(train.coords, y, test.coords, model, cfg, should_stop=should_stop)
     return _ok_finish(ft, res, test.values, cfg, units)
 
@@ -557,6 +567,8 @@ def _ok_loo(points: PointData, options: dict, progress=None, should_stop=None) -
     model = options.get("variogram")
     if model is None or options.get("refit_variogram") or kind is Transform.NSCORE:
         return None  # the normal-score table depends on the training part: per fold
+    if model.measurement_error:
+        return None  # kriged per fold by the path that handles Err
     ft = fit_transform(points.values, kind)  # none/log have no parameters to leak
     res = krige(points.coords, ft.forward(points.values), points.coords, model, cfg,
                 exclude_self=True, progress=progress, should_stop=should_stop)
@@ -637,3 +649,51 @@ def _ked_describe(options: dict) -> str:
 
 
 ked_method.describe = _ked_describe  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- universal kriging
+def _uk_terms(options: dict, ndim: int) -> tuple[str, ...]:
+    from .kriging.universal import parse_drift_terms
+
+    return parse_drift_terms(options.get("drift") or "x,y", ndim)
+
+
+@register_cv_method("uk")
+def uk_method(train: PointData, test: PointData, options: dict,
+              progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> dict:
+    """Universal kriging with a polynomial drift in the coordinates (``options["drift"]``,
+    default ``x,y``; gstat ``krige(z ~ x + y)``).
+
+    Per fold, as ``ked``: transform and residual variogram (on the least-squares residuals
+    from the drift) fitted on the training part only; OK's neighbourhood.
+    """
+    from .kriging.drift import drift_residuals
+    from .kriging.universal import drift_matrix, krige_universal
+    from .transforms import fit_transform
+    from .variogram.fit import auto_variogram
+
+    cfg, kind, units = _ok_settings(options)
+    terms = _uk_terms(options, train.coords.shape[1])
+    ft = fit_transform(train.values, kind)
+    y = ft.forward(train.values)
+    models = tuple(options.get("variogram_models") or OK_DEFAULT_MODELS)
+    model = auto_variogram(train.coords, drift_residuals(y, drift_matrix(train.coords, None, terms)),
+                           models).model
+    res = krige_universal(train.coords, y, test.coords, model, drift=terms,
+                          neighbours=cfg.neighbours, should_stop=should_stop)
+    return _kriging_output(ft, res.estimate, res.variance, None, test.values, units)
+
+
+def _uk_describe(options: dict) -> str:
+    cfg, kind, units = _ok_settings(options)
+    try:
+        terms = ",".join(_uk_terms(options, 3))
+    except InputDataError as exc:
+        terms = f"(invalid: {exc})"
+    models = ",".join(options.get("variogram_models") or OK_DEFAULT_MODELS)
+    return (f"universal kriging with the coordinate drift {terms}, "
+            f"{_neighbourhood_text(cfg)}; residual variogram refitted inside each fold "
+            f"(candidates {models}); {_transform_text(kind)}; {units} units")
+
+
+uk_method.describe = _uk_describe  # type: ignore[attr-defined]

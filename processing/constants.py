@@ -40,6 +40,7 @@ CV_METHODS = (
     ("linear", "Ridge regression on kriging features"),
     ("hybrid", "Hybrid GCNN-RNN"),
     ("ked", "Kriging with external drift (needs covariate rasters)"),  # appended: indices stay
+    ("uk", "Universal kriging (linear drift in x, y)"),  # appended: indices stay
 )
 
 #: Bytes per grid node and the default ceiling of the output grid's memory. They MUST equal

@@ -46,6 +46,10 @@ MODELS = {
 }
 
 
+#: Structures without a range; ``err`` (measurement error) is kept as it is, not edited.
+NUGGET_LIKE = ("nug", "err")
+
+
 def bessel_k(nu: float, x: float) -> float:
     """Modified Bessel function of the second kind ``K_nu(x)`` for ``x > 0``.
 
@@ -71,7 +75,7 @@ def unit_gamma(model: str, h: float, range_: float, extra: float | None = None) 
     """Unit-sill semivariogram of ``model`` at ``h`` (0 at ``h = 0``)."""
     if h <= 0:
         return 0.0
-    if model == "nug":
+    if model in NUGGET_LIKE:
         return 1.0
     a = range_ if range_ > 0 else 1.0
     x = h / a
@@ -127,6 +131,8 @@ class Structure:
                 "extra": None if self.extra is None else float(self.extra)}
 
     def to_text(self) -> str:
+        if self.model in NUGGET_LIKE:
+            return f"{fmt(self.psill)} {self.model.capitalize()}"
         args = [fmt(self.range_)]
         shape = MODELS.get(self.model, (None, None, None))[1]
         if shape is not None and self.extra is not None:
@@ -181,7 +187,7 @@ class SimpleModel:
             h = h * math.hypot(math.cos(d), math.sin(d) / self.ratio)
         value = self.nugget + self.psill * unit_gamma(self.model, h, self.range_, self.extra)
         for s in self.rest:
-            if s.model in MODELS:
+            if s.model in MODELS or s.model in NUGGET_LIKE:
                 value += s.psill * unit_gamma(s.model, h, s.range_, s.extra)
         return value
 
@@ -224,7 +230,8 @@ class SimpleModel:
         edited one, every later structure kept in ``rest``."""
         structures = d.get("structures", []) if isinstance(d, dict) else []
         nugget = sum(float(s.get("psill", 0)) for s in structures if s.get("model") == "nug")
-        others = [s for s in structures if s.get("model") != "nug"]
+        others = [s for s in structures if s.get("model") not in NUGGET_LIKE]
+        errors = [s for s in structures if s.get("model") == "err"]  # kept, never edited
         main = others[0] if others else None
         anis = d.get("anisotropy") if isinstance(d, dict) else None
         kwargs = {}
@@ -232,12 +239,13 @@ class SimpleModel:
             kwargs = {"azimuth": float(anis.get("azimuth", 0.0)),
                       "ratio": float(anis.get("ratio", 1.0))}
         if main is None:
-            return cls("sph", nugget, 0.0, 1.0, None, **kwargs)
+            return cls("sph", nugget, 0.0, 1.0, None,
+                       rest=tuple(Structure.from_dict(s) for s in errors), **kwargs)
         name = str(main.get("model", "sph")).lower()
         if name not in MODELS:
             name = "sph"
         extra = main.get("extra")
-        rest = tuple(Structure.from_dict(s) for s in others[1:])
+        rest = tuple(Structure.from_dict(s) for s in [*errors, *others[1:]])
         return cls(name, nugget, float(main.get("psill", 0.0)),
                    float(main.get("range", main.get("range_", 1.0)) or 1.0),
                    None if extra is None else float(extra), rest=rest, **kwargs)

@@ -44,7 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_point_input(parser)
     parser.add_argument("--method", default="ok", metavar="M1,M2",
                         help="comma list of methods: ok, ked (kriging with external drift "
-                             "in --covariates), linear, hybrid (default ok)")
+                             "in --covariates), uk (universal kriging, drift in the "
+                             "coordinates --drift), linear, hybrid (default ok)")
+    parser.add_argument("--drift", metavar="x,y[,x2,xy,y2]",
+                        help="coordinate drift terms of method uk (default x,y; 3D also z)")
     parser.add_argument("--folds", default="loo", metavar="loo|K|spatial:SIZE",
                         help="leave-one-out (default), K random folds, or spatial blocks: "
                              "spatial:SIZE[:K] or spatial:auto[:K] (K default 5)")
@@ -90,6 +93,12 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     scheme = cv.parse_folds(args.folds)
     session.progress(0.0, "reading samples")
     pts = points_from_args(args)
+    if "uk" in methods:
+        from ..kriging.universal import parse_drift_terms
+
+        parse_drift_terms(args.drift or "x,y", pts.ndim)  # bad terms fail before any work
+    elif args.drift:
+        raise InputDataError("--drift is for method uk; add uk to --method")
     kind = resolve_transform(args)
     config = kriging_config(args, pts.n)
     fixed = str(args.variogram).strip().lower() != "auto" and not args.refit_variogram

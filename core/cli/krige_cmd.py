@@ -1,4 +1,5 @@
-"""``gcnn-rnn krige``: ordinary (or simple) kriging onto a grid or at target points.
+"""``gcnn-rnn krige``: ordinary, simple or universal kriging (external drift in covariates,
+polynomial drift in the coordinates), point or block support, onto a grid or at target points.
 
 Outputs in ``--output-dir``: ``kriging_estimate.tif`` and ``kriging_variance.tif`` (each with a
 ``.qml`` style), or with ``--points`` ``kriging_points.gpkg`` (the target points with
@@ -30,7 +31,8 @@ from .session import Session
 logger = logging.getLogger(__name__)
 
 NAME = "krige"
-HELP = "ordinary or simple kriging of a point field onto a grid or at target points"
+HELP = ("ordinary, simple or universal kriging (external drift), point or block, of a point "
+        "field onto a grid or at target points")
 
 ESTIMATE_TIF = "kriging_estimate.tif"
 VARIANCE_TIF = "kriging_variance.tif"
@@ -67,9 +69,36 @@ def add_kriging_arguments(parser: argparse.ArgumentParser,
                    help="working memory for neighbour lists per chunk (default 256)")
 
 
+def add_drift_arguments(parser: argparse.ArgumentParser, block: bool = True) -> None:
+    """``--covariates``, ``--covariate-fields``, ``--drift`` (and ``--block...``)."""
+    g = parser.add_argument_group("drift (universal kriging) and support")
+    g.add_argument("--covariates", metavar="A.tif[,B.tif]",
+                   help="kriging with an external drift in these rasters (gstat krige(z ~ a + "
+                        "b)): each is read at the containing cell of every sample and target "
+                        "(nearest cell, no interpolation); targets without a value stay "
+                        "nodata, samples without one are left out (counted)")
+    g.add_argument("--covariate-fields", metavar="F1,F2",
+                   help="external drift in these numeric fields of the samples and of the "
+                        "--points targets")
+    g.add_argument("--drift", metavar="x,y[,x2,xy,y2]",
+                   help="universal kriging with a polynomial drift in the coordinates: terms "
+                        "x, y, x2, xy, y2 (3D also z, z2, xz, yz); a term needs its "
+                        "lower-order terms")
+    if not block:
+        return
+    g.add_argument("--block", metavar="DX,DY[,DZ]|cell",
+                   help="block kriging: estimate the mean over a DX x DY (x DZ) block "
+                        "centred on each target, with the block kriging variance; 'cell' = "
+                        "the output cell (and the z step in 3D). Default: point support")
+    g.add_argument("--block-discretisation", type=int, metavar="N",
+                   help="points per block side, on a regular grid (gstat nblockdiscr); "
+                        "default gstat's 4 x 4 Gauss-Legendre points")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_point_input(parser)
     add_kriging_arguments(parser)
+    add_drift_arguments(parser)
     add_grid_target(parser)
     parser.add_argument("--output-units", choices=("original", "transformed"),
                         default="original",
@@ -155,6 +184,125 @@ def _json_default(obj):
     return str(obj)
 
 
+def parse_block(text: str | None, grid, ndim: int) -> tuple[float, ...] | None:
+    """``--block``: sizes ``(dx, dy[, dz])`` or the output cell; ``None`` for point support."""
+    if text is None:
+        return None
+    text = text.strip().lower()
+    if text == "cell":
+        if grid is None:
+            raise InputDataError("--block cell needs an output grid, not --points; give sizes "
+                                 "such as --block 40,40")
+        size = [grid.cell_size, grid.cell_size]
+        if ndim == 3:
+            levels = sorted(grid.z_levels or ())
+            size.append(float(np.diff(levels).min()) if len(levels) > 1 else 0.0)
+        return tuple(size)
+    try:
+        size = tuple(float(v) for v in parse_csv_list(text))
+    except ValueError:
+        size = ()
+    if len(size) not in (2, 3) or not all(np.isfinite(v) and v >= 0 for v in size) or not any(
+            size):
+        raise InputDataError(f"--block must be DX,DY[,DZ] (sizes >= 0, not all 0) or 'cell', "
+                             f"not {text!r}")
+    if len(size) == 3 and ndim == 2:
+        raise InputDataError(f"--block {text!r} has a DZ but the samples are 2D")
+    return size
+
+
+class _Drift:
+    """What the drift and support flags ask for, read and checked before any output."""
+
+    def __init__(self, args, pts, grid, targets_gdf, targets):
+        self.paths = parse_csv_list(args.covariates)
+        self.fields = parse_csv_list(args.covariate_fields)
+        from ..kriging.universal import parse_drift_terms
+
+        self.terms = parse_drift_terms(args.drift, pts.ndim)
+        self.block = parse_block(args.block, grid, pts.ndim)
+        self.discretisation = args.block_discretisation
+        if self.discretisation is not None and (self.block is None or self.discretisation < 1):
+            raise InputDataError("--block-discretisation N needs --block and N >= 1, not "
+                                 f"{self.discretisation!r}")
+        if self.fields and grid is not None:
+            raise InputDataError("--covariate-fields needs --points targets (fields of both "
+                                 "layers); for a grid use --covariates rasters")
+        self.names = [Path(p).name for p in self.paths] + list(self.fields)
+        self.sample_cov = self.target_cov = None
+        if self.paths or self.fields:
+            self.sample_cov, self.target_cov = self._read(pts, grid, targets_gdf, targets)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.paths or self.fields or self.terms or self.block)
+
+    def _read(self, pts, grid, targets_gdf, targets):
+        from ..features import sample_covariates
+
+        s_cols, t_cols = [], []
+        if self.paths:
+            for p in self.paths:
+                if not Path(p).is_file():
+                    raise InputDataError(f"--covariates: raster not found: {p!r}")
+            s_cols.append(sample_covariates(self.paths, pts.coords, pts.crs, "samples",
+                                            allow_missing=True))
+            where = targets if grid is None else grid.node_coords()
+            t_cols.append(sample_covariates(self.paths, where, pts.crs, "targets",
+                                            allow_missing=True))
+        if self.fields:
+            s_cols.append(_numeric_fields(pts.attributes, self.fields, pts.source))
+            t_cols.append(_numeric_fields(targets_gdf, self.fields, "the --points targets"))
+        return np.hstack(s_cols), np.hstack(t_cols)
+
+    def method(self, simple: bool) -> str:
+        what = ("kriging with external drift" if self.paths or self.fields
+                else "universal kriging" if self.terms else
+                "simple kriging" if simple else "ordinary kriging")
+        return ("block " + what) if self.block else what
+
+    def to_dict(self) -> dict:
+        return {"covariates": self.paths, "covariate_fields": self.fields,
+                "terms": list(self.terms), "block": list(self.block) if self.block else None,
+                "block_discretisation": self.discretisation or "gauss 4x4 (gstat default)"}
+
+
+def _numeric_fields(frame, names, what: str) -> np.ndarray:
+    import pandas as pd
+
+    cols = []
+    for name in names:
+        if name not in frame.columns:
+            raise InputDataError(f"{what}: no field {name!r} for --covariate-fields; fields "
+                                 f"are {[c for c in frame.columns if c != 'geometry']}")
+        col = pd.to_numeric(frame[name], errors="coerce")
+        if col.isna().all():
+            raise InputDataError(f"{what}: field {name!r} of --covariate-fields is not numeric "
+                                 "(or all NULL)")
+        cols.append(col.to_numpy(dtype=float))
+    return np.column_stack(cols)
+
+
+def _check_universal(args, config, kind: str, block) -> None:
+    """Flags the universal-kriging path does not take: refuse them clearly."""
+    if config.simple:
+        raise InputDataError("--mean (simple kriging) cannot be combined with a drift, --block "
+                             "or a measurement-error (Err) variogram")
+    for flag, given in (("--max-distance", args.max_distance is not None),
+                        ("--sectors", bool(args.sectors)),
+                        ("--min-neighbours", args.min_neighbours > 1)):
+        if given:
+            raise InputDataError(f"{flag} is not available with a drift, --block or an Err "
+                                 "variogram (they use the nearest --neighbours samples, as "
+                                 "gstat's nmax)")
+    if block and kind != "none" and args.output_units == "original":
+        raise InputDataError(
+            f"--block with --transform {kind}: the back-transform of a block mean of "
+            f"{kind} values is not the block mean of the values; use --output-units "
+            "transformed, or krige untransformed values"
+        )
+
+
 def _write_points(path: Path, gdf, estimate: np.ndarray, variance: np.ndarray) -> None:
     from ..io import write_points
 
@@ -173,11 +321,11 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     t0 = time.perf_counter()
     times: dict[str, float] = {}
     session.progress(0.0, "reading samples")
-    pts = points_from_args(args)
+    pts = points_from_args(args, parse_csv_list(args.covariate_fields))
     out_dir = Path(args.output_dir)
     lo, hi = pts.coords.min(axis=0), pts.coords.max(axis=0)
     grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]))
-    targets_gdf = None
+    targets_gdf = targets = None
     if grid is None:
         from ..model.outputs import read_target_points
 
@@ -186,21 +334,52 @@ def run(args: argparse.Namespace, session: Session) -> dict:
             raise InputDataError(f"the samples are 3D but the target points {args.points!r} "
                                  "have no z coordinate")
         targets = targets[:, : pts.ndim]
+    drift = _Drift(args, pts, grid, targets_gdf, targets)
+    coords, values, n_no_cov = pts.coords, pts.values, 0
+    if drift.sample_cov is not None:
+        from ..kriging.universal import drop_samples_without_covariates
+
+        coords, values, drift.sample_cov, n_no_cov = drop_samples_without_covariates(
+            coords, values, drift.sample_cov, drift.names)
     kind = resolve_transform(args)
-    ft = fit_transform(pts.values, kind)
-    y = ft.forward(pts.values)
+    ft = fit_transform(values, kind)
+    y = ft.forward(values)
     times["read"] = time.perf_counter() - t0
     session.check()
     session.progress(0.02, "variogram")
-    model, vg_info = resolve_variogram(args.variogram, pts.coords, y, args.variogram_models)
+    fit_to = y
+    if drift.sample_cov is not None or drift.terms:
+        from ..kriging.drift import drift_residuals
+        from ..kriging.universal import drift_matrix
+
+        fit_to = drift_residuals(y, drift_matrix(coords, drift.sample_cov, drift.terms))
+    model, vg_info = resolve_variogram(args.variogram, coords, fit_to, args.variogram_models)
+    if fit_to is not y:
+        vg_info["fitted_to"] = "drift residuals"
     if args.variogram.strip().lower() == "auto" and args.mean is not None:
         logger.info("simple kriging with mean %g and an automatically fitted variogram",
                     args.mean)
-    config = kriging_config(args, pts.n)
+    config = kriging_config(args, len(values))
+    universal = drift.active or bool(model.measurement_error)
+    if universal:
+        _check_universal(args, config, kind, drift.block)
     times["variogram"] = time.perf_counter() - t0 - times["read"]
     prog = scaled(session.progress, 0.05, 0.9)
     t1 = time.perf_counter()
-    if grid is None:
+    if universal:
+        from ..kriging import krige_universal, krige_universal_grid
+
+        opts = {"covariates": drift.sample_cov, "drift": drift.terms,
+                "neighbours": config.neighbours, "block": drift.block,
+                "block_discretisation": drift.discretisation, "progress": prog,
+                "should_stop": session.should_stop}
+        if grid is None:
+            res = krige_universal(coords, y, targets, model, target_covariates=drift.target_cov,
+                                  **opts)
+        else:
+            res = krige_universal_grid(coords, y, grid, model, grid_covariates=drift.target_cov,
+                                       **opts)
+    elif grid is None:
         res = krige(pts.coords, y, targets, model, config, progress=prog,
                     should_stop=session.should_stop)
     else:
@@ -211,13 +390,15 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     units = args.output_units if kind != "none" else "original"
     est, var = res.estimate, res.variance
     if units == "original" and kind != "none":
-        est, var = ft.back(est, var, None if config.simple else res.lagrange)
+        est, var = ft.back(est, var, None if config.simple or universal else res.lagrange)
     session.progress(0.9, "writing")
     t2 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, str] = {}
     label = f"{pts.field}" + (f" ({kind}, {units} units)" if kind != "none" else "")
-    what = "simple kriging" if config.simple else "ordinary kriging"
+    what = drift.method(config.simple)
+    if model.measurement_error:
+        what += " with measurement error"
     if grid is None:
         path = out_dir / POINTS_GPKG
         _write_points(path, targets_gdf, est, var)
@@ -235,14 +416,15 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "command": "krige",
         "input": pts.source,
         "field": pts.field,
-        "n": pts.n,
+        "n": len(values),
         "dims": pts.ndim,
-        "dropped": pts.dropped,
+        "dropped": {**pts.dropped, **({"no_covariate": n_no_cov} if n_no_cov else {})},
         "variogram": vg_info,
         "transform": ft.to_dict(),
         "units": units,
         "method": what,
         "config": config.to_dict(),
+        "drift": drift.to_dict() if drift.active or universal else None,
         "targets": n_targets,
         "grid": grid.to_dict() if grid is not None else None,
         "n_singular": res.n_singular,

@@ -37,6 +37,11 @@ class _Kriger:
     def __init__(self, coords, values, model, config: KrigingConfig, corners: np.ndarray):
         from scipy.spatial import cKDTree
 
+        if model.measurement_error:
+            raise InputDataError(
+                f"{model.to_text()!r} has a measurement error (Err): krige it with "
+                "krige_universal (the CLI's krige does)"
+            )
         self.model = model
         self.config = config
         self.coords = coords

@@ -267,6 +267,12 @@ def make_template(model: str | VariogramModel, nugget: bool, ev: EmpiricalVariog
     if any(ch in text for ch in "(+ ") or text[:1].isdigit():
         return parse_model(text)
     cls = model_class(text)
+    if cls.name == "err":
+        raise InputDataError(
+            "a measurement error (Err) cannot be fitted to a variogram: it looks exactly like "
+            "the nugget; fit a model, then split its nugget by what you know of the "
+            "measurement error, e.g. '0.02 Err + 0.03 Nug + 0.59 Sph(897)'"
+        )
     structs = [Structure("nug", 0.0)] if nugget and cls.name != "nug" else []
     structs.append(Structure(cls.name, 1.0, 1.0 if cls.name == "pow" else ev.cutoff / 3.0))
     return VariogramModel(tuple(structs))

@@ -292,6 +292,27 @@ class HoleEffect(BaseModel):
         return 1.0 - np.sinc(x / np.pi)
 
 
+@register
+class MeasurementError(BaseModel):
+    """Measurement error (gstat ``Err``): in the variogram a nugget (``1`` for ``h > 0``).
+
+    Unlike ``nug`` (micro-scale variation, part of the field), it is noise of each datum only:
+    kriging puts it on the diagonal of the data covariances but not in the covariance between a
+    datum and a target at the same location, so the estimate smooths the data there instead of
+    honouring them, and estimates the noise-free field (PyKrige ``exact_values=False``,
+    GSTools ``cond_err``). See :mod:`gcnn_rnn.core.kriging.drift`.
+    """
+
+    name, long_name, code, needs_range = "err", "measurement error", 10, False
+
+    @staticmethod
+    def gamma_unit(h, range_, extra):
+        return np.ones_like(h, dtype=float)
+
+
+#: Models without a range (a jump at the origin only).
+NUGGET_LIKE = ("nug", "err")
+
 ALIASES.update({"exc": "ste", "lin_sill": "lin", "hole_effect": "hol", "matérn": "mat"})
 
 
@@ -380,13 +401,19 @@ class VariogramModel:
         if self.anisotropy is not None:
             if not isinstance(self.anisotropy, Anisotropy):
                 raise InputDataError(f"not an Anisotropy: {self.anisotropy!r}")
-            if all(s.model == "nug" for s in structs):
+            if all(s.model in NUGGET_LIKE for s in structs):
                 object.__setattr__(self, "anisotropy", None)
 
     @property
     def nugget(self) -> float:
-        """Sum of the nugget structures' partial sills."""
-        return float(sum(s.psill for s in self.structures if s.model == "nug"))
+        """Sum of the nugget structures' partial sills (``nug`` and ``err``: the jump of the
+        variogram at the origin)."""
+        return float(sum(s.psill for s in self.structures if s.model in NUGGET_LIKE))
+
+    @property
+    def measurement_error(self) -> float:
+        """Partial sill of the measurement-error (``err``) structures."""
+        return float(sum(s.psill for s in self.structures if s.model == "err"))
 
     @property
     def bounded(self) -> bool:
@@ -452,7 +479,10 @@ class VariogramModel:
 
         ``params[i] = [psill, range_, extra]`` (``extra`` 0 when the model has none).
         """
-        codes = np.array([s.model_class.code for s in self.structures], dtype=np.int64)
+        # ``err`` has the variogram of a nugget; the compiled kernels see it as one (the
+        # kriging routines that use them refuse models with measurement error)
+        codes = np.array([0 if s.model == "err" else s.model_class.code
+                          for s in self.structures], dtype=np.int64)
         params = np.array(
             [[s.psill, s.range_, 0.0 if s.extra is None else s.extra] for s in self.structures],
             dtype=np.float64,

@@ -10,7 +10,8 @@ Text form (gstat-like, round-trips exactly because numbers are written with ``re
 
 * A term is ``[psill [*]] Name[(range[, extra][, key=value ...])]``; a missing psill means 1.
   Names are case-insensitive and long names / gstat ``Exc`` are accepted.
-* ``Nug`` takes no range (``Nug(0)`` is accepted).
+* ``Nug`` and ``Err`` (measurement error, e.g. ``0.02 Err + 0.03 Nug + 0.59 Sph(897)``)
+  take no range (``Nug(0)`` is accepted).
 * The anisotropy is shared by the whole model; it is written once, on the first non-nugget
   term, and may be repeated on other terms only with identical values. Angles are degrees,
   azimuth clockwise from north (see :class:`~.models.Anisotropy`).
@@ -78,7 +79,7 @@ def model_to_text(model: VariogramModel, digits: int | None = None) -> str:
     for s in model.structures:
         cls = s.model_class
         head = f"{format_number(s.psill, digits)} {_display_name(cls.name)}"
-        if cls.name == "nug":
+        if not cls.needs_range:
             terms.append(head)
             continue
         args = [format_number(s.range_, digits)]
@@ -174,10 +175,10 @@ def _parse_term(term: str, text: str) -> tuple[Structure, Anisotropy | None]:
         range_ = positional[0]
     if len(positional) == 2:
         extra = positional[1]
-    if cls.name == "nug":
+    if not cls.needs_range:
         if range_ not in (None, 0.0):
             raise InputDataError(f"a nugget has no range: {term.strip()!r}")
-        return Structure("nug", psill), anis
+        return Structure(cls.name, psill), anis
     if range_ is None:
         if cls.name != "pow":
             raise InputDataError(f"{_display_name(cls.name)} needs a range: {term.strip()!r}")

@@ -3,6 +3,7 @@
 from .cross_validate import CrossValidate
 from .fit_variogram import FitVariogram
 from .hybrid_interpolation import HybridInterpolation
+from .kriging_external_drift import KrigingExternalDrift
 from .ordinary_kriging import OrdinaryKriging
 from .predict_hybrid import PredictHybrid
 from .train_hybrid import TrainHybrid
@@ -10,6 +11,7 @@ from .train_hybrid import TrainHybrid
 ALGORITHMS = (
     FitVariogram,
     OrdinaryKriging,
+    KrigingExternalDrift,
     CrossValidate,
     TrainHybrid,
     PredictHybrid,

@@ -33,6 +33,7 @@ from ..runner import EngineError, run_engine
 from ..styling import register_output
 from . import params as P
 from .checks import (
+    check_block,
     check_folds,
     check_template_crs,
     check_value_field,
@@ -265,12 +266,22 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         path = self.parameterAsFile(parameters, P.VARIOGRAM, context)
         return ["--variogram", path if path else "auto"]
 
+    def covariate_args(self, parameters, context) -> list[str]:
+        """``--covariates a.tif,b.tif`` from the ``COVARIATES`` rasters (none: nothing)."""
+        layers = self.parameterAsLayerList(parameters, P.COVARIATES, context) or []
+        if not layers:
+            return []
+        return ["--covariates", ",".join(lyr.source().split("|")[0] for lyr in layers)]
+
+    def block_args(self, parameters, context) -> list[str]:
+        """``--block`` when a block size is given (checked by ``check_block``)."""
+        text = check_block(self.parameterAsString(parameters, P.BLOCK, context))
+        return ["--block", text] if text else []
+
     def hybrid_args(self, parameters, context) -> list[str]:
         """``--neighbours --covariates --co-fields --ensemble --epochs --seed``."""
         args = ["--neighbours", str(self.parameterAsInt(parameters, P.NEIGHBOURS, context))]
-        layers = self.parameterAsLayerList(parameters, P.COVARIATES, context) or []
-        if layers:
-            args += ["--covariates", ",".join(lyr.source().split("|")[0] for lyr in layers)]
+        args += self.covariate_args(parameters, context)
         co_fields = self.parameterAsFields(parameters, P.CO_FIELDS, context) or []
         if co_fields:
             args += ["--co-fields", ",".join(co_fields)]

@@ -181,3 +181,39 @@ def check_variogram_file(path: str | None) -> None:
         isinstance(data.get("model"), (dict, str)) or "structures" in data
     ):
         raise QgsProcessingException(f"{path!r} is not a variogram model file (no 'model')")
+
+
+#: Coordinate drift terms the engine knows, and the lower-order terms each needs.
+DRIFT_TERMS = {"x": (), "y": (), "z": (), "x2": ("x",), "y2": ("y",), "z2": ("z",),
+               "xy": ("x", "y"), "xz": ("x", "z"), "yz": ("y", "z")}
+
+
+def check_drift(text: str) -> list[str]:
+    """The terms of a coordinate drift such as ``x,y`` (empty: none), or refuse them."""
+    terms = [t.strip().lower() for t in (text or "").split(",") if t.strip()]
+    for t in terms:
+        if t not in DRIFT_TERMS:
+            raise QgsProcessingException(
+                f"unknown drift term {t!r}; use a comma list of {', '.join(DRIFT_TERMS)}")
+        missing = [m for m in DRIFT_TERMS[t] if m not in terms]
+        if missing:
+            raise QgsProcessingException(
+                f"drift term {t!r} needs the lower-order term(s) {', '.join(missing)} too")
+    return terms
+
+
+def check_block(text: str) -> str:
+    """A block size ``DX,DY[,DZ]`` or ``cell`` (empty: point support), normalised, or refuse."""
+    text = (text or "").strip().lower().replace(" ", "")
+    if text in ("", "cell"):
+        return text
+    try:
+        sizes = [float(v) for v in text.split(",")]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (2, 3) or not all(math.isfinite(v) and v >= 0 for v in sizes) \
+            or not any(sizes):
+        raise QgsProcessingException(
+            f"block {text!r} must be 'cell' (the output cell) or sizes DX,DY[,DZ] in layer "
+            "units, e.g. 40,40")
+    return text

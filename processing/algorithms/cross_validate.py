@@ -77,7 +77,8 @@ class CrossValidate(EngineAlgorithm):
     DESCRIPTION = (
         "<p>Cross-validates ordinary kriging and, optionally, a ridge regression on the same "
         "kriging-derived features ('linear'), the hybrid GCNN-RNN model and kriging with an "
-        "external drift in the covariate rasters ('ked'), on identical folds: "
+        "external drift in the covariate rasters ('ked') and universal kriging with a linear "
+        "drift in the coordinates ('uk'), on identical folds: "
         "leave-one-out, random K-fold or spatial blocks. Everything fitted from data "
         "(variogram, transforms, scalers, the network) is refitted inside each fold on the "
         "training part only, so the scores are honest.</p><p>Metrics per method: mean error "
@@ -96,7 +97,7 @@ class CrossValidate(EngineAlgorithm):
             "Methods compared on the same folds: ordinary kriging, a ridge regression on kriging "
             "features, the hybrid model (slow: trains networks in every fold) and kriging with "
             "an external drift in the covariate rasters (the classical baseline for a model "
-            "that uses covariates).",
+            "that uses covariates), universal kriging with a linear trend in x and y.",
         ))
         self.addParameter(P.folds_param("10"))
         self.addParameter(P.flag_param(

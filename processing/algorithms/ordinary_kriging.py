@@ -36,6 +36,7 @@ class OrdinaryKriging(EngineAlgorithm):
         self.addParameter(P.neighbours_param(32))
         for p in P.kriging_neighbourhood():
             self.addParameter(p)
+        self.addParameter(P.block_param())
         for p in P.grid_params():
             self.addParameter(p)
         self.addParameter(P.output_units_param())
@@ -50,6 +51,11 @@ class OrdinaryKriging(EngineAlgorithm):
         super().validate(parameters, context)
         source = self.parameterAsSource(parameters, P.INPUT, context)
         self.check_grid(parameters, context, source.sourceCrs(), source.sourceExtent())
+        self.block_args(parameters, context)
+
+    def drift_args(self, parameters, context) -> list[str]:
+        """Flags of the trend (none for ordinary kriging; see ``krigingexternaldrift``)."""
+        return []
 
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)
@@ -60,13 +66,17 @@ class OrdinaryKriging(EngineAlgorithm):
             args = self.point_args(parameters, context, feedback)
             args += self.variogram_args(parameters, context)
             args += ["--neighbours", str(self.parameterAsInt(parameters, P.NEIGHBOURS, context))]
-            if parameters.get(P.MIN_NEIGHBOURS) not in (None, ""):
+            if parameters.get(P.MIN_NEIGHBOURS) not in (None, "") and self.parameterDefinition(
+                    P.MIN_NEIGHBOURS) is not None:
                 args += ["--min-neighbours",
                          str(self.parameterAsInt(parameters, P.MIN_NEIGHBOURS, context))]
-            if parameters.get(P.MAX_DISTANCE) not in (None, ""):
+            if parameters.get(P.MAX_DISTANCE) not in (None, "") and self.parameterDefinition(
+                    P.MAX_DISTANCE) is not None:
                 dist = self.parameterAsDouble(parameters, P.MAX_DISTANCE, context)
                 if dist > 0:
                     args += ["--max-distance", repr(dist)]
+            args += self.block_args(parameters, context)
+            args += self.drift_args(parameters, context)
             args += self.grid_args(parameters, context, crs)
             units = self.parameterAsEnum(parameters, P.OUTPUT_UNITS, context)
             if units:

@@ -37,7 +37,7 @@ CELL_SIZE, EXTENT, TEMPLATE, MASK, Z_LEVELS = "CELL_SIZE", "EXTENT", "TEMPLATE",
 COVARIATES, CO_FIELDS, ENSEMBLE, EPOCHS, SEED = (
     "COVARIATES", "CO_FIELDS", "ENSEMBLE", "EPOCHS", "SEED")
 THRESHOLD, FOLDS, MODEL, REPORT = "THRESHOLD", "FOLDS", "MODEL", "REPORT"
-OUTPUT_UNITS = "OUTPUT_UNITS"
+OUTPUT_UNITS, BLOCK, DRIFT = "OUTPUT_UNITS", "BLOCK", "DRIFT"
 KRIGING_NEIGHBOURS, COORDINATES, INTERVAL = "KRIGING_NEIGHBOURS", "COORDINATES", "INTERVAL"
 BATCH_SIZE, LEARNING_RATE, PATIENCE = "BATCH_SIZE", "LEARNING_RATE", "PATIENCE"
 TARGET, LOSS = "TARGET", "LOSS"
@@ -286,3 +286,16 @@ def output_units_param():
 
 def flag_param(name: str, label: str, default: bool, text: str, advanced: bool = True):
     return with_help(QgsProcessingParameterBoolean(name, label, default), text, advanced)
+
+
+def block_param():
+    return with_help(
+        QgsProcessingParameterString(BLOCK, "Block size (block kriging)", "", optional=True),
+        "Empty (default): point support, the estimate at each cell centre. 'cell': the mean "
+        "over each output cell; or sizes 'DX,DY' (3D: 'DX,DY,DZ') in layer units. Block "
+        "kriging estimates block means with their (smaller) block kriging variance, as "
+        "gstat's block argument (4 x 4 Gauss points per block). With a log or normal-score "
+        "transform, set Output units to transformed: a back-transformed block mean of "
+        "transformed values is not the block mean of the values.",
+        advanced=True,
+    )

@@ -228,6 +228,71 @@ def test_ordinarykriging_equals_the_cli_and_is_georeferenced(meuse_variogram, tm
     assert (a[a != -9999] >= 0).all()
 
 
+@needs_engine("krige")
+def test_krigingexternaldrift_equals_the_cli(tmp_path):
+    dist = str(SAMPLE_DATA / "meuse_dist.tif")
+    est, var = tmp_path / "est.tif", tmp_path / "var.tif"
+    res = run("gcnnrnn:krigingexternaldrift", {
+        "INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1, "COVARIATES": [dist], "DRIFT": "x,y",
+        "NEIGHBOURS": 24, "TEMPLATE": dist, "ESTIMATE": str(est), "VARIANCE": str(var)})
+    assert res["ESTIMATE"] == str(est) and est.with_suffix(".qml").is_file()
+    assert var.with_suffix(".qml").is_file()
+    cli = tmp_path / "cli"
+    engine_cli("krige", ["--input", str(SAMPLE_DATA / "meuse.gpkg"), "--layer", "meuse",
+                         "--field", "zinc", "--transform", "log", "--covariates", dist,
+                         "--drift", "x,y", "--neighbours", 24, "--template", dist,
+                         "--output-dir", cli])
+    a_dist, *_ = read_raster(dist)
+    for ours, theirs in ((est, cli / "kriging_estimate.tif"), (var, cli / "kriging_variance.tif")):
+        a, gt, epsg, nodata, _ = read_raster(ours)
+        b, gt2, *_ = read_raster(theirs)
+        assert epsg == "28992" and nodata == -9999 and gt == gt2
+        np.testing.assert_array_equal(a, b)
+        # nodata exactly where the covariate has none
+        np.testing.assert_array_equal(a == -9999, a_dist == -9999)
+    from osgeo import gdal
+
+    assert "kriging with external drift" in gdal.Open(str(est)).GetRasterBand(1).GetDescription()
+
+
+@needs_engine("krige")
+def test_ordinarykriging_block_cell_equals_the_cli(tmp_path):
+    est = tmp_path / "est.tif"
+    run("gcnnrnn:ordinarykriging", {
+        "INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1, "OUTPUT_UNITS": 1,
+        "VARIOGRAM": "", "NEIGHBOURS": 16, "CELL_SIZE": 200, "BLOCK": "cell",
+        "ESTIMATE": str(est), "VARIANCE": "TEMPORARY_OUTPUT"})
+    cli = tmp_path / "cli"
+    engine_cli("krige", ["--input", str(SAMPLE_DATA / "meuse.gpkg"), "--layer", "meuse",
+                         "--field", "zinc", "--transform", "log", "--output-units",
+                         "transformed", "--neighbours", 16, "--cell-size", 200.0,
+                         "--block", "200,200", "--output-dir", cli])
+    a, *_ = read_raster(est)
+    b, *_ = read_raster(cli / "kriging_estimate.tif")
+    np.testing.assert_array_equal(a, b)
+    point = tmp_path / "point"
+    engine_cli("krige", ["--input", str(SAMPLE_DATA / "meuse.gpkg"), "--layer", "meuse",
+                         "--field", "zinc", "--transform", "log", "--output-units",
+                         "transformed", "--neighbours", 16, "--cell-size", 200.0,
+                         "--output-dir", point])
+    c, *_ = read_raster(point / "kriging_estimate.tif")
+    assert not np.array_equal(a, c)  # block means differ from the values at the centres
+
+
+@pytest.mark.parametrize("params,message", [
+    ({}, "needs covariate rasters or coordinate drift"),
+    ({"DRIFT": "x2"}, "lower-order"),
+    ({"DRIFT": "x,w"}, "unknown drift term"),
+    ({"DRIFT": "x,y", "BLOCK": "40"}, "must be 'cell'"),
+])
+def test_krigingexternaldrift_refuses_bad_input(params, message, tmp_path):
+    with pytest.raises(QgsProcessingException, match=message):
+        run("gcnnrnn:krigingexternaldrift", {
+            "INPUT": MEUSE, "FIELD": "zinc", "CELL_SIZE": 100, **params,
+            "ESTIMATE": str(tmp_path / "e.tif"), "VARIANCE": str(tmp_path / "v.tif")})
+    assert not (tmp_path / "e.tif").exists()
+
+
 @needs_engine("variogram", "krige")
 def test_selected_features_and_mask(meuse_variogram, tmp_path):
     _, vfile = meuse_variogram
@@ -347,6 +412,24 @@ def test_crossvalidate_external_drift_equals_the_cli_in_both_units(tmp_path):
     theirs = json.loads(cli.read_text())
     assert_same_metrics(doc["metrics"], theirs["metrics"], rel=1e-12)
     assert_same_metrics(doc["metrics_transformed"], theirs["metrics_transformed"], rel=1e-12)
+
+
+@needs_engine("cv")
+def test_crossvalidate_universal_kriging_equals_the_cli(tmp_path):
+    import json
+
+    out = tmp_path / "cv.json"
+    run("gcnnrnn:crossvalidate", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                  "METHODS": [4], "FOLDS": "5", "SEED": 2,
+                                  "KRIGING_NEIGHBOURS": 24, "METRICS": str(out)})
+    doc = json.loads(out.read_text())
+    assert set(doc["metrics"]) == {"uk"} and "universal kriging" in doc["protocol"]
+    cli = tmp_path / "cli.json"
+    engine_cli("cv", ["--input", SAMPLE_DATA / "meuse.gpkg", "--layer", "meuse", "--field",
+                      "zinc", "--transform", "log", "--variogram", "auto", "--method", "uk",
+                      "--folds", 5, "--refit-variogram", "--kriging-neighbours", 24,
+                      "--seed", 2, "--output-json", cli])
+    assert_same_metrics(doc["metrics"], json.loads(cli.read_text())["metrics"], rel=1e-12)
 
 
 def assert_same_rasters(ours: dict, theirs_dir: Path, rel: float) -> None:

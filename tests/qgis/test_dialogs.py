@@ -57,6 +57,14 @@ def test_simple_model_round_trips_and_writes_engine_text():
     assert model.to_text() == "0.0507 Nug + 0.5906 Sph(897)"
     assert model.to_dict() == MEUSE_DOC["model"]
     assert model.gamma(897.0) == pytest.approx(0.0507 + 0.5906)
+    # a measurement error (Err) is kept as it is: drawn as a nugget, saved unchanged
+    err = SimpleModel.from_dict({"structures": [
+        {"model": "err", "psill": 0.02, "range": 0.0, "extra": None},
+        {"model": "nug", "psill": 0.03, "range": 0.0, "extra": None},
+        {"model": "sph", "psill": 0.59, "range": 897.0, "extra": None}], "anisotropy": None})
+    assert err.to_text() == "0.03 Nug + 0.59 Sph(897) + 0.02 Err"
+    assert err.gamma(1e-6) == pytest.approx(0.05, abs=1e-6)
+    assert SimpleModel.from_dict(err.to_dict()) == err
     anis = SimpleModel("mat", 0.1, 1.0, 300.0, 1.5, 45.0, 0.5)
     assert anis.to_text() == "0.1 Nug + 1 Mat(300, nu=1.5, anis=(45, 0.5))"
     assert SimpleModel.from_dict(anis.to_dict()) == anis
@@ -83,7 +91,8 @@ def test_explorer_models_agree_with_the_engine_models():
                           env=engine_mod.engine_environment(), timeout=120)
     assert proc.returncode == 0, proc.stderr
     engine_values = json.loads(proc.stdout)
-    assert set(engine_values) == set(MODELS)
+    # every engine model is editable in the explorer, except Err, which is kept as it is
+    assert set(engine_values) == set(MODELS) | {"err"}
     for name, (extra, values) in engine_values.items():
         ours = [unit_gamma(name, h, 400.0, extra) for h in (10.0, 120.0, 399.0, 900.0)]
         assert ours == pytest.approx(values, abs=1e-9), name

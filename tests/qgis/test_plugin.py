@@ -9,8 +9,8 @@ from pathlib import Path
 from qgis.core import QgsApplication
 
 REPO = Path(__file__).resolve().parents[2]
-ALGORITHMS = ("fitvariogram", "ordinarykriging", "crossvalidate", "trainhybrid",
-              "predicthybrid", "hybridinterpolation")
+ALGORITHMS = ("fitvariogram", "ordinarykriging", "krigingexternaldrift", "crossvalidate",
+              "trainhybrid", "predicthybrid", "hybridinterpolation")
 
 
 class MenuRecorder:

@@ -110,3 +110,58 @@ def test_external_drift_against_direct_kriging_in_both_units(meuse_gpkg, meuse_d
     mt = doc["metrics_transformed"]
     assert mt["ked"]["rmse"] < 0.97 * mt["ok"]["rmse"]  # dist explains log zinc on Meuse
     assert doc["metrics"]["ked"]["rmse"] < doc["metrics"]["ok"]["rmse"]
+
+
+def test_universal_kriging_against_direct_kriging(meuse_gpkg, tmp_path, capsys):
+    from gcnn_rnn.core.kriging import krige_universal
+    from gcnn_rnn.core.kriging.drift import drift_residuals
+    from gcnn_rnn.core.variogram.fit import auto_variogram
+
+    out = tmp_path / "u.json"
+    code, err = _cv(capsys, "--input", meuse_gpkg, "--layer", "meuse", "--field", "zinc",
+                    "--method", "uk", "--drift", "x,y,x2,xy,y2", "--folds", "5", "--seed", "1",
+                    "--transform", "log", "--output-units", "transformed",
+                    "--kriging-neighbours", "24", "--output-json", out)
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    assert "universal kriging with the coordinate drift x,y,x2,xy,y2" in doc["protocol"]
+    # fold 0 by hand: the variogram of the training part's drift residuals (any origin and
+    # unit of the coordinates span the same quadratic trend: here the mean and km)
+    pts = read_points(meuse_gpkg, "zinc", layer="meuse")
+    fold = np.array(doc["folds"]["fold"])
+    tr, te = fold != 0, fold == 0
+    xy, y = pts.coords[tr], np.log(pts.values[tr])
+    u = (xy - xy.mean(axis=0)) / 1000.0
+    raw = np.column_stack([u[:, 0], u[:, 1], u[:, 0] ** 2, u[:, 0] * u[:, 1], u[:, 1] ** 2])
+    vg = auto_variogram(xy, drift_residuals(y, raw), ("sph", "exp", "gau")).model
+    res = krige_universal(xy, y, pts.coords[te], vg, drift="x,y,x2,xy,y2", neighbours=24)
+    got = np.array([r["uk_prediction"] for r in doc["per_point"]])[te]
+    np.testing.assert_allclose(got, res.estimate, atol=1e-6)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--method", "uk", "--drift", "x2"], "lower-order"),
+    (["--method", "ok", "--drift", "x,y"], "--drift is for method uk"),
+])
+def test_bad_drift_flags(args, message, meuse_gpkg, tmp_path, capsys):
+    code, err = _cv(capsys, "--input", meuse_gpkg, "--field", "zinc", *args,
+                    "--output-json", tmp_path / "x.json")
+    assert code == 2 and message in err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_loo_with_a_measurement_error_model(meuse_gpkg, tmp_path, capsys):
+    from gcnn_rnn.core.kriging import krige_universal
+
+    out = tmp_path / "e.json"
+    text = "0.02 Err + 0.03 Nug + 0.59 Sph(897)"
+    code, err = _cv(capsys, "--input", meuse_gpkg, "--field", "zinc", "--method", "ok",
+                    "--transform", "log", "--output-units", "transformed", "--variogram", text,
+                    "--kriging-neighbours", "16", "--output-json", out)
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    pts = read_points(meuse_gpkg, "zinc")
+    keep = np.arange(pts.n) != 7
+    res = krige_universal(pts.coords[keep], np.log(pts.values[keep]), pts.coords[7:8],
+                          parse_model(text), neighbours=16)
+    assert doc["per_point"][7]["ok_prediction"] == pytest.approx(res.estimate[0], abs=1e-10)
