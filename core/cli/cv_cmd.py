@@ -37,14 +37,16 @@ NAME = "cv"
 HELP = "cross-validate kriging (and other methods) with leave-one-out, k-fold or spatial folds"
 
 #: ``(module, function)`` pairs adding the argument groups of other methods, if importable.
-EXTRA_ARGUMENTS = (("gcnn_rnn.core.model.options", "add_model_arguments"),)
+EXTRA_ARGUMENTS = (("gcnn_rnn.core.model.options", "add_model_arguments"),
+                   ("gcnn_rnn.core.cli.idw_mode", "add_idw_arguments"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_point_input(parser)
     parser.add_argument("--method", default="ok", metavar="M1,M2",
                         help="comma list of methods: ok, ked (kriging with external drift "
-                             "in --covariates), linear, hybrid (default ok)")
+                             "in --covariates), idw (inverse distance weighting, "
+                             "--idw-power), linear, hybrid (default ok)")
     parser.add_argument("--folds", default="loo", metavar="loo|K|spatial:SIZE",
                         help="leave-one-out (default), K random folds, or spatial blocks: "
                              "spatial:SIZE[:K] or spatial:auto[:K] (K default 5)")
@@ -85,6 +87,10 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     methods = parse_csv_list(args.method)
     if not methods:
         raise InputDataError("--method needs at least one method, e.g. ok")
+    if "idw" in methods:
+        from .idw_mode import check_idw_arguments
+
+        check_idw_arguments(args)
     for m in methods:
         cv.get_cv_method(m)  # unknown names fail before any work
     scheme = cv.parse_folds(args.folds)
