@@ -2,6 +2,7 @@
 
 from .cross_validate import CrossValidate
 from .fit_variogram import FitVariogram
+from .gaussian_simulation import GaussianSimulation
 from .hybrid_interpolation import HybridInterpolation
 from .ordinary_kriging import OrdinaryKriging
 from .predict_hybrid import PredictHybrid
@@ -14,6 +15,7 @@ ALGORITHMS = (
     TrainHybrid,
     PredictHybrid,
     HybridInterpolation,
+    GaussianSimulation,
 )
 
 __all__ = ["ALGORITHMS"]
