@@ -5,10 +5,13 @@ conditioning set is the ``k`` nearest (anisotropic distance) among the data and 
 that realisation has already simulated: the data's nearest ``k`` are precomputed per node
 (:func:`~gcnn_rnn.core.kriging.neighbours.find_neighbours`), the simulated nodes are found by
 walking a template of grid offsets sorted by distance (GSLIB's spiral search) until ``k`` are
-found or the offsets get farther than the ``k``-th datum. Simple kriging of the normal scores
+found or the offsets get farther than the ``(k - found)``-th datum. Simple kriging of the normal scores
 (mean 0, covariance ``C = sill - gamma``) on that set gives a mean and variance, and the node
-gets ``mean + sqrt(variance) * N(0, 1)``. The kriging system is built and inverted by the
-kriging kernel's own routines (:mod:`gcnn_rnn.core.kriging.solver`), not a copy of them.
+gets ``mean + sqrt(variance) * N(0, 1)``. The system is factorised by the kriging kernel's own
+Cholesky routine and semivariogram (:mod:`gcnn_rnn.core.kriging.solver`); with ``C = L L'``,
+``u = L^-1 c`` and ``v = L^-1 y``, the simple-kriging mean is ``u'v`` and the variance
+``C(0) - u'u``: two triangular solves, no inverse (a random path shares no neighbour sets
+between consecutive nodes, so the kriging kernel's inverse updates would not pay).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..kriging.solver import _EXP, _GAU, _NUG, _SPH, _gamma, _inverse_fresh
+from ..kriging.solver import _EXP, _GAU, _NUG, _SPH, PIVOT_TOL, _cholesky, _dist, _gamma
 
 _FM = {"reassoc", "contract"}
 
@@ -78,9 +81,9 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
         idx = np.empty(k, dtype=np.int64)
         dst = np.empty(k)
         zs = np.empty(k)
-        c0 = np.empty(k)
-        a = np.empty((k, k))
-        work = np.empty((k, k))
+        u = np.empty(k)
+        v = np.empty(k)
+        low = np.empty((k, k))
         for p in range(p0, p1):
             node = paths[b, p]
             nd = 0
@@ -105,6 +108,10 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
                 nn += 1
                 if nn == k:
                     break
+                # the nn nodes and the k - nn nearest data make k values: nothing farther
+                # than the (k - nn)-th datum can be among the k nearest
+                if k - nn - 1 < nd:
+                    bound = ddist[node, k - nn - 1]
             # merge the two distance-sorted lists, keeping the k nearest
             kk = 0
             i_d = 0
@@ -128,18 +135,24 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
                 continue
             ok = False
             while kk > 0 and not ok:  # singular (collinear, no nugget): drop the farthest
-                ok = _inverse_fresh(pts, idx, kk, codes, params, shift, fast, a, work)
+                for i in range(kk):
+                    for j in range(i + 1):
+                        low[i, j] = shift - _gamma(
+                            codes, params, _dist(pts, idx[i], pts, idx[j]), fast)
+                ok = _cholesky(low, kk, PIVOT_TOL)
                 if not ok:
                     kk -= 1
             mean = 0.0
             var = c00
             if ok:
-                for i in range(kk):
-                    c0[i] = shift - _gamma(codes, params, dst[i], fast)
-                for i in range(kk):
-                    qi = 0.0
-                    for j in range(kk):
-                        qi += a[i, j] * c0[j]
-                    mean += qi * zs[i]
-                    var -= qi * c0[i]
+                for i in range(kk):  # forward substitution: u = L^-1 c, v = L^-1 y
+                    su = shift - _gamma(codes, params, dst[i], fast)
+                    sv = zs[i]
+                    for j in range(i):
+                        su -= low[i, j] * u[j]
+                        sv -= low[i, j] * v[j]
+                    u[i] = su / low[i, i]
+                    v[i] = sv / low[i, i]
+                    mean += u[i] * v[i]
+                    var -= u[i] * u[i]
             sims[b, node] = mean + math.sqrt(var if var > 0.0 else 0.0) * normals[b, p]
