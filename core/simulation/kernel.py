@@ -1,17 +1,21 @@
-"""Compiled sequential Gaussian simulation along random paths (numba, parallel over realisations).
+"""Compiled sequential Gaussian simulation along random paths (numba, parallel over groups).
 
-Each realisation visits its free grid nodes in its own random order. At a node, the
-conditioning set is the ``k`` nearest (anisotropic distance) among the data and the nodes
-that realisation has already simulated: the data's nearest ``k`` are precomputed per node
+Realisations come in groups that share one random path (gstat does the same for all its
+``nsim``): along a shared path every realisation has simulated the same nodes before the
+current one, so the conditioning *locations*, and with them the kriging weights, are the same
+for the whole group; only the conditioning *values* and the normal draws differ. One
+kriging system per node then serves the whole group. Groups run in parallel.
+
+At a node, the conditioning set is the ``k`` nearest (anisotropic distance) among the data and
+the nodes already simulated: the data's nearest ``k`` are precomputed per node
 (:func:`~gcnn_rnn.core.kriging.neighbours.find_neighbours`), the simulated nodes are found by
 walking a template of grid offsets sorted by distance (GSLIB's spiral search) until ``k`` are
-found or the offsets get farther than the ``(k - found)``-th datum. Simple kriging of the normal scores
-(mean 0, covariance ``C = sill - gamma``) on that set gives a mean and variance, and the node
-gets ``mean + sqrt(variance) * N(0, 1)``. The system is factorised by the kriging kernel's own
-Cholesky routine and semivariogram (:mod:`gcnn_rnn.core.kriging.solver`); with ``C = L L'``,
-``u = L^-1 c`` and ``v = L^-1 y``, the simple-kriging mean is ``u'v`` and the variance
-``C(0) - u'u``: two triangular solves, no inverse (a random path shares no neighbour sets
-between consecutive nodes, so the kriging kernel's inverse updates would not pay).
+found or the offsets get farther than the ``(k - found)``-th datum. Simple kriging of the
+normal scores (mean 0, covariance ``C = sill - gamma``) gives weights ``w = C^-1 c`` and
+variance ``s^2 = C(0) - c'w``, and realisation ``b`` gets ``w'y_b + s * N(0, 1)``. The system
+is factorised by the kriging kernel's own Cholesky routine and semivariogram
+(:mod:`gcnn_rnn.core.kriging.solver`): with ``C = L L'``, ``u = L^-1 c``, ``s^2 = C(0) - u'u``
+and ``w = L'^-1 u``.
 """
 
 from __future__ import annotations
@@ -36,9 +40,9 @@ def _fast_models(codes) -> bool:
 
 
 @njit(parallel=True, cache=True, fastmath=_FM)
-def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, paths, normals,
-               codes, params, shift, k, p0, p1, sims):
-    """Simulate path positions ``p0:p1`` of every realisation in ``sims`` (in place).
+def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, paths, starts,
+               normals, codes, params, shift, k, p0, p1, sims):
+    """Simulate path positions ``p0:p1`` of every group of realisations (``sims`` in place).
 
     Parameters
     ----------
@@ -56,8 +60,12 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
         Node index of each cell, ``-1`` for inactive cells.
     offs, odist : ndarray, shape (n_offsets, 3) and (n_offsets,)
         Search template: (level, row, column) offsets sorted by their reduced distance.
-    paths, normals : ndarray, shape (n_real, n_path)
-        Per realisation, the node visited at each path position and its standard normal draw.
+    paths : ndarray of int64, shape (n_groups, n_path)
+        Per group, the node visited at each path position.
+    starts : ndarray of int64, shape (n_groups + 1,)
+        Group ``g`` is realisations (rows of ``normals`` and ``sims``) ``starts[g]:starts[g+1]``.
+    normals : ndarray, shape (n_real, n_path)
+        Per realisation, the standard normal draw at each path position.
     codes, params : ndarray
         Variogram model arrays (:meth:`VariogramModel.kernel_arrays`).
     shift : float
@@ -69,23 +77,23 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
     sims : ndarray, shape (n_real, n_nodes)
         Normal scores, NaN where not simulated yet; updated in place.
     """
-    n_real = paths.shape[0]
+    n_groups = paths.shape[0]
     n_off = offs.shape[0]
     nz, nr, nc = lut.shape
     kd = dnbr.shape[1]
     fast = _fast_models(codes)
     c00 = shift - _gamma(codes, params, 0.0, fast)
-    for b in prange(n_real):
+    for g in prange(n_groups):
+        first = starts[g]
         nidx = np.empty(k, dtype=np.int64)
         ndst = np.empty(k)
         idx = np.empty(k, dtype=np.int64)
         dst = np.empty(k)
-        zs = np.empty(k)
         u = np.empty(k)
-        v = np.empty(k)
+        w = np.empty(k)
         low = np.empty((k, k))
         for p in range(p0, p1):
-            node = paths[b, p]
+            node = paths[g, p]
             nd = 0
             while nd < kd and dnbr[node, nd] >= 0:
                 nd += 1
@@ -101,7 +109,7 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
                 if ll < 0 or ll >= nz or rr < 0 or rr >= nr or cc < 0 or cc >= nc:
                     continue
                 j = lut[ll, rr, cc]
-                if j < 0 or math.isnan(sims[b, j]):
+                if j < 0 or math.isnan(sims[first, j]):
                     continue
                 nidx[nn] = j
                 ndst[nn] = odist[t]
@@ -112,26 +120,24 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
                 # than the (k - nn)-th datum can be among the k nearest
                 if k - nn - 1 < nd:
                     bound = ddist[node, k - nn - 1]
-            # merge the two distance-sorted lists, keeping the k nearest
+            # merge the two distance-sorted lists, keeping the k nearest; idx indexes pts
             kk = 0
             i_d = 0
             i_n = 0
             while kk < k and (i_d < nd or i_n < nn):
                 if i_n >= nn or (i_d < nd and ddist[node, i_d] <= ndst[i_n]):
-                    j = dnbr[node, i_d]
-                    idx[kk] = j
+                    idx[kk] = dnbr[node, i_d]
                     dst[kk] = ddist[node, i_d]
-                    zs[kk] = y_data[j]
                     i_d += 1
                 else:
-                    j = nidx[i_n]
-                    idx[kk] = n_data + j
+                    idx[kk] = n_data + nidx[i_n]
                     dst[kk] = ndst[i_n]
-                    zs[kk] = sims[b, j]
                     i_n += 1
                 kk += 1
-            if kk > 0 and dst[0] == 0.0:  # on a datum: its value
-                sims[b, node] = zs[0]
+            if kk > 0 and dst[0] == 0.0:  # on a datum: its value, no noise
+                j = idx[0]
+                for b in range(first, starts[g + 1]):
+                    sims[b, node] = y_data[j] if j < n_data else sims[b, j - n_data]
                 continue
             ok = False
             while kk > 0 and not ok:  # singular (collinear, no nugget): drop the farthest
@@ -142,17 +148,24 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
                 ok = _cholesky(low, kk, PIVOT_TOL)
                 if not ok:
                     kk -= 1
-            mean = 0.0
             var = c00
-            if ok:
-                for i in range(kk):  # forward substitution: u = L^-1 c, v = L^-1 y
-                    su = shift - _gamma(codes, params, dst[i], fast)
-                    sv = zs[i]
-                    for j in range(i):
-                        su -= low[i, j] * u[j]
-                        sv -= low[i, j] * v[j]
-                    u[i] = su / low[i, i]
-                    v[i] = sv / low[i, i]
-                    mean += u[i] * v[i]
-                    var -= u[i] * u[i]
-            sims[b, node] = mean + math.sqrt(var if var > 0.0 else 0.0) * normals[b, p]
+            if not ok:
+                kk = 0
+            for i in range(kk):  # u = L^-1 c
+                s = shift - _gamma(codes, params, dst[i], fast)
+                for j in range(i):
+                    s -= low[i, j] * u[j]
+                u[i] = s / low[i, i]
+                var -= u[i] * u[i]
+            for i in range(kk - 1, -1, -1):  # w = L'^-1 u, the simple-kriging weights
+                s = u[i]
+                for j in range(i + 1, kk):
+                    s -= low[j, i] * w[j]
+                w[i] = s / low[i, i]
+            sd = math.sqrt(var if var > 0.0 else 0.0)
+            for b in range(first, starts[g + 1]):
+                mean = 0.0
+                for i in range(kk):
+                    j = idx[i]
+                    mean += w[i] * (y_data[j] if j < n_data else sims[b, j - n_data])
+                sims[b, node] = mean + sd * normals[b, p]

@@ -5,7 +5,9 @@ that holds a sample takes that datum (the one nearest the cell centre); the othe
 nodes are simulated along a random path per realisation by simple kriging of the normal
 scores (mean 0) from the ``neighbours`` nearest data and previously simulated nodes
 (:mod:`.kernel`), optionally visiting coarse sub-grids first (multigrid); the scores are
-back-transformed with the normal-score table and its linear tails.
+back-transformed with the normal-score table and its linear tails. Groups of
+:data:`PATH_GROUP` realisations share one path and so one kriging system per node, as all
+of gstat's ``nsim`` realisations do.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ logger = logging.getLogger(__name__)
 TEMPLATE_MAX = 20_000
 #: Path positions simulated per compiled call (between progress reports and cancel checks).
 PATH_STEP = 8192
+#: Realisations sharing one random path and so one kriging system per node (a fixed number:
+#: results must not depend on the number of threads); groups run in parallel.
+PATH_GROUP = 16
 #: Relative departure of the normal-score model's sill from 1 that earns a warning.
 SILL_TOLERANCE = 0.2
 
@@ -42,6 +47,7 @@ class SimulationConfig:
         Number of realisations (>= 1).
     seed : int
         Seed; realisation ``r`` depends only on ``(seed, r)``, not on how many are run.
+        Realisations ``16 g`` to ``16 g + 15`` share a random path (:data:`PATH_GROUP`).
     neighbours : int
         Most conditioning values (data and simulated nodes) per node (gstat ``nmax``).
     max_distance : float or None
@@ -320,26 +326,32 @@ def simulate_grid(
     threads = _threads(config.n_jobs)
     n_real = config.realisations
     out = np.full((n_real, grid.n_nodes), np.nan, dtype=np.float32)
-    batch = max(1, min(n_real, threads))
+    groups = [(r, min(n_real, r + PATH_GROUP)) for r in range(0, n_real, PATH_GROUP)]
     total = n_real * max(free.size, 1)
     done = 0
-    for r0 in range(0, n_real, batch):
-        reals = range(r0, min(n_real, r0 + batch))
-        rngs = [np.random.default_rng([config.seed, r]) for r in reals]
-        paths = np.stack([_path(g, free, lrc, config.multigrid, grid.ndim) for g in rngs])
-        normals = np.stack([g.standard_normal(free.size) for g in rngs])
-        sims = np.full((len(reals), m), np.nan)
+    for b0 in range(0, len(groups), threads):
+        batch = groups[b0 : b0 + threads]
+        r0, r1 = batch[0][0], batch[-1][1]
+        # the path of group g depends on (seed, g), the draws of realisation r on (seed, r):
+        # results do not depend on the number of threads or realisations
+        paths = np.stack([_path(np.random.default_rng([config.seed, 1, lo // PATH_GROUP]),
+                                free, lrc, config.multigrid, grid.ndim) for lo, _ in batch])
+        normals = np.stack([np.random.default_rng([config.seed, 0, r]).standard_normal(
+            free.size) for r in range(r0, r1)])
+        starts = np.array([lo - r0 for lo, _ in batch] + [r1 - r0], dtype=np.int64)
+        sims = np.full((r1 - r0, m), np.nan)
         for p0 in range(0, free.size, PATH_STEP):
             check_cancel(should_stop)
             p1 = min(free.size, p0 + PATH_STEP)
             sgs_kernel(pts, n, y, dnbr, np.ascontiguousarray(ddist), lrc, lut, offs, odist,
-                       paths, normals, codes, params, float(model.sill), k, p0, p1, sims)
-            done += (p1 - p0) * len(reals)
+                       paths, starts, normals, codes, params, float(model.sill), k, p0, p1,
+                       sims)
+            done += (p1 - p0) * (r1 - r0)
             if progress is not None:
                 progress(done / total, "simulating")
         real = ft.inverse(sims)
         real[:, fixed_nodes] = values[fixed_data]  # exactly the datum, not a table round trip
-        out[r0 : r0 + len(reals), flat] = real
+        out[r0:r1, flat] = real
     check_cancel(should_stop)
     return SimulationResult(out.reshape((n_real, *grid.shape)), ft, int(fixed_nodes.size),
                             float(radius))

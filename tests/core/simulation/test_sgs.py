@@ -80,9 +80,11 @@ def test_etype_mean_close_to_simple_kriging(square):
     y_data = res.transform.forward(z)
     sk = krige_grid(xy, y_data, grid, MODEL, KrigingConfig(neighbours=0, mean=0.0))
     etype = _scores(res).mean(axis=0)
-    # Monte Carlo error of a mean of 40 draws: at most sqrt(1 / 40) ~ 0.16, mostly less
+    # they differ by the Monte Carlo error of a mean of 40 draws, sqrt(sigma_SK^2 / 40) (the
+    # path shared by 16 realisations adds little); a biased simulation would exceed it
     diff = etype - sk.estimate
-    assert float(np.sqrt(np.mean(diff**2))) < 0.12
+    mc = float(np.sqrt(sk.variance.mean() / res.realisations.shape[0]))
+    assert float(np.sqrt(np.mean(diff**2))) < 1.25 * mc
     assert float(np.corrcoef(etype.ravel(), sk.estimate.ravel())[0, 1]) > 0.95
     # the spread of the realisations follows the kriging variance: small near data
     spread = _scores(res).var(axis=0)
