@@ -30,9 +30,10 @@ ETYPE_TIF = "etype_mean.tif"
 VARIANCE_TIF = "conditional_variance.tif"
 EXCEEDANCE_TIF = "exceedance_probability.tif"
 SUMMARY_JSON = "simulation.json"
-#: Bytes per node and realisation held while simulating (float32 result, float64 scores,
-#: path index and normal draw of the running batch are bounded by it).
-BYTES_PER_NODE_REALISATION = 12
+#: Bytes per node and realisation at the peak, writing ``realisations.tif``: the float32
+#: realisations (4) and the writer's float64 copy, its nodata-filled copy and float32 output
+#: (8 + 8 + 4), with room for the running batch's float64 scores and normal draws.
+BYTES_PER_NODE_REALISATION = 28
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
