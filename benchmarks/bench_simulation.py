@@ -13,7 +13,8 @@ realisations (default 10), 16 neighbours, the normal-score variogram ``0.1 Nug +
   with simple kriging of the same normal scores (the engine's own transform, so both simulate
   the same data), whole ``Rscript`` and the ``krige()`` call alone.
 
-Reports node x realisation rates and, as a sanity check, the mean and variance of the simulated
+Reports node x realisation rates (wall clock), CPU time per node x realisation (less
+sensitive to other load on a shared machine) and, as a sanity check, the mean and variance of the simulated
 normal scores of both (about 0 and 1). Run:
 ``.venv/bin/python benchmarks/bench_simulation.py [--size 100 --nsim 10] [--output-json F]``.
 """
@@ -49,8 +50,9 @@ GSTAT_SCRIPT = textwrap.dedent("""
     m <- vgm(0.9, "Sph", 200, 0.1)
     set.seed(1)
     t <- system.time(s <- krige(score~1, d, g, model = m, nmax = 16, nsim = as.integer(a[4]),
-                                beta = 0, debug.level = 0))[["elapsed"]]
-    writeBin(c(t, as.vector(as.matrix(s@data))), a[2])
+                                beta = 0, debug.level = 0))
+    writeBin(c(t[["elapsed"]], t[["user.self"]] + t[["sys.self"]], as.vector(as.matrix(s@data))),
+             a[2])
 """)
 
 
@@ -67,9 +69,10 @@ def bench_gstat(work: Path, xy, y, size: int, nsim: int) -> dict | None:
     out = work / "gstat.bin"
     wall, rss, _, _ = run_child([rscript, str(script), str(src), str(out), str(size), str(nsim)])
     raw = np.fromfile(out, dtype=np.float64)
-    sims = raw[1:].reshape(nsim, size * size)
+    sims = raw[2:].reshape(nsim, size * size)
     n = size * size * nsim
-    return {"wall_s": wall, "rss_mb": rss, "krige_s": float(raw[0]),
+    return {"wall_s": wall, "rss_mb": rss, "krige_s": float(raw[0]), "krige_cpu_s": float(raw[1]),
+            "cpu_us_per_node_realisation": float(raw[1]) / n * 1e6,
             "node_realisations": n, "per_s": n / wall, "per_s_krige": n / float(raw[0]),
             "score_mean": float(sims.mean()), "score_var": float(sims.var())}
 
@@ -95,15 +98,17 @@ def bench_engine(work: Path, xy, v, size: int, nsim: int) -> dict:
         scores = ft.forward(ds.read().astype(float))
     n = size * size * nsim
     sim_s = summary["timings_s"]["simulation"]
-    warm_s = _warm_seconds(xy, v, size, nsim)
+    warm_s, warm_cpu_s = _warm_seconds(xy, v, size, nsim)
     return {"wall_s": wall, "rss_mb": rss, "simulation_s": sim_s, "node_realisations": n,
             "per_s": n / wall, "per_s_simulation": n / sim_s, "warm_s": warm_s,
-            "per_s_warm": n / warm_s,
+            "per_s_warm": n / warm_s, "warm_cpu_s": warm_cpu_s,
+            "cpu_us_per_node_realisation": warm_cpu_s / n * 1e6,
             "score_mean": float(scores.mean()), "score_var": float(scores.var())}
 
 
-def _warm_seconds(xy, v, size: int, nsim: int) -> float:
-    """Seconds of ``simulate_grid`` in this process once its compiled code is loaded."""
+def _warm_seconds(xy, v, size: int, nsim: int) -> tuple[float, float]:
+    """Wall and CPU seconds (all threads) of ``simulate_grid`` in this process once its
+    compiled code is loaded."""
     import time
 
     from gcnn_rnn.core.grid import Grid
@@ -113,9 +118,9 @@ def _warm_seconds(xy, v, size: int, nsim: int) -> float:
     grid = Grid(0.0, EXTENT, EXTENT / size, size, size)
     model = parse_model(MODEL_TEXT)
     simulate_grid(xy, v, Grid(0.0, EXTENT, EXTENT / 10, 10, 10), model)  # loads the code
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     simulate_grid(xy, v, grid, model, SimulationConfig(realisations=nsim, seed=1))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                               "simulation_vs_krige_call": engine["per_s_simulation"]
                               / gstat["per_s_krige"],
                               "warm_vs_krige_call": engine["per_s_warm"] / gstat["per_s_krige"],
+                              "cpu_time_warm_vs_krige_call": gstat["krige_cpu_s"]
+                              / engine["warm_cpu_s"],
                               "whole_process_vs_krige_call": engine["per_s"]
                               / gstat["per_s_krige"]}
     return emit(result, args.output_json)
