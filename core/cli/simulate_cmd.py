@@ -92,6 +92,20 @@ def _check_memory(n_nodes: int, n_real: int, max_gb: float) -> None:
             "or a smaller extent")
 
 
+def _warn_if_not_nscore(spec: str) -> None:
+    """A V.json fitted to other than normal scores gives realisations of the wrong spread."""
+    spec = str(spec).strip()
+    if not (spec.lower().endswith(".json") and Path(spec).is_file()):
+        return
+    from ..variogram.io import read_variogram_json
+
+    recorded = read_variogram_json(spec).get("transform") or "none"
+    if recorded != "nscore":
+        logger.warning("%s is a variogram of %r values, but simulation needs the variogram of "
+                       "the normal scores (gcnn-rnn variogram --transform nscore)", spec,
+                       recorded)
+
+
 def run(args: argparse.Namespace, session: Session) -> dict:
     from ..progress import scaled
     from ..raster import write_raster
@@ -108,6 +122,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     scores = fit_transform(pts.values, "nscore").forward(pts.values)
     session.check()
     session.progress(0.02, "variogram of the normal scores")
+    _warn_if_not_nscore(args.variogram)
     model, vg_info = resolve_variogram(args.variogram, pts.coords, scores,
                                        args.variogram_models)
     t1 = time.perf_counter()

@@ -123,3 +123,16 @@ def test_bad_input_writes_nothing(meuse_gpkg, tmp_path, capsys, flags, message):
     assert code == 2
     assert message in err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_variogram_file_not_of_normal_scores_is_warned_about(meuse_gpkg, tmp_path, capsys):
+    vfile = tmp_path / "v.json"
+    assert main(["variogram", "--quiet", "--input", str(meuse_gpkg), "--layer", "meuse",
+                 "--field", "zinc", "--transform", "log", "--models", "sph",
+                 "--output-json", str(vfile)]) == 0
+    capsys.readouterr()
+    code = main(["simulate", "--input", str(meuse_gpkg), "--layer", "meuse", "--field",
+                 "zinc", "--realisations", "1", "--variogram", str(vfile), "--cell-size",
+                 "400", "--output-dir", str(tmp_path / "out")])
+    assert code == 0
+    assert "a variogram of 'log' values" in capsys.readouterr().err
