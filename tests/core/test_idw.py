@@ -98,3 +98,16 @@ def test_bad_flags(meuse_gpkg, tmp_path, capsys, argv, message):
     assert code == 2
     assert message in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_krige_method_idw_at_points(meuse_gpkg, tmp_path, capsys):
+    import geopandas as gpd
+
+    code = main(["krige", "--quiet", "--method", "idw", "--idw-neighbours", "5", "--input",
+                 str(meuse_gpkg), "--layer", "meuse", "--field", "zinc", "--points",
+                 str(meuse_gpkg), "--points-layer", "meuse", "--output-dir", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    out = gpd.read_file(tmp_path / "kriging_points.gpkg")
+    pts = read_points(meuse_gpkg, "zinc", layer="meuse")
+    # the targets are the samples: IDW is exact there
+    np.testing.assert_allclose(np.sort(out["idw_estimate"]), np.sort(pts.values), rtol=1e-12)

@@ -178,3 +178,19 @@ def test_progress_and_cancel(monkeypatch):
     with pytest.raises(Cancelled):
         simulate_grid(xy, z, grid, MODEL, SimulationConfig(realisations=2), should_stop=stop)
     assert len(calls) == 4
+
+
+def test_anisotropy_reproduced_along_both_axes():
+    # major range 16 east-west (azimuth 90), minor 8 north-south
+    model = parse_model("1 Sph(16, anis=(90, 0.5))")
+    xy, z = _field_samples(2, 40.0, seed=4, model=model)
+    grid = Grid(0.0, 40.0, 1.0, 40, 40)
+    res = simulate_grid(xy, z, grid, model, SimulationConfig(realisations=32, seed=3))
+    y = _scores(res)
+    for lag in (2, 4, 6):
+        along_x = 0.5 * float(((y[..., :, lag:] - y[..., :, :-lag]) ** 2).mean())
+        along_y = 0.5 * float(((y[..., lag:, :] - y[..., :-lag, :]) ** 2).mean())
+        # in units of the major range: lag h east-west is h, north-south 2 h
+        assert along_x == pytest.approx(float(model.gamma(float(lag))), rel=0.15)
+        assert along_y == pytest.approx(float(model.gamma(2.0 * lag)), rel=0.15)
+        assert along_y > 1.3 * along_x
