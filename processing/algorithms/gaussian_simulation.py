@@ -55,7 +55,11 @@ class GaussianSimulation(EngineAlgorithm):
                                          minValue=1, maxValue=1000),
             "Most conditioning values (samples and previously simulated nodes) per node "
             "(gstat's nmax; default 16)."))
-        self.addParameter(P.kriging_neighbourhood()[1])  # MAX_DISTANCE
+        self.addParameter(P.with_help(
+            P.kriging_neighbourhood()[1],  # MAX_DISTANCE
+            "Only samples and simulated nodes closer than this distance (layer units) condition "
+            "a node; empty: samples at any distance, simulated nodes within the variogram's "
+            "practical range.", advanced=True))
         self.addParameter(P.with_help(
             QgsProcessingParameterNumber(MULTIGRID, "Multigrid levels", NUMBER_INTEGER, 0,
                                          minValue=0, maxValue=8),
