@@ -173,6 +173,11 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "grid": grid.to_dict(),
         "sample_cells": res.n_sample_cells,
         "search_radius": res.search_radius,
+        # histogram reproduction: about 0 and 1 (per realisation in the lists)
+        "normal_scores": {"mean": float(np.mean(res.score_mean)),
+                          "variance": float(np.mean(res.score_var)),
+                          "mean_per_realisation": res.score_mean.tolist(),
+                          "variance_per_realisation": res.score_var.tolist()},
         "etype_range": _range(etype),
         "timings_s": {"simulation": round(seconds, 4),
                       "total": round(time.perf_counter() - t0, 4)},

@@ -60,6 +60,9 @@ def test_outputs_and_data_honoured(meuse_gpkg, zinc, tmp_path, capsys):
     assert summary["variogram"]["text"] == VG
     assert summary["config"]["realisations"] == 4 and summary["config"]["neighbours"] == 16
     assert summary["sample_cells"] == int(len(np.unique(cells)))
+    scores = summary["normal_scores"]
+    assert len(scores["mean_per_realisation"]) == 4
+    assert abs(scores["mean"]) < 0.5 and 0.5 < scores["variance"] < 1.5
 
 
 def test_deterministic_with_seed_and_auto_variogram(meuse_gpkg, tmp_path, capsys):

@@ -59,7 +59,13 @@ def test_data_honoured_at_their_cells(square):
 
 
 def test_normal_score_histogram_reproduced(square):
-    y = _scores(square[3])
+    res = square[3]
+    y = _scores(res)
+    free = np.ones(y.shape[1:], dtype=bool)
+    xy = square[0]
+    free[np.floor(48.0 - xy[:, 1]).astype(int), np.floor(xy[:, 0]).astype(int)] = False
+    np.testing.assert_allclose(res.score_mean, y[:, free].mean(axis=1), atol=1e-5)
+    np.testing.assert_allclose(res.score_var, y[:, free].var(axis=1), rtol=1e-4)
     assert abs(float(y.mean())) < 0.15
     assert float(y.var()) == pytest.approx(1.0, abs=0.15)
     # quantiles of a standard normal: 2.5 % and 97.5 % near -1.96 and 1.96
