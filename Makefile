@@ -72,6 +72,7 @@ bench: engine
 	$(VENV)/bin/python benchmarks/bench_kriging.py
 	$(VENV)/bin/python benchmarks/bench_hybrid.py
 	$(VENV)/bin/python benchmarks/reference_baselines.py
+	$(VENV)/bin/python benchmarks/bench_simulation.py --size 200 --nsim 32
 
 # --- the plugin zip for "Install from ZIP" -----------------------------------------------
 package:

@@ -18,8 +18,9 @@ for the protocol text.
 Registered here: ``ok`` (ordinary or simple kriging), ``ked`` (kriging with an external
 drift in covariate rasters, :mod:`.kriging.drift`) and ``uk`` (universal kriging with a drift
 in the coordinates, ``options["drift"]``); ``linear`` and ``hybrid`` come from
-:mod:`gcnn_rnn.core.model.cv_methods`. With a transform and data-unit output, methods also
-return their transformed-unit predictions and both sets of scores are kept
+:mod:`gcnn_rnn.core.model.cv_methods`, ``idw`` from :mod:`gcnn_rnn.core.idw`. With a
+transform and data-unit output, methods also return their transformed-unit predictions and
+both sets of scores are kept
 (``CVResult.extra["metrics_transformed"]``).
 """
 
@@ -47,7 +48,7 @@ CVMethod = Callable[[PointData, PointData, dict, ProgressFn | None, StopFn | Non
 #: Registered cross-validation methods by name.
 CV_METHODS: dict[str, CVMethod] = {}
 #: Module imported on demand to register more methods (the hybrid model's).
-EXTRA_METHOD_MODULES = ("gcnn_rnn.core.model.cv_methods",)
+EXTRA_METHOD_MODULES = ("gcnn_rnn.core.model.cv_methods", "gcnn_rnn.core.idw")
 #: Spatial folds when ``spatial:SIZE`` does not say how many.
 DEFAULT_SPATIAL_FOLDS = 5
 

@@ -41,6 +41,7 @@ def write_raster(
     nodata: float = NODATA,
     units: str | None = None,
     qml: bool = True,
+    band_descriptions: list[str] | None = None,
 ) -> Path:
     """Write ``data`` as a tiled, DEFLATE-compressed float32 GeoTIFF on ``grid``.
 
@@ -64,6 +65,9 @@ def write_raster(
         Unit string stored as band metadata.
     qml : bool
         Write ``<path>.qml`` (same stem) with a singleband pseudocolor style.
+    band_descriptions : list of str, optional
+        Any number of bands: ``data`` has shape ``(n_bands, nrows, ncols)`` and band ``b`` is
+        described ``band_descriptions[b]`` (realisations of a simulation, say).
 
     Returns
     -------
@@ -75,8 +79,10 @@ def write_raster(
 
     path = Path(path)
     arr = np.asarray(data, dtype=np.float64)
-    if arr.shape != grid.shape:
-        raise ValueError(f"data shape {arr.shape} does not match grid shape {grid.shape}")
+    want = grid.shape if band_descriptions is None else (
+        len(band_descriptions), grid.nrows, grid.ncols)
+    if arr.shape != want:
+        raise ValueError(f"data shape {arr.shape} does not match {want}")
     bands = arr[None] if arr.ndim == 2 else arr
     if grid.mask is not None:
         bands = np.where(grid.mask[None], bands, np.nan)
@@ -106,7 +112,8 @@ def write_raster(
             ds.write(out)
             ds.update_tags(DESCRIPTION=description)
             for b in range(out.shape[0]):
-                band_desc = f"z={grid.z_levels[b]:g}" if grid.z_levels else description
+                band_desc = (band_descriptions[b] if band_descriptions is not None
+                             else f"z={grid.z_levels[b]:g}" if grid.z_levels else description)
                 ds.set_band_description(b + 1, band_desc)
                 if units:
                     ds.update_tags(b + 1, UNITS=units)

@@ -41,6 +41,7 @@ CV_METHODS = (
     ("hybrid", "Hybrid GCNN-RNN"),
     ("ked", "Kriging with external drift (needs covariate rasters)"),  # appended: indices stay
     ("uk", "Universal kriging (linear drift in x, y)"),  # appended: indices stay
+    ("idw", "Inverse distance weighting (power 2)"),  # appended: indices stay
 )
 
 #: Bytes per grid node and the default ceiling of the output grid's memory. They MUST equal
@@ -62,6 +63,13 @@ HYBRID_RASTERS = {
     "PREDICTION_STD": ("prediction_std.tif", "variance", "Prediction standard deviation"),
     "INTERVAL_LOWER": ("interval_lower.tif", "value", "Prediction interval, lower bound"),
     "INTERVAL_UPPER": ("interval_upper.tif", "value", "Prediction interval, upper bound"),
+    "EXCEEDANCE": ("exceedance_probability.tif", "probability", "Probability of exceeding"),
+}
+
+SIMULATION_RASTERS = {
+    "OUTPUT_REALISATIONS": ("realisations.tif", "value", "Realisations"),
+    "ETYPE_MEAN": ("etype_mean.tif", "value", "E-type mean"),
+    "CONDITIONAL_VARIANCE": ("conditional_variance.tif", "variance", "Conditional variance"),
     "EXCEEDANCE": ("exceedance_probability.tif", "probability", "Probability of exceeding"),
 }
 

@@ -37,7 +37,8 @@ NAME = "cv"
 HELP = "cross-validate kriging (and other methods) with leave-one-out, k-fold or spatial folds"
 
 #: ``(module, function)`` pairs adding the argument groups of other methods, if importable.
-EXTRA_ARGUMENTS = (("gcnn_rnn.core.model.options", "add_model_arguments"),)
+EXTRA_ARGUMENTS = (("gcnn_rnn.core.model.options", "add_model_arguments"),
+                   ("gcnn_rnn.core.cli.idw_mode", "add_idw_arguments"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="ok", metavar="M1,M2",
                         help="comma list of methods: ok, ked (kriging with external drift "
                              "in --covariates), uk (universal kriging, drift in the "
-                             "coordinates --drift), linear, hybrid (default ok)")
+                             "coordinates --drift), idw (inverse distance weighting, "
+                             "--idw-power), linear, hybrid (default ok)")
     parser.add_argument("--drift", metavar="x,y[,x2,xy,y2]",
                         help="coordinate drift terms of method uk (default x,y; 3D also z)")
     parser.add_argument("--folds", default="loo", metavar="loo|K|spatial:SIZE",
@@ -88,6 +90,10 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     methods = parse_csv_list(args.method)
     if not methods:
         raise InputDataError("--method needs at least one method, e.g. ok")
+    if "idw" in methods:
+        from .idw_mode import check_idw_arguments
+
+        check_idw_arguments(args)
     for m in methods:
         cv.get_cv_method(m)  # unknown names fail before any work
     scheme = cv.parse_folds(args.folds)

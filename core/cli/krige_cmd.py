@@ -96,9 +96,15 @@ def add_drift_arguments(parser: argparse.ArgumentParser, block: bool = True) -> 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .idw_mode import add_idw_arguments
+
     add_point_input(parser)
+    parser.add_argument("--method", choices=("ok", "idw"), default="ok",
+                        help="ok: kriging (default; simple kriging with --mean); idw: inverse "
+                             "distance weighting, writes idw_estimate.tif, no variance")
     add_kriging_arguments(parser)
     add_drift_arguments(parser)
+    add_idw_arguments(parser)
     add_grid_target(parser)
     parser.add_argument("--output-units", choices=("original", "transformed"),
                         default="original",
@@ -313,6 +319,10 @@ def _write_points(path: Path, gdf, estimate: np.ndarray, variance: np.ndarray) -
 
 
 def run(args: argparse.Namespace, session: Session) -> dict:
+    if getattr(args, "method", "ok") == "idw":
+        from .idw_mode import run_idw
+
+        return run_idw(args, session)
     from ..kriging import krige, krige_grid
     from ..progress import scaled
     from ..raster import write_raster

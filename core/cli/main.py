@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "inspect",
     "variogram",
     "krige",
+    "simulate",
     "cv",
     "synth",
     "train",

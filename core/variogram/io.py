@@ -36,13 +36,15 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EngineIOError, InputDataError
-from .empirical import EmpiricalVariogram
-from .fit import FittedVariogram
 from .models import VariogramModel
 from .serialise import json_number, parse_model
+
+if TYPE_CHECKING:  # annotations only: reading a model must not import scipy.optimize
+    from .empirical import EmpiricalVariogram
+    from .fit import FittedVariogram
 
 logger = logging.getLogger(__name__)
 

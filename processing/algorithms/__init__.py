@@ -2,6 +2,7 @@
 
 from .cross_validate import CrossValidate
 from .fit_variogram import FitVariogram
+from .gaussian_simulation import GaussianSimulation
 from .hybrid_interpolation import HybridInterpolation
 from .kriging_external_drift import KrigingExternalDrift
 from .ordinary_kriging import OrdinaryKriging
@@ -16,6 +17,7 @@ ALGORITHMS = (
     TrainHybrid,
     PredictHybrid,
     HybridInterpolation,
+    GaussianSimulation,
 )
 
 __all__ = ["ALGORITHMS"]

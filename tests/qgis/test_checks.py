@@ -19,7 +19,7 @@ from qgis_helpers import ENGINE_PYTHON, SAMPLE_DATA, needs_engine
 MEUSE = f"{SAMPLE_DATA / 'meuse.gpkg'}|layername=meuse"
 DIST = str(SAMPLE_DATA / "meuse_dist.tif")
 ALG_IDS = ("fitvariogram", "ordinarykriging", "krigingexternaldrift", "crossvalidate",
-           "trainhybrid", "predicthybrid", "hybridinterpolation")
+           "trainhybrid", "predicthybrid", "hybridinterpolation", "gaussiansimulation")
 
 
 @pytest.fixture(autouse=True)

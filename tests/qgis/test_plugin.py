@@ -10,7 +10,7 @@ from qgis.core import QgsApplication
 
 REPO = Path(__file__).resolve().parents[2]
 ALGORITHMS = ("fitvariogram", "ordinarykriging", "krigingexternaldrift", "crossvalidate",
-              "trainhybrid", "predicthybrid", "hybridinterpolation")
+              "trainhybrid", "predicthybrid", "hybridinterpolation", "gaussiansimulation")
 
 
 class MenuRecorder:

@@ -1,0 +1,191 @@
+"""``gcnn-rnn simulate``: conditional sequential Gaussian simulation onto a grid.
+
+Outputs in ``--output-dir`` (each raster with a ``.qml`` style): ``realisations.tif`` (one band
+per realisation; in 3D one band per realisation and level), ``etype_mean.tif`` (mean of the
+realisations), ``conditional_variance.tif`` (their variance), with ``--threshold T``
+``exceedance_probability.tif`` (fraction of realisations above T), and ``simulation.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GridTooLargeError, InputDataError
+from .krige_cmd import AUTO_MODELS, _range, _write_json, resolve_variogram
+from .options import add_grid_target, add_point_input, grid_from_args, points_from_args
+from .session import Session
+
+logger = logging.getLogger(__name__)
+
+NAME = "simulate"
+HELP = "conditional sequential Gaussian simulation of a point field onto a grid"
+
+REALISATIONS_TIF = "realisations.tif"
+ETYPE_TIF = "etype_mean.tif"
+VARIANCE_TIF = "conditional_variance.tif"
+EXCEEDANCE_TIF = "exceedance_probability.tif"
+SUMMARY_JSON = "simulation.json"
+#: Bytes per node and realisation at the peak, writing ``realisations.tif``: the float32
+#: realisations (4) and the writer's float64 copy, its nodata-filled copy and float32 output
+#: (8 + 8 + 4), with room for the running batch's float64 scores and normal draws.
+BYTES_PER_NODE_REALISATION = 28
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_point_input(parser)
+    g = parser.add_argument_group("simulation")
+    g.add_argument("--realisations", type=int, default=10, metavar="N",
+                   help="number of realisations (default 10)")
+    g.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="random seed (default 0); realisation r depends only on (S, r)")
+    g.add_argument("--variogram", default="auto", metavar="V.json|auto|TEXT",
+                   help="variogram of the normal scores: a V.json, a text model such as "
+                        "'0.1 Nug + 0.9 Sph(900)', or auto (fitted to the normal scores, "
+                        "default)")
+    g.add_argument("--variogram-models", default=",".join(AUTO_MODELS), metavar="M1,M2",
+                   help="candidate models of --variogram auto (default sph,exp,gau)")
+    g.add_argument("--neighbours", type=int, default=16, metavar="N",
+                   help="most conditioning values (data and simulated nodes) per node "
+                        "(default 16, gstat's nmax)")
+    g.add_argument("--max-distance", type=float, metavar="D",
+                   help="search radius for data and simulated nodes (default: data at any "
+                        "distance, simulated nodes within the variogram's practical range)")
+    g.add_argument("--multigrid", type=int, default=0, metavar="L",
+                   help="simulate L coarser sub-grids (every 2^L-th node) first (default 0)")
+    g.add_argument("--threshold", type=float, metavar="T",
+                   help="also write the probability of exceeding T (data units)")
+    g.add_argument("--threads", type=int, default=0, metavar="T",
+                   help="threads (default 0 = all cores)")
+    add_grid_target(parser, points=False)
+    parser.add_argument("--output-dir", required=True, metavar="DIR", help="output folder")
+
+
+def _config(args: argparse.Namespace):
+    from ..simulation import SimulationConfig
+
+    for flag, value, low in (("--realisations", args.realisations, 1),
+                             ("--neighbours", args.neighbours, 1),
+                             ("--multigrid", args.multigrid, 0), ("--seed", args.seed, 0),
+                             ("--threads", args.threads, 0)):
+        if value < low:
+            raise InputDataError(f"{flag} must be >= {low}, not {value!r}")
+    if args.max_distance is not None and not args.max_distance > 0:
+        raise InputDataError(f"--max-distance must be > 0, not {args.max_distance!r}")
+    if args.threshold is not None and not np.isfinite(args.threshold):
+        raise InputDataError(f"--threshold must be a finite number, not {args.threshold!r}")
+    return SimulationConfig(realisations=args.realisations, seed=args.seed,
+                            neighbours=args.neighbours, max_distance=args.max_distance,
+                            multigrid=args.multigrid, n_jobs=args.threads)
+
+
+def _check_memory(n_nodes: int, n_real: int, max_gb: float) -> None:
+    need = n_nodes * n_real * BYTES_PER_NODE_REALISATION
+    if need > max_gb * 1024**3:
+        raise GridTooLargeError(
+            f"{n_real} realisations of {n_nodes:,} nodes need about {need / 1024**3:.1f} GiB, "
+            f"over --max-memory-gb {max_gb:g}; use fewer realisations, a coarser cell size "
+            "or a smaller extent")
+
+
+def _warn_if_not_nscore(spec: str) -> None:
+    """A V.json fitted to other than normal scores gives realisations of the wrong spread."""
+    spec = str(spec).strip()
+    if not (spec.lower().endswith(".json") and Path(spec).is_file()):
+        return
+    from ..variogram.io import read_variogram_json
+
+    recorded = read_variogram_json(spec).get("transform") or "none"
+    if recorded != "nscore":
+        logger.warning("%s is a variogram of %r values, but simulation needs the variogram of "
+                       "the normal scores (gcnn-rnn variogram --transform nscore)", spec,
+                       recorded)
+
+
+def run(args: argparse.Namespace, session: Session) -> dict:
+    from ..progress import scaled
+    from ..raster import write_raster
+    from ..simulation import simulate_grid
+    from ..transforms import fit_transform
+
+    t0 = time.perf_counter()
+    config = _config(args)
+    session.progress(0.0, "reading samples")
+    pts = points_from_args(args)
+    lo, hi = pts.coords.min(axis=0), pts.coords.max(axis=0)
+    grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]))
+    _check_memory(grid.n_nodes, config.realisations, args.max_memory_gb)
+    scores = fit_transform(pts.values, "nscore").forward(pts.values)
+    session.check()
+    session.progress(0.02, "variogram of the normal scores")
+    _warn_if_not_nscore(args.variogram)
+    model, vg_info = resolve_variogram(args.variogram, pts.coords, scores,
+                                       args.variogram_models)
+    t1 = time.perf_counter()
+    res = simulate_grid(pts.coords, pts.values, grid, model, config,
+                        progress=scaled(session.progress, 0.05, 0.9),
+                        should_stop=session.should_stop)
+    seconds = time.perf_counter() - t1
+    session.progress(0.9, "writing")
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    field = pts.field
+    real = res.realisations
+    names = [f"realisation {r + 1}" for r in range(config.realisations)]
+    if grid.z_levels:
+        names = [f"{nm}, z={z:g}" for nm in names for z in grid.z_levels]
+    outputs: dict[str, str] = {}
+    outputs["realisations"] = str(write_raster(
+        out_dir / REALISATIONS_TIF, real.reshape(-1, grid.nrows, grid.ncols), grid,
+        f"sequential Gaussian simulation of {field}", kind="value", band_descriptions=names))
+    session.check()
+    etype, cvar = res.etype_mean(), res.conditional_variance()
+    outputs["etype_mean"] = str(write_raster(
+        out_dir / ETYPE_TIF, etype, grid,
+        f"E-type mean of {field} over {config.realisations} realisations", kind="value"))
+    outputs["conditional_variance"] = str(write_raster(
+        out_dir / VARIANCE_TIF, cvar, grid,
+        f"conditional variance of {field} over {config.realisations} realisations",
+        kind="variance"))
+    if args.threshold is not None:
+        session.check()
+        outputs["exceedance_probability"] = str(write_raster(
+            out_dir / EXCEEDANCE_TIF, res.exceedance_probability(args.threshold), grid,
+            f"probability of {field} > {args.threshold:g} over {config.realisations} "
+            "realisations", kind="probability"))
+    n_sim = grid.n_nodes * config.realisations
+    summary = {
+        "command": "simulate",
+        "input": pts.source,
+        "field": field,
+        "n": pts.n,
+        "dims": pts.ndim,
+        "dropped": pts.dropped,
+        "method": "sequential Gaussian simulation (simple kriging of normal scores)",
+        "variogram": vg_info,
+        "transform": res.transform.to_dict(),
+        "config": config.to_dict(),
+        "threshold": args.threshold,
+        "grid": grid.to_dict(),
+        "sample_cells": res.n_sample_cells,
+        "search_radius": res.search_radius,
+        # histogram reproduction: about 0 and 1 (per realisation in the lists)
+        "normal_scores": {"mean": float(np.mean(res.score_mean)),
+                          "variance": float(np.mean(res.score_var)),
+                          "mean_per_realisation": res.score_mean.tolist(),
+                          "variance_per_realisation": res.score_var.tolist()},
+        "etype_range": _range(etype),
+        "timings_s": {"simulation": round(seconds, 4),
+                      "total": round(time.perf_counter() - t0, 4)},
+        "nodes_realisations_per_second": n_sim / seconds if seconds > 0 else None,
+        "outputs": dict(outputs),
+    }
+    path = out_dir / SUMMARY_JSON
+    _write_json(path, summary)
+    outputs["summary"] = str(path)
+    session.progress(1.0, "done")
+    return {**outputs, "variogram": vg_info["text"], "sample_cells": res.n_sample_cells}
