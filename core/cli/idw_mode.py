@@ -48,6 +48,12 @@ def run_idw(args: argparse.Namespace, session: Session) -> dict:
     if args.transform not in (None, "none"):
         raise InputDataError(f"--transform {args.transform} does not apply to --method idw, "
                              "which weights the data values themselves")
+    kriging_only = [flag for flag, value in (
+        ("--covariates", args.covariates), ("--covariate-fields", args.covariate_fields),
+        ("--drift", args.drift), ("--block", args.block)) if value]
+    if kriging_only:
+        raise InputDataError(f"{', '.join(kriging_only)} apply to kriging, not to --method idw "
+                             "(inverse distance weighting has no drift and no block support)")
     t0 = time.perf_counter()
     session.progress(0.0, "reading samples")
     pts = points_from_args(args)

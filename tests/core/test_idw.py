@@ -87,6 +87,8 @@ def test_cv_method_idw_loo_by_hand(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["krige", "--method", "idw", "--idw-power", "0"], "--idw-power"),
     (["krige", "--method", "idw", "--transform", "log"], "--transform"),
+    (["krige", "--method", "idw", "--drift", "x,y"], "--drift"),
+    (["krige", "--method", "idw", "--block", "cell"], "--block"),
     (["cv", "--method", "ok,idw", "--idw-power", "-1"], "--idw-power"),
 ])
 def test_bad_flags(meuse_gpkg, tmp_path, capsys, argv, message):
