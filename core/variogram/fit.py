@@ -71,15 +71,15 @@ class Candidate:
                 "sse": _finite(self.sse), "cv_rmse": cv, "msdr": msdr,
                 "cv_scheme": self.cv_scheme, "loo_rmse": cv}
 
-
-def _finite(v: float | None) -> float | None:
-    """``v`` as a float, or None when missing or not finite (JSON has no NaN)."""
-    return float(v) if v is not None and math.isfinite(v) else None
-
     @property
     def text(self) -> str:
         """The model's text form."""
         return self.model.to_text()
+
+
+def _finite(v: float | None) -> float | None:
+    """``v`` as a float, or None when missing or not finite (JSON has no NaN)."""
+    return float(v) if v is not None and math.isfinite(v) else None
 
 
 @dataclass(frozen=True)
