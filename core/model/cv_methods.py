@@ -94,7 +94,8 @@ def linear_method(train, test, options: dict, progress: ProgressFn | None = None
     fcfg = proto._configs()[0]
     ft = fit_transform(train.values, proto.transform)
     yt = ft.forward(train.values)
-    model = resolve_variogram(proto.variogram, train.coords, yt)
+    model = resolve_variogram(proto.variogram, train.coords, yt, proto.variogram_select,
+                              int(proto.kriging_neighbours))
     proto.feature_config_, proto.crs = fcfg, train.crs
     extra, names = proto._training_extra(train.coords, train.attributes)
     from ..features import compute_features, leave_out_groups

@@ -46,28 +46,40 @@ logger = logging.getLogger(__name__)
 MIN_SAMPLES = 20
 #: Candidate models of ``variogram="auto"`` (the same as the ``cv`` command's OK default, so
 #: that OK and the hybrid compared in cross-validation use the same variogram in each fold).
-AUTO_MODELS = ("sph", "exp", "gau")
+AUTO_MODELS = ("sph", "exp", "gau", "mat")
 #: Targets per prediction chunk (features + network).
 PREDICT_CHUNK = 65536
 
 
-def resolve_variogram(spec, coords: np.ndarray, values: np.ndarray):
+def resolve_variogram(spec, coords: np.ndarray, values: np.ndarray, select: str = "cv",
+                      neighbours: int = 32):
     """A :class:`VariogramModel` from ``spec``: a model, ``"auto"``, a ``V.json`` or text.
 
     ``"auto"`` fits :data:`AUTO_MODELS` (gstat-like experimental variogram, N_j/h_j²
-    weights) to ``values`` at ``coords`` — the caller passes training data only.
+    weights) to ``values`` at ``coords`` and keeps the candidate with the lowest kriging
+    cross-validation RMSE with ``neighbours`` (``select="cv"``) or the lowest SSE — the
+    caller passes training data only.
     """
+    return resolve_fitted_variogram(spec, coords, values, select, neighbours)[0]
+
+
+def resolve_fitted_variogram(spec, coords: np.ndarray, values: np.ndarray, select: str = "cv",
+                             neighbours: int = 32):
+    """``(model, FittedVariogram or None)``: as :func:`resolve_variogram`, with the fit (every
+    candidate's SSE, CV RMSE and MSDR) when ``spec`` is ``"auto"``."""
     from ..variogram import VariogramModel
     from ..variogram.io import load_variogram
 
     if isinstance(spec, VariogramModel):
-        return spec
+        return spec, None
     text = "auto" if spec is None else str(spec).strip()
     if text.lower() != "auto":
-        return load_variogram(text)
+        return load_variogram(text), None
     from ..variogram.fit import auto_variogram
 
-    return auto_variogram(coords, values, AUTO_MODELS).model
+    fitted = auto_variogram(coords, values, AUTO_MODELS, select=select or "cv",
+                            neighbours=int(neighbours))
+    return fitted.model, fitted
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,15 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
     stack : bool
         Scale the network's correction of kriging by the factor that best fits the
         out-of-fold residuals (least squares, clipped to [0, 1.5]); 1 = as trained, 0 = OK.
-        Off by default: on Meuse it shrank the (averaged) correction too much.
+        Off by default: on Meuse it shrank the (averaged) correction too much. Ignored when
+        ``gate`` is on.
+    gate : bool
+        The do-no-harm gate (default on, :mod:`.gate`): keep the share of the network's
+        correction (a weight in [0, 1]) that lowers the cross-validated error of the
+        out-of-fold predictions; 0 when it does not, and the prediction is then the base's.
+    variogram_select : {"cv", "sse"}
+        How ``variogram="auto"`` picks among its candidates: kriging cross-validation with
+        ``kriging_neighbours`` (default) or weighted SSE.
     model_options : dict, optional
         Further :class:`~.config.ModelConfig` fields (architecture).
     train_options : dict, optional
@@ -149,7 +169,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
                  epochs=60, batch_size=64, learning_rate=5e-3, patience=12, seed=0,
                  target="residual", loss="huber", alpha=0.1, augment=0, stack=False,
                  leave_out="auto", model_options=None, train_options=None,
-                 feature_options=None):
+                 feature_options=None, gate=True, variogram_select="cv"):
         self.transform = transform
         self.variogram = variogram
         self.neighbours = neighbours
@@ -173,6 +193,8 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         self.model_options = model_options
         self.train_options = train_options
         self.feature_options = feature_options
+        self.gate = gate
+        self.variogram_select = variogram_select
 
     # ----------------------------------------------------------------- configs
     def _configs(self) -> tuple[FeatureConfig, ModelConfig, TrainConfig]:
@@ -214,7 +236,10 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         yt = ft.forward(values)
         if np.ptp(yt) <= 0:
             raise InputDataError("the transformed values are all equal; nothing to model")
-        model = resolve_variogram(self.variogram, coords, yt)
+        model, fitted = resolve_fitted_variogram(self.variogram, coords, yt,
+                                                 self.variogram_select,
+                                                 int(self.kriging_neighbours))
+        self.variogram_fit_ = None if fitted is None else fitted.to_dict()
         self.transform_, self.variogram_ = ft, model
         self.coords_, self.values_, self.values_t_ = coords, values, yt
         self.feature_config_, self.model_config_, self.train_config_ = fcfg, mcfg, tcfg
@@ -330,8 +355,18 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         rows = np.flatnonzero(held >= 0)
         oof = np.full(len(yt), np.nan)
         oof[rows] = members[rows, held[rows]]
-        if self.stack and mcfg.target != "value" and rows.size >= 10:
+        self.gate_ = None
+        if self.gate:
+            from .gate import gate_message, gate_weight
+
+            decision = gate_weight(yt[rows], oof[rows], feats.ok_estimate[rows], groups[rows],
+                                   base_name="OK")
+            self.shrinkage_ = decision.weight
+            self.gate_ = decision.to_dict()
+            (logger.info if decision.kept else logger.warning)("%s", gate_message(decision))
+        elif self.stack and mcfg.target != "value" and rows.size >= 10:
             self.shrinkage_ = _shrinkage(yt[rows], oof[rows], feats.ok_estimate[rows])
+        if self.shrinkage_ != 1.0:  # the final predictor: base + weight x correction
             ok = feats.ok_estimate
             members = ok[:, None] + self.shrinkage_ * (members - ok[:, None])
             oof = ok + self.shrinkage_ * (oof - ok)
@@ -346,6 +381,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             "hybrid_oof_rmse": float(np.sqrt(np.mean(hy_err**2))),
             "oof_coverage": float(np.mean((yt[rows] >= lower) & (yt[rows] <= upper))),
             "shrinkage": float(self.shrinkage_),
+            "gate": self.gate_,
             "leave_out": getattr(self, "leave_out_", "sample"),
             "units": "transformed",
         }
@@ -366,13 +402,17 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         out = self._runtime().predict(inputs)
         scale, shift = self.target_scaler_.scale[0], self.target_scaler_.mean[0]
         raw = out.astype(np.float64) * scale + shift
-        if self.model_config_.target != "value":
-            raw = raw * float(getattr(self, "shrinkage_", 1.0))
+        ok = feats.ok_estimate[:, None]
         if self.model_config_.target == "residual":
-            return feats.ok_estimate[:, None] + raw
-        if self.model_config_.target == "standardised":
-            return feats.ok_estimate[:, None] + raw * _ok_std(feats)[:, None]
-        return raw
+            pred = ok + raw
+        elif self.model_config_.target == "standardised":
+            pred = ok + raw * _ok_std(feats)[:, None]
+        else:
+            pred = raw
+        weight = float(getattr(self, "shrinkage_", 1.0))
+        if weight == 0.0:  # the gate closed: exactly the base
+            return np.repeat(ok, pred.shape[1], axis=1)
+        return pred if weight == 1.0 else ok + weight * (pred - ok)
 
     @staticmethod
     def _sigma(members: np.ndarray, ok_variance: np.ndarray) -> np.ndarray:

@@ -45,6 +45,10 @@ TARGET_CHOICES = (("residual", "Residual of kriging (default)"), ("value", "The 
 LOSS_CHOICES = (("huber", "Huber (robust, default)"), ("mse", "Mean squared error"))
 
 OUTPUT_UNIT_CHOICES = (("original", "Original units"), ("transformed", "Transformed units"))
+#: How ``auto`` variograms choose among their candidates (index 1 was "loo", the same rule).
+SELECT, GATE = "SELECT", "GATE"
+SELECT_CHOICES = (("sse", "Lowest weighted squared error of the fit"),
+                  ("cv", "Lowest kriging cross-validation RMSE (default)"))
 
 
 def with_help(param, text: str, advanced: bool = False):
@@ -282,6 +286,26 @@ def output_units_param():
         "(default) or in transformed units.",
         advanced=True,
     )
+
+
+def select_param():
+    return with_help(
+        QgsProcessingParameterEnum(SELECT, "Choose the automatic variogram by",
+                                   [label for _, label in SELECT_CHOICES], defaultValue=1),
+        "How the automatic variogram picks among its fitted candidates (spherical, "
+        "exponential, Gaussian, Matern): the kriging cross-validation RMSE with the "
+        "neighbourhood that is used (default: what matters for the map), or the weighted "
+        "squared error of the fit to the experimental variogram.",
+        advanced=True,
+    )
+
+
+def gate_param():
+    return flag_param(
+        GATE, "Do-no-harm gate", True,
+        "Keep only the share of the network's correction that lowers the cross-validated "
+        "error on the training data; when it does not help, the prediction is the kriging "
+        "base's and the log says so.")
 
 
 def flag_param(name: str, label: str, default: bool, text: str, advanced: bool = True):
