@@ -195,6 +195,12 @@ def _ratio(a, b):
 
 def _section_training(t: dict) -> str:
     out = ["<h2>Training</h2>"]
+    base = (t.get("metrics") or {}).get("base")
+    if base:
+        scores = ", ".join(f"{k.upper()} {_fmt(v)}" for k, v in (base.get("loo_rmse") or {}).items())
+        out.append(f"<p><b>Classical base:</b> {html.escape(str(base.get('label', 'OK')))} — the "
+                   f"network learns its residual (leave-one-out RMSE on the training samples, "
+                   f"transformed units: {scores}).</p>")
     gate = (t.get("metrics") or {}).get("gate")
     if gate:
         out.append(f"<p><b>Do-no-harm gate:</b> {html.escape(str(gate.get('message', '')))}. "
@@ -204,7 +210,8 @@ def _section_training(t: dict) -> str:
                    "</p>")
     if t.get("metrics"):
         out.append(_table(["training diagnostic", "value"],
-                          [[k, v] for k, v in t["metrics"].items() if k != "gate"]))
+                          [[k, v] for k, v in t["metrics"].items()
+                           if k not in ("gate", "base")]))
     if t.get("calibration"):
         c = t["calibration"]
         out.append(f"<p class='note'>Split-conformal calibration on {c.get('n')} out-of-fold "

@@ -11,7 +11,9 @@ search of every held-out sample and the distances inside each neighbourhood. Eac
 then costs one batched solve of the ordinary kriging systems (numpy), far cheaper than a
 kriging run. The scheme is leave-one-out up to :data:`MAX_LOO` samples and K-fold above
 (random folds from a fixed seed). With a global neighbourhood, leave-one-out uses the closed
-form of Dubrule (1983) on the inverse of the one global system.
+form of Dubrule (1983) on the inverse of the one global system. With ``drift`` columns the
+systems are those of kriging with an external drift (:mod:`.drift`, the same neighbourhoods),
+which gives leave-one-out KED at every sample in one pass (:meth:`CandidateCV.predictions`).
 
 Reference: Dubrule, O. (1983) Cross validation of kriging in a unique neighborhood.
 *Mathematical Geology* 15(6), 687-699.
@@ -65,10 +67,13 @@ class CandidateCV:
         Leave-one-out up to this many samples, K-fold above.
     seed : int
         Seed of the K-fold assignment.
+    drift : ndarray, shape (n, p), optional
+        External drift covariates at the samples: kriging with an external drift instead of
+        ordinary kriging (the constant term is added here).
     """
 
     def __init__(self, coords: np.ndarray, values: np.ndarray, neighbours: int = 32, *,
-                 max_loo: int = MAX_LOO, seed: int = 0) -> None:
+                 max_loo: int = MAX_LOO, seed: int = 0, drift: np.ndarray | None = None) -> None:
         self.coords = np.asarray(coords, dtype=float)
         self.values = np.asarray(values, dtype=float).ravel()
         n = self.values.size
@@ -92,7 +97,15 @@ class CandidateCV:
         self.k = n_train if neighbours == 0 else min(int(neighbours), n_train)
         self.global_loo = self.loo and self.k == n - 1
         self.corners = bounding_corners(self.coords)
+        # centring changes nothing (the constant is a drift term) but keeps sums well scaled
         self.z = self.values - float(np.mean(self.values))
+        f = np.zeros((n, 0)) if drift is None else np.asarray(drift, dtype=float).reshape(n, -1)
+        if not np.isfinite(f).all():
+            raise InputDataError("external drift: a covariate is NULL or not finite somewhere")
+        self.f = np.hstack([np.ones((n, 1)), f])  # the drift columns, constant first
+        if self.k < self.f.shape[1] + 1:
+            raise InputDataError(f"kriging with {f.shape[1]} drift term(s) needs at least "
+                                 f"{f.shape[1] + 2} neighbours, not {self.k}")
         self._cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ neighbourhoods
@@ -125,17 +138,27 @@ class CandidateCV:
         tri = np.minimum(a, b) * n + np.maximum(a, b)
         tgt = np.minimum(nbr, tg[:, None]) * n + np.maximum(nbr, tg[:, None])
         codes, inv = np.unique(np.concatenate([tri.ravel(), tgt.ravel()]), return_inverse=True)
-        inv = inv.ravel()
+        inv = inv.ravel().astype(np.int32 if codes.size < 2**31 - 1 else np.int64)
         lo, hi = codes // n, codes % n
-        pair_dist = np.sqrt(((red[lo] - red[hi]) ** 2).sum(-1))
+        # the distinct pairs' distances, then 0 (the diagonal) as the last entry
+        pair_dist = np.append(np.sqrt(((red[lo] - red[hi]) ** 2).sum(-1)), 0.0)
         split = tri.size
-        self._cache[key] = (nbr, pair_dist, inv[:split].reshape(tri.shape),
-                            inv[split:].reshape(tgt.shape))
+        # each system's (k, k) block as indices into pair_dist: one gather per candidate
+        block = np.full((tg.size, k, k), codes.size, dtype=inv.dtype)
+        block[:, iu, ju] = inv[:split].reshape(tri.shape)
+        block[:, ju, iu] = block[:, iu, ju]
+        self._cache[key] = (nbr, pair_dist, block, inv[split:].reshape(tgt.shape))
         return self._cache[key]
 
     # ------------------------------------------------------------------ scoring
+    def predictions(self, model) -> tuple[np.ndarray, np.ndarray]:
+        """Cross-validation estimates and kriging variances at the scored samples
+        (``targets``; all samples with leave-one-out), in the units of ``values``."""
+        err, var = self._global_loo(model) if self.global_loo else self._local(model)
+        return self.values[self.targets] + err, var
+
     def __call__(self, model) -> CVScore:
-        """Cross-validation RMSE and MSDR of ordinary kriging with ``model``."""
+        """Cross-validation RMSE and MSDR of kriging with ``model``."""
         if self.global_loo:
             err, var = self._global_loo(model)
         else:
@@ -147,32 +170,29 @@ class CandidateCV:
         return CVScore(rmse, msdr, self.scheme, int(err.size))
 
     def _local(self, model) -> tuple[np.ndarray, np.ndarray]:
-        nbr, pair_dist, tri, tgt = self._neighbourhoods(model)
+        nbr, pair_dist, block, tgt = self._neighbourhoods(model)
         shift = covariance_shift(model, self.corners)
-        cov = shift - model.gamma(pair_dist)  # once per distinct pair
+        cov = shift - model.gamma(pair_dist)  # once per distinct pair (last: gamma(0) = 0)
         n, k = nbr.shape
-        iu, ju = np.triu_indices(k, 1)
-        z_t = self.z[self.targets]
+        q = self.f.shape[1]  # drift terms (1: ordinary kriging)
+        z_t, f_t = self.z[self.targets], self.f[self.targets]
         err, var = np.empty(n), np.empty(n)
         for start in range(0, n, CHUNK):
             sl = slice(start, min(n, start + CHUNK))
             m = sl.stop - sl.start
-            a = np.empty((m, k + 1, k + 1))
-            c = cov[tri[sl]]
-            a[:, iu, ju] = c
-            a[:, ju, iu] = c
-            a[:, np.arange(k), np.arange(k)] = shift  # gamma(0) = 0
-            a[:, :k, k] = 1.0
-            a[:, k, :k] = 1.0
-            a[:, k, k] = 0.0
-            b = np.empty((m, k + 1))
+            a = np.empty((m, k + q, k + q))
+            a[:, :k, :k] = cov[block[sl]]
+            fn = self.f[nbr[sl]]  # (m, k, q)
+            a[:, :k, k:] = fn
+            a[:, k:, :k] = np.swapaxes(fn, 1, 2)
+            a[:, k:, k:] = 0.0
+            b = np.empty((m, k + q))
             b[:, :k] = cov[tgt[sl]]
-            b[:, k] = 1.0
+            b[:, k:] = f_t[sl]
             sol = _solve_batch(a, b)
-            w, mu = sol[:, :k], sol[:, k]
-            est = np.einsum("ij,ij->i", w, self.z[nbr[sl]])
+            est = np.einsum("ij,ij->i", sol[:, :k], self.z[nbr[sl]])
             err[sl] = est - z_t[sl]
-            var[sl] = np.maximum(shift - np.einsum("ij,ij->i", w, b[:, :k]) - mu, 0.0)
+            var[sl] = np.maximum(shift - np.einsum("ij,ij->i", sol, b), 0.0)
         return err, var
 
     def _global_loo(self, model) -> tuple[np.ndarray, np.ndarray]:
@@ -180,13 +200,13 @@ class CandidateCV:
         ``lam = Q [z; 0]``, the LOO error at sample i is ``-lam_i / Q_ii`` and the LOO
         kriging variance ``1 / Q_ii``."""
         red = model.reduce(self.coords)
-        n = self.n
+        n, q = self.n, self.f.shape[1]
         shift = covariance_shift(model, self.corners)
         d = np.sqrt(((red[:, None, :] - red[None, :, :]) ** 2).sum(-1))
-        a = np.empty((n + 1, n + 1))
+        a = np.zeros((n + q, n + q))
         a[:n, :n] = shift - model.gamma(d)
-        a[:n, n] = a[n, :n] = 1.0
-        a[n, n] = 0.0
+        a[:n, n:] = self.f
+        a[n:, :n] = self.f.T
         try:
             q = np.linalg.inv(a)
         except np.linalg.LinAlgError:

@@ -158,6 +158,7 @@ def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = No
             "calibration": estimator.calibration_.to_dict(),
             "shrinkage": float(getattr(estimator, "shrinkage_", 1.0)),
             "gate": getattr(estimator, "gate_", None),
+            "base": estimator._base().to_dict(),
             "metrics": estimator.training_metrics_,
             "training": estimator.train_result_.to_dict(),
             "members": members,
@@ -279,6 +280,7 @@ def _restore(path: Path, doc: dict):
     from ..features import CoFieldEncoding, FeatureConfig, Scaler
     from ..transforms import FittedTransform
     from ..variogram.serialise import model_from_dict
+    from .base import Base
     from .config import ModelConfig, TrainConfig
     from .conformal import Calibration
     from .estimator import HybridRegressor
@@ -334,6 +336,7 @@ def _restore(path: Path, doc: dict):
     est.calibration_ = Calibration.from_dict(doc["calibration"])
     est.shrinkage_ = float(doc.get("shrinkage", 1.0))
     est.gate_ = doc.get("gate")  # None in bundles written before the gate
+    est.base_ = Base.from_dict(doc.get("base"))  # OK in bundles written before bases
     est.variogram_fit_ = doc["variogram"].get("fit")
     est.training_metrics_ = doc.get("metrics", {})
     tr = doc.get("training", {})

@@ -30,6 +30,7 @@ DEFAULTS = {
     "augment": 0,
     "leave_out": "auto",
     "select": "cv",
+    "base": "auto",
 }
 
 
@@ -85,6 +86,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     _add(g, parser, "--stack", action="store_true",
          help="rescale the network's correction by its least-squares factor on the "
               "out-of-fold residuals")
+    _add(g, parser, "--base", choices=("auto", "ok", "ked"), default=DEFAULTS["base"],
+         help="the classical predictor the network corrects: ordinary kriging, kriging with "
+              "an external drift in the --covariates, or auto (default: KED when covariates "
+              "are given and its leave-one-out error on the training data is clearly lower)")
     _add(g, parser, "--gate", action=argparse.BooleanOptionalAction, default=True,
          help="do-no-harm gate (default on): keep only the share of the network's "
               "correction that lowers the inner cross-validation error; none when it does "
@@ -153,6 +158,7 @@ def model_options(args: argparse.Namespace | dict) -> dict:
         "stack": bool(get("stack", False)),
         "leave_out": get("leave_out", DEFAULTS["leave_out"]) or DEFAULTS["leave_out"],
         "gate": bool(get("gate", True)),
+        "base": str(get("base", DEFAULTS["base"]) or DEFAULTS["base"]).lower(),
         "variogram_select": _select(get("select", DEFAULTS["select"])),
         "model_options": dict(get("model_options") or {}) or None,
         "train_options": dict(get("train_options") or {}) or None,

@@ -308,6 +308,9 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         if self.parameterDefinition(P.GATE) is not None and not self.parameterAsBoolean(
                 parameters, P.GATE, context):
             args.append("--no-gate")
+        if self.parameterDefinition(P.BASE) is not None:
+            args += ["--base", P.BASE_CHOICES[self.parameterAsEnum(parameters, P.BASE,
+                                                                   context)][0]]
         for name, flag, choices in ((P.TARGET, "--target", P.TARGET_CHOICES),
                                     (P.LOSS, "--loss", P.LOSS_CHOICES)):
             if self.parameterDefinition(name) is not None:

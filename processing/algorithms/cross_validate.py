@@ -122,6 +122,7 @@ class CrossValidate(EngineAlgorithm):
         ))
         self.addParameter(P.select_param())
         self.addParameter(P.gate_param())
+        self.addParameter(P.base_param())
         labels = {"RMSE": "RMSE", "MAE": "MAE", "R2": "R²"}
         for name in CV_NUMBERS:
             metric, method = name.split("_")

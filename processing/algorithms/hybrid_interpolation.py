@@ -106,6 +106,7 @@ class HybridInterpolation(EngineAlgorithm):
         ))
         self.addParameter(P.select_param())
         self.addParameter(P.gate_param())
+        self.addParameter(P.base_param())
         for name in CV_NUMBERS:
             metric, method = name.split("_")
             self.addOutput(QgsProcessingOutputNumber(name, f"{metric} ({method.lower()}, CV)"))

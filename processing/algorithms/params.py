@@ -46,7 +46,10 @@ LOSS_CHOICES = (("huber", "Huber (robust, default)"), ("mse", "Mean squared erro
 
 OUTPUT_UNIT_CHOICES = (("original", "Original units"), ("transformed", "Transformed units"))
 #: How ``auto`` variograms choose among their candidates (index 1 was "loo", the same rule).
-SELECT, GATE = "SELECT", "GATE"
+SELECT, GATE, BASE = "SELECT", "GATE", "BASE"
+BASE_CHOICES = (("auto", "Automatic (KED when covariates clearly help, else OK)"),
+                ("ok", "Ordinary kriging"),
+                ("ked", "Kriging with external drift in the covariates"))
 SELECT_CHOICES = (("sse", "Lowest weighted squared error of the fit"),
                   ("cv", "Lowest kriging cross-validation RMSE (default)"))
 
@@ -296,6 +299,17 @@ def select_param():
         "exponential, Gaussian, Matern): the kriging cross-validation RMSE with the "
         "neighbourhood that is used (default: what matters for the map), or the weighted "
         "squared error of the fit to the experimental variogram.",
+        advanced=True,
+    )
+
+
+def base_param():
+    return with_help(
+        QgsProcessingParameterEnum(BASE, "Classical base of the hybrid",
+                                   [label for _, label in BASE_CHOICES], defaultValue=0),
+        "The kriging the network corrects (and falls back to): ordinary kriging, or kriging "
+        "with an external drift in the covariate rasters; automatic keeps KED when its "
+        "leave-one-out error on the training samples is clearly lower.",
         advanced=True,
     )
 

@@ -51,6 +51,7 @@ class TrainHybrid(EngineAlgorithm):
         ))
         self.addParameter(P.select_param())
         self.addParameter(P.gate_param())
+        self.addParameter(P.base_param())
 
     def processAlgorithm(self, parameters, context, feedback):
         with self.work_folder() as work:
