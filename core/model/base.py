@@ -86,14 +86,15 @@ class Base:
                    tuple(float(b) for b in d.get("beta", ())), dict(d.get("loo_rmse", {})))
 
 
-def _design(drift: np.ndarray) -> np.ndarray:
+def drift_design(drift: np.ndarray) -> np.ndarray:
+    """``[1, drift]``: the regressors of the least-squares trend."""
     return np.column_stack([np.ones(len(drift)), drift])
 
 
 def drift_part_loo(values: np.ndarray, drift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(leave-one-out fitted trend at each sample, beta on all samples)`` of the least-squares
     regression of ``values`` on ``[1, drift]`` (LOO by the hat-matrix identity)."""
-    x = _design(drift)
+    x = drift_design(drift)
     beta, *_ = np.linalg.lstsq(x, values, rcond=None)
     fitted = x @ beta
     h = np.einsum("ij,ji->i", x, np.linalg.pinv(x))  # leverages

@@ -312,7 +312,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         """Augmented examples with a KED base: KED from the kept samples only (leave-one-out
         among them for ``f1``; at the dropped samples for ``f2``)."""
         from ..kriging.drift import krige_external_drift
-        from .base import _design, drift_part_loo, ked_at_samples, with_base
+        from .base import drift_design, drift_part_loo, ked_at_samples, with_base
 
         b = self.base_
         drift = extra[:, :b.n_drift]
@@ -323,7 +323,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         res = krige_external_drift(coords[kept], yt[kept], drift[kept], coords[dropped],
                                    drift[dropped], b.model, neighbours=k)
         return (with_base(f1, est1, var1, trend1),
-                with_base(f2, res.estimate, res.variance, _design(drift[dropped]) @ beta))
+                with_base(f2, res.estimate, res.variance, drift_design(drift[dropped]) @ beta))
 
     def _ked_neighbours(self) -> int:
         k = int(self.kriging_neighbours)
@@ -549,7 +549,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         """The KED base at targets from all training samples (NaN where a covariate is
         missing)."""
         from ..kriging.drift import krige_external_drift
-        from .base import _design, with_base
+        from .base import drift_design, with_base
 
         b = self.base_
         f_t = extra[:, :b.n_drift]
@@ -559,7 +559,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
                                    coords, f_t, b.model, neighbours=self._ked_neighbours())
         est = np.where(ok, res.estimate, np.nan)
         var = np.where(ok, res.variance, np.nan)
-        return with_base(feats, est, var, _design(f_t) @ np.asarray(b.beta))
+        return with_base(feats, est, var, drift_design(f_t) @ np.asarray(b.beta))
 
     def _finish(self, cat: dict, threshold: float | None) -> Prediction:
         ft, cal = self.transform_, self.calibration_
