@@ -470,7 +470,7 @@ def _by_fold(fn, points, folds, fold_ids, options, progress, should_stop) -> dic
 
 
 # --------------------------------------------------------------------------- ordinary kriging
-OK_DEFAULT_MODELS = ("sph", "exp", "gau")
+OK_DEFAULT_MODELS = ("sph", "exp", "gau", "mat")
 
 
 def _ok_settings(options: dict):
@@ -545,7 +545,8 @@ def ok_method(train: PointData, test: PointData, options: dict,
         from .variogram.fit import auto_variogram
 
         models = tuple(options.get("variogram_models") or OK_DEFAULT_MODELS)
-        model = auto_variogram(train.coords, y, models).model
+        model = auto_variogram(train.coords, y, models, select=_select(options),
+                               neighbours=cfg.neighbours).model
     if model.measurement_error:  # an Err part: the numpy path that keeps it off the target
         from .kriging import krige_universal
 
@@ -557,6 +558,12 @@ def ok_method(train: PointData, test: PointData, options: dict,
         return _kriging_output(ft, res.estimate, res.variance, None, test.values, units)
     res = krige(train.coords, y, test.coords, model, cfg, should_stop=should_stop)
     return _ok_finish(ft, res, test.values, cfg, units)
+
+
+def _select(options: dict) -> str:
+    """How ``auto`` variograms pick their model in a fold: ``cv`` (default) or ``sse``."""
+    text = str(options.get("select") or options.get("variogram_select") or "cv").lower()
+    return "cv" if text == "loo" else text
 
 
 def _ok_loo(points: PointData, options: dict, progress=None, should_stop=None) -> dict | None:
@@ -583,7 +590,8 @@ def _ok_describe(options: dict) -> str:
     nb = _neighbourhood_text(cfg)
     if model is None or options.get("refit_variogram"):
         models = ",".join(options.get("variogram_models") or OK_DEFAULT_MODELS)
-        vg = f"variogram refitted inside each fold (gstat-default bins, candidates {models})"
+        vg = (f"variogram refitted inside each fold (gstat-default bins, candidates {models}, "
+              f"selected by {_select(options)} on the training part)")
     else:
         vg = f"fixed variogram {model.to_text()!r} (fitted once, not per fold)"
     return f"{what}, {nb}; {vg}; {_transform_text(kind)}; {units} units"
@@ -631,7 +639,8 @@ def ked_method(train: PointData, test: PointData, options: dict,
     ft = fit_transform(train.values, kind)
     y = ft.forward(train.values)
     models = tuple(options.get("variogram_models") or OK_DEFAULT_MODELS)
-    model = auto_variogram(train.coords, drift_residuals(y, f_train), models).model
+    model = auto_variogram(train.coords, drift_residuals(y, f_train), models,
+                           select=_select(options), neighbours=cfg.neighbours).model
     res = krige_external_drift(train.coords, y, f_train, test.coords, f_test, model,
                                neighbours=cfg.neighbours, should_stop=should_stop)
     return _kriging_output(ft, res.estimate, res.variance, None, test.values, units)

@@ -113,7 +113,21 @@ def _section_variogram(v: dict) -> str:
     model = v["model"]
     img = plots.variogram(model, v.get("experimental"), v.get("title", ""))
     return (f"<h2>Variogram</h2><p>Fitted model (transformed units): "
-            f"<code>{html.escape(model.to_text())}</code></p>" + _img(img, "variogram"))
+            f"<code>{html.escape(model.to_text())}</code></p>"
+            + _candidates_table(v.get("fit") or {}) + _img(img, "variogram"))
+
+
+def _candidates_table(fit: dict) -> str:
+    """Every candidate of an ``auto`` fit: SSE, cross-validation RMSE and MSDR, the winner."""
+    cands = fit.get("candidates") or []
+    if len(cands) < 2:
+        return ""
+    rule = ("lowest kriging cross-validation RMSE (ties: MSDR closest to 1, then SSE)"
+            if fit.get("selected_by") == "cv" else "lowest weighted SSE")
+    rows = [[c.get("text"), c.get("sse"), c.get("cv_rmse"), c.get("msdr"),
+             "selected" if c.get("text") == fit.get("selected") else ""] for c in cands]
+    return (f"<p>Candidates, selected by {html.escape(rule)}:</p>"
+            + _table(["model", "weighted SSE", "CV RMSE", "MSDR", ""], rows))
 
 
 def _section_cv(cv: dict, coords: np.ndarray | None) -> str:
@@ -181,12 +195,23 @@ def _ratio(a, b):
 
 def _section_training(t: dict) -> str:
     out = ["<h2>Training</h2>"]
+    base = (t.get("metrics") or {}).get("base")
+    if base:
+        scores = ", ".join(f"{k.upper()} {_fmt(v)}" for k, v in (base.get("loo_rmse") or {}).items())
+        out.append(f"<p><b>Classical base:</b> {html.escape(str(base.get('label', 'OK')))} — the "
+                   f"network learns its residual (leave-one-out RMSE on the training samples, "
+                   f"transformed units: {scores}).</p>")
+    gate = (t.get("metrics") or {}).get("gate")
+    if gate:
+        out.append(f"<p><b>Do-no-harm gate:</b> {html.escape(str(gate.get('message', '')))}. "
+                   f"Weight of the network's correction: {_fmt(gate.get('weight'))}.</p>")
     if t.get("best_epochs"):
         out.append(f"<p>Best epoch per ensemble member: {html.escape(str(t['best_epochs']))}."
                    "</p>")
     if t.get("metrics"):
         out.append(_table(["training diagnostic", "value"],
-                          [[k, v] for k, v in t["metrics"].items()]))
+                          [[k, v] for k, v in t["metrics"].items()
+                           if k not in ("gate", "base")]))
     if t.get("calibration"):
         c = t["calibration"]
         out.append(f"<p class='note'>Split-conformal calibration on {c.get('n')} out-of-fold "

@@ -73,6 +73,25 @@ def layer_source_for_engine(layer: QgsVectorLayer, folder: Path) -> tuple[str, s
     return str(out), "points"
 
 
+def candidates_text(fit: dict) -> str:
+    """Every candidate model of an ``auto`` fit with its SSE, cross-validation RMSE and MSDR,
+    the selected one marked (empty for a single model)."""
+    cands = fit.get("candidates") or []
+    if len(cands) < 2:
+        return ""
+
+    def num(v) -> str:
+        return "-" if v is None else f"{float(v):.4g}"
+
+    lines = [f"Candidates (selected by {fit.get('selected_by', 'sse')}):"]
+    for c in cands:
+        mark = "  <- selected" if c.get("text") == fit.get("selected") else ""
+        lines.append(f"{c.get('text', '?')}: SSE {num(c.get('sse'))}, CV RMSE "
+                     f"{num(c.get('cv_rmse', c.get('loo_rmse')))}, MSDR {num(c.get('msdr'))}"
+                     f"{mark}")
+    return "\n".join(lines)
+
+
 def experimental_series(data: dict) -> list[tuple[str, list, list, list]]:
     """``(label, lags, gammas, npairs)`` for the omnidirectional and directional variograms."""
     exp = data.get("experimental", {}) if isinstance(data, dict) else {}
@@ -281,7 +300,9 @@ class VariogramExplorer(QDialog):
         finally:
             self._updating = False
         fitted = data.get("text", "")
-        self.status.setText(f"Fitted: {fitted}" if fitted else "Variogram loaded.")
+        text = f"Fitted: {fitted}" if fitted else "Variogram loaded."
+        table = candidates_text(data.get("fit") or {})
+        self.status.setText(text + ("\n" + table if table else ""))
         self.save_button.setEnabled(True)
         self._model_changed()
         self._edited = False  # the spin boxes round; unedited, the exact fitted model is saved

@@ -115,7 +115,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     if fixed or auto_blocks:
         ft = fit_transform(pts.values, kind)
         fitted, info = resolve_variogram(args.variogram, pts.coords, ft.forward(pts.values),
-                                         args.variogram_models)
+                                         args.variogram_models, args.select,
+                                         args.kriging_neighbours)
         range_hint = _practical_range(fitted)
         if auto_blocks:
             logger.info("spatial:auto: block size from the variogram's practical range %.4g "

@@ -38,7 +38,7 @@ ESTIMATE_TIF = "kriging_estimate.tif"
 VARIANCE_TIF = "kriging_variance.tif"
 POINTS_GPKG = "kriging_points.gpkg"
 SUMMARY_JSON = "kriging.json"
-AUTO_MODELS = ("sph", "exp", "gau")
+AUTO_MODELS = ("sph", "exp", "gau", "mat")
 
 
 def add_kriging_arguments(parser: argparse.ArgumentParser,
@@ -52,7 +52,11 @@ def add_kriging_arguments(parser: argparse.ArgumentParser,
                    help="variogram: a V.json from 'gcnn-rnn variogram', a text model such as "
                         "'0.0507 Nug + 0.5906 Sph(897)', or auto (fitted, default)")
     g.add_argument("--variogram-models", default=",".join(AUTO_MODELS), metavar="M1,M2",
-                   help="candidate models of --variogram auto (default sph,exp,gau)")
+                   help="candidate models of --variogram auto (default sph,exp,gau,mat)")
+    g.add_argument("--select", choices=("cv", "sse"), default="cv",
+                   help="how --variogram auto picks among its candidates: lowest kriging "
+                        "cross-validation RMSE with this neighbourhood (default; leave-one-out, "
+                        "10-fold above 3000 samples) or lowest weighted SSE")
     g.add_argument(neighbours_flag, dest="kriging_neighbours", type=int, default=32,
                    metavar="N", help="nearest samples per target (default 32; 0 = all, global)")
     g.add_argument("--min-neighbours", type=int, default=1, metavar="N",
@@ -153,8 +157,10 @@ def resolve_transform(args: argparse.Namespace) -> str:
 
 
 def resolve_variogram(spec: str, coords: np.ndarray, values: np.ndarray,
-                      models_text: str = ",".join(AUTO_MODELS)):
-    """``(model, description)`` from a V.json path, a text model or ``auto`` (fitted here)."""
+                      models_text: str = ",".join(AUTO_MODELS), select: str = "cv",
+                      neighbours: int = 32):
+    """``(model, description)`` from a V.json path, a text model or ``auto`` (fitted here;
+    candidates compared by kriging cross-validation with ``neighbours``, or by SSE)."""
     from ..variogram.io import load_variogram
 
     spec = str(spec).strip()
@@ -164,8 +170,9 @@ def resolve_variogram(spec: str, coords: np.ndarray, values: np.ndarray,
     from ..variogram.fit import auto_variogram
 
     models = parse_csv_list(models_text) or list(AUTO_MODELS)
-    fitted = auto_variogram(coords, values, models)
-    logger.info("fitted variogram: %s", fitted.model.to_text())
+    fitted = auto_variogram(coords, values, models, select=select, neighbours=neighbours)
+    logger.info("fitted variogram: %s (selected by %s)", fitted.model.to_text(),
+                fitted.selected_by)
     return fitted.model, {"source": "auto", "text": fitted.model.to_text(),
                           "fit": fitted.to_dict()}
 
@@ -357,19 +364,20 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     times["read"] = time.perf_counter() - t0
     session.check()
     session.progress(0.02, "variogram")
+    config = kriging_config(args, len(values))  # bad flags fail before the fit
     fit_to = y
     if drift.sample_cov is not None or drift.terms:
         from ..kriging.drift import drift_residuals
         from ..kriging.universal import drift_matrix
 
         fit_to = drift_residuals(y, drift_matrix(coords, drift.sample_cov, drift.terms))
-    model, vg_info = resolve_variogram(args.variogram, coords, fit_to, args.variogram_models)
+    model, vg_info = resolve_variogram(args.variogram, coords, fit_to, args.variogram_models,
+                                       args.select, config.neighbours)
     if fit_to is not y:
         vg_info["fitted_to"] = "drift residuals"
     if args.variogram.strip().lower() == "auto" and args.mean is not None:
         logger.info("simple kriging with mean %g and an automatically fitted variogram",
                     args.mean)
-    config = kriging_config(args, len(values))
     universal = drift.active or bool(model.measurement_error)
     if universal:
         _check_universal(args, config, kind, drift.block)

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
               "crs_name": CRS.from_wkt(points.crs).name, "source": points.source,
               "dropped": points.dropped},
         variogram={"model": estimator.variogram_, "experimental": ev,
+                   "fit": getattr(estimator, "variogram_fit_", None),
                    "title": f"{opts['transform']}({points.field}), all samples"},
         cv=cv,
         training={"history": estimator.train_result_.history,

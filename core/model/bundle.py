@@ -133,7 +133,8 @@ def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = No
             "params": _jsonable_params(estimator.get_params()),
             "transform": estimator.transform_.to_dict(),
             "variogram": {"model": model_to_dict(estimator.variogram_),
-                          "text": estimator.variogram_.to_text()},
+                          "text": estimator.variogram_.to_text(),
+                          "fit": getattr(estimator, "variogram_fit_", None)},
             "feature_config": estimator.feature_config_.to_dict(),
             "model_config": mcfg.to_dict(),
             "train_config": estimator.train_config_.to_dict(),
@@ -156,6 +157,8 @@ def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = No
             },
             "calibration": estimator.calibration_.to_dict(),
             "shrinkage": float(getattr(estimator, "shrinkage_", 1.0)),
+            "gate": getattr(estimator, "gate_", None),
+            "base": estimator._base().to_dict(),
             "metrics": estimator.training_metrics_,
             "training": estimator.train_result_.to_dict(),
             "members": members,
@@ -277,6 +280,7 @@ def _restore(path: Path, doc: dict):
     from ..features import CoFieldEncoding, FeatureConfig, Scaler
     from ..transforms import FittedTransform
     from ..variogram.serialise import model_from_dict
+    from .base import Base
     from .config import ModelConfig, TrainConfig
     from .conformal import Calibration
     from .estimator import HybridRegressor
@@ -331,6 +335,9 @@ def _restore(path: Path, doc: dict):
     est.co_models_ = tuple(model_from_dict(m) for m in co["models"])
     est.calibration_ = Calibration.from_dict(doc["calibration"])
     est.shrinkage_ = float(doc.get("shrinkage", 1.0))
+    est.gate_ = doc.get("gate")  # None in bundles written before the gate
+    est.base_ = Base.from_dict(doc.get("base"))  # OK in bundles written before bases
+    est.variogram_fit_ = doc["variogram"].get("fit")
     est.training_metrics_ = doc.get("metrics", {})
     tr = doc.get("training", {})
     est.train_result_ = TrainResult(

@@ -94,7 +94,8 @@ def linear_method(train, test, options: dict, progress: ProgressFn | None = None
     fcfg = proto._configs()[0]
     ft = fit_transform(train.values, proto.transform)
     yt = ft.forward(train.values)
-    model = resolve_variogram(proto.variogram, train.coords, yt)
+    model = resolve_variogram(proto.variogram, train.coords, yt, proto.variogram_select,
+                              int(proto.kriging_neighbours))
     proto.feature_config_, proto.crs = fcfg, train.crs
     extra, names = proto._training_extra(train.coords, train.attributes)
     from ..features import compute_features, leave_out_groups
@@ -151,8 +152,9 @@ def linear_method(train, test, options: dict, progress: ProgressFn | None = None
 
 
 hybrid_method.describe = lambda options: (  # type: ignore[attr-defined]
-    "hybrid GCNN-RNN (transform, variogram, leave-one-out kriging features, scalers, ensemble "
-    "and conformal calibration refitted on each training part)")
+    "hybrid GCNN-RNN (transform, variogram and its selection, classical base (OK or KED), "
+    "leave-one-out features, scalers, ensemble, do-no-harm gate and conformal calibration "
+    "refitted on each training part)")
 linear_method.describe = lambda options: (  # type: ignore[attr-defined]
     "ridge regression of the kriging residual on the hybrid's features (refitted per fold)")
 

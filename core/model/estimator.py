@@ -46,28 +46,40 @@ logger = logging.getLogger(__name__)
 MIN_SAMPLES = 20
 #: Candidate models of ``variogram="auto"`` (the same as the ``cv`` command's OK default, so
 #: that OK and the hybrid compared in cross-validation use the same variogram in each fold).
-AUTO_MODELS = ("sph", "exp", "gau")
+AUTO_MODELS = ("sph", "exp", "gau", "mat")
 #: Targets per prediction chunk (features + network).
 PREDICT_CHUNK = 65536
 
 
-def resolve_variogram(spec, coords: np.ndarray, values: np.ndarray):
+def resolve_variogram(spec, coords: np.ndarray, values: np.ndarray, select: str = "cv",
+                      neighbours: int = 32):
     """A :class:`VariogramModel` from ``spec``: a model, ``"auto"``, a ``V.json`` or text.
 
     ``"auto"`` fits :data:`AUTO_MODELS` (gstat-like experimental variogram, N_j/h_j²
-    weights) to ``values`` at ``coords`` — the caller passes training data only.
+    weights) to ``values`` at ``coords`` and keeps the candidate with the lowest kriging
+    cross-validation RMSE with ``neighbours`` (``select="cv"``) or the lowest SSE — the
+    caller passes training data only.
     """
+    return resolve_fitted_variogram(spec, coords, values, select, neighbours)[0]
+
+
+def resolve_fitted_variogram(spec, coords: np.ndarray, values: np.ndarray, select: str = "cv",
+                             neighbours: int = 32):
+    """``(model, FittedVariogram or None)``: as :func:`resolve_variogram`, with the fit (every
+    candidate's SSE, CV RMSE and MSDR) when ``spec`` is ``"auto"``."""
     from ..variogram import VariogramModel
     from ..variogram.io import load_variogram
 
     if isinstance(spec, VariogramModel):
-        return spec
+        return spec, None
     text = "auto" if spec is None else str(spec).strip()
     if text.lower() != "auto":
-        return load_variogram(text)
+        return load_variogram(text), None
     from ..variogram.fit import auto_variogram
 
-    return auto_variogram(coords, values, AUTO_MODELS).model
+    fitted = auto_variogram(coords, values, AUTO_MODELS, select=select or "cv",
+                            neighbours=int(neighbours))
+    return fitted.model, fitted
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,20 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
     stack : bool
         Scale the network's correction of kriging by the factor that best fits the
         out-of-fold residuals (least squares, clipped to [0, 1.5]); 1 = as trained, 0 = OK.
-        Off by default: on Meuse it shrank the (averaged) correction too much.
+        Off by default: on Meuse it shrank the (averaged) correction too much. Ignored when
+        ``gate`` is on.
+    gate : bool
+        The do-no-harm gate (default on, :mod:`.gate`): keep the share of the network's
+        correction (a weight in [0, 1]) that lowers the cross-validated error of the
+        out-of-fold predictions; 0 when it does not, and the prediction is then the base's.
+    base : {"auto", "ok", "ked"}
+        The classical predictor the network corrects (:mod:`.base`): ordinary kriging, or
+        kriging with an external drift in the covariate rasters; ``auto`` (default) takes KED
+        when covariates are given and its leave-one-out RMSE on the training samples is
+        clearly lower than OK's.
+    variogram_select : {"cv", "sse"}
+        How ``variogram="auto"`` picks among its candidates: kriging cross-validation with
+        ``kriging_neighbours`` (default) or weighted SSE.
     model_options : dict, optional
         Further :class:`~.config.ModelConfig` fields (architecture).
     train_options : dict, optional
@@ -149,7 +174,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
                  epochs=60, batch_size=64, learning_rate=5e-3, patience=12, seed=0,
                  target="residual", loss="huber", alpha=0.1, augment=0, stack=False,
                  leave_out="auto", model_options=None, train_options=None,
-                 feature_options=None):
+                 feature_options=None, gate=True, variogram_select="cv", base="auto"):
         self.transform = transform
         self.variogram = variogram
         self.neighbours = neighbours
@@ -173,6 +198,9 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         self.model_options = model_options
         self.train_options = train_options
         self.feature_options = feature_options
+        self.gate = gate
+        self.variogram_select = variogram_select
+        self.base = base
 
     # ----------------------------------------------------------------- configs
     def _configs(self) -> tuple[FeatureConfig, ModelConfig, TrainConfig]:
@@ -214,7 +242,10 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         yt = ft.forward(values)
         if np.ptp(yt) <= 0:
             raise InputDataError("the transformed values are all equal; nothing to model")
-        model = resolve_variogram(self.variogram, coords, yt)
+        model, fitted = resolve_fitted_variogram(self.variogram, coords, yt,
+                                                 self.variogram_select,
+                                                 int(self.kriging_neighbours))
+        self.variogram_fit_ = None if fitted is None else fitted.to_dict()
         self.transform_, self.variogram_ = ft, model
         self.coords_, self.values_, self.values_t_ = coords, values, yt
         self.feature_config_, self.model_config_, self.train_config_ = fcfg, mcfg, tcfg
@@ -227,6 +258,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
                                  extra=extra, extra_names=names, sample_extra=extra,
                                  groups=groups, progress=scaled(progress, 0.0, 0.1),
                                  should_stop=should_stop)
+        feats = self._choose_base(coords, yt, extra, feats, groups)
         augmented = self._augmented(coords, yt, model, extra, names, should_stop, groups)
         self._fit_network(feats, yt, augmented, progress=scaled(progress, 0.1, 1.0),
                           should_stop=should_stop)
@@ -258,8 +290,44 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
                                   extra=None if extra is None else extra[dropped],
                                   extra_names=names,
                                   sample_extra=None if extra is None else extra[kept])
+            if self.base_.name == "ked":
+                f1, f2 = self._ked_features(f1, f2, coords, yt, extra, kept, dropped, groups)
             out.append((_concat_features(f1, f2), np.concatenate([kept, dropped])))
         return out
+
+    def _choose_base(self, coords, yt, extra, feats: FeatureSet, groups) -> FeatureSet:
+        """Choose OK or KED on the training samples (:func:`.base.choose_base`); with KED the
+        features carry its leave-one-out estimate and variance instead of OK's."""
+        from .base import choose_base, with_base
+
+        n_cov = len(self.feature_config_.covariates)
+        drift = extra[:, :n_cov] if n_cov else None
+        base, est, var, trend = choose_base(str(self.base or "auto"), coords, yt, drift,
+                                            feats.ok_estimate, int(self.kriging_neighbours),
+                                            self.variogram_select, groups)
+        self.base_ = base
+        return feats if base.name == "ok" else with_base(feats, est, var, trend)
+
+    def _ked_features(self, f1, f2, coords, yt, extra, kept, dropped, groups):
+        """Augmented examples with a KED base: KED from the kept samples only (leave-one-out
+        among them for ``f1``; at the dropped samples for ``f2``)."""
+        from ..kriging.drift import krige_external_drift
+        from .base import drift_design, drift_part_loo, ked_at_samples, with_base
+
+        b = self.base_
+        drift = extra[:, :b.n_drift]
+        k = self._ked_neighbours()
+        est1, var1 = ked_at_samples(coords[kept], yt[kept], drift[kept], b.model, k,
+                                    None if groups is None else groups[kept])
+        trend1, beta = drift_part_loo(yt[kept], drift[kept])
+        res = krige_external_drift(coords[kept], yt[kept], drift[kept], coords[dropped],
+                                   drift[dropped], b.model, neighbours=k)
+        return (with_base(f1, est1, var1, trend1),
+                with_base(f2, res.estimate, res.variance, drift_design(drift[dropped]) @ beta))
+
+    def _ked_neighbours(self) -> int:
+        k = int(self.kriging_neighbours)
+        return k if k == 0 else max(k, self.base_.n_drift + 2)
 
     def _training_extra(self, coords, attributes):
         fcfg = self.feature_config_
@@ -330,14 +398,25 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         rows = np.flatnonzero(held >= 0)
         oof = np.full(len(yt), np.nan)
         oof[rows] = members[rows, held[rows]]
-        if self.stack and mcfg.target != "value" and rows.size >= 10:
+        self.gate_ = None
+        if self.gate:
+            from .gate import gate_message, gate_weight
+
+            decision = gate_weight(yt[rows], oof[rows], feats.ok_estimate[rows], groups[rows],
+                                   base_name=self._base().label)
+            self.shrinkage_ = decision.weight
+            self.gate_ = decision.to_dict()
+            (logger.info if decision.kept else logger.warning)("%s", gate_message(decision))
+        elif self.stack and mcfg.target != "value" and rows.size >= 10:
             self.shrinkage_ = _shrinkage(yt[rows], oof[rows], feats.ok_estimate[rows])
+        if self.shrinkage_ != 1.0:  # the final predictor: base + weight x correction
             ok = feats.ok_estimate
             members = ok[:, None] + self.shrinkage_ * (members - ok[:, None])
             oof = ok + self.shrinkage_ * (oof - ok)
         sigma = self._sigma(members, feats.ok_variance)
         self.calibration_ = calibrate(yt, oof, sigma, float(self.alpha))
-        ok_err = yt[rows] - feats.ok_estimate[rows]
+        base_err = yt[rows] - feats.ok_estimate[rows]
+        ok_err = yt[rows] - feats.static[rows, 0] if self._base().name == "ked" else base_err
         hy_err = yt[rows] - oof[rows]
         lower, upper = self.calibration_.interval(oof[rows], sigma[rows])
         self.training_metrics_ = {
@@ -345,15 +424,25 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             "ok_loo_rmse": float(np.sqrt(np.mean(ok_err**2))),
             "hybrid_oof_rmse": float(np.sqrt(np.mean(hy_err**2))),
             "oof_coverage": float(np.mean((yt[rows] >= lower) & (yt[rows] <= upper))),
+            "base": self._base().to_dict(),
+            "base_loo_rmse": float(np.sqrt(np.mean(base_err**2))),
             "shrinkage": float(self.shrinkage_),
+            "gate": self.gate_,
             "leave_out": getattr(self, "leave_out_", "sample"),
             "units": "transformed",
         }
         logger.info(
-            "hybrid out-of-fold RMSE %.4g vs OK leave-one-out %.4g (transformed units, n=%d)",
-            self.training_metrics_["hybrid_oof_rmse"], self.training_metrics_["ok_loo_rmse"],
-            rows.size,
+            "hybrid out-of-fold RMSE %.4g vs %s leave-one-out %.4g (transformed units, n=%d)",
+            self.training_metrics_["hybrid_oof_rmse"], self._base().label,
+            self.training_metrics_["base_loo_rmse"], rows.size,
         )
+
+    def _base(self):
+        """The fitted base (OK for bundles written before bases existed)."""
+        from .base import Base
+
+        base = getattr(self, "base_", None)
+        return base if base is not None else Base()
 
     # ----------------------------------------------------------------- internals
     def _scaled_inputs(self, feats: FeatureSet, clip: bool = False) -> dict[str, np.ndarray]:
@@ -366,13 +455,17 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         out = self._runtime().predict(inputs)
         scale, shift = self.target_scaler_.scale[0], self.target_scaler_.mean[0]
         raw = out.astype(np.float64) * scale + shift
-        if self.model_config_.target != "value":
-            raw = raw * float(getattr(self, "shrinkage_", 1.0))
+        ok = feats.ok_estimate[:, None]
         if self.model_config_.target == "residual":
-            return feats.ok_estimate[:, None] + raw
-        if self.model_config_.target == "standardised":
-            return feats.ok_estimate[:, None] + raw * _ok_std(feats)[:, None]
-        return raw
+            pred = ok + raw
+        elif self.model_config_.target == "standardised":
+            pred = ok + raw * _ok_std(feats)[:, None]
+        else:
+            pred = raw
+        weight = float(getattr(self, "shrinkage_", 1.0))
+        if weight == 0.0:  # the gate closed: exactly the base
+            return np.repeat(ok, pred.shape[1], axis=1)
+        return pred if weight == 1.0 else ok + weight * (pred - ok)
 
     @staticmethod
     def _sigma(members: np.ndarray, ok_variance: np.ndarray) -> np.ndarray:
@@ -441,6 +534,8 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
                                  self.feature_config_, exclude_self=False,
                                  extra=None if extra is None else np.nan_to_num(extra),
                                  extra_names=(), sample_extra=self._sample_extra())
+        if self._base().name == "ked":
+            feats = self._ked_at(coords, extra, feats)
         members = self._members_t(feats)
         # Exact at the data, like kriging: a target on a sample keeps the sample's value.
         on_sample = feats.static[:, 3] <= 1e-9 * max(float(np.ptp(self.coords_)), 1.0)
@@ -449,6 +544,22 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             members[~np.isfinite(extra).all(axis=1)] = np.nan
         return {"members": members, "ok": feats.ok_estimate, "okvar": feats.ok_variance,
                 "lagrange": feats.lagrange}
+
+    def _ked_at(self, coords, extra, feats: FeatureSet) -> FeatureSet:
+        """The KED base at targets from all training samples (NaN where a covariate is
+        missing)."""
+        from ..kriging.drift import krige_external_drift
+        from .base import drift_design, with_base
+
+        b = self.base_
+        f_t = extra[:, :b.n_drift]
+        ok = np.isfinite(f_t).all(axis=1)
+        f_t = np.where(ok[:, None], f_t, 0.0)
+        res = krige_external_drift(self.coords_, self.values_t_, self.sample_extra_[:, :b.n_drift],
+                                   coords, f_t, b.model, neighbours=self._ked_neighbours())
+        est = np.where(ok, res.estimate, np.nan)
+        var = np.where(ok, res.variance, np.nan)
+        return with_base(feats, est, var, drift_design(f_t) @ np.asarray(b.beta))
 
     def _finish(self, cat: dict, threshold: float | None) -> Prediction:
         ft, cal = self.transform_, self.calibration_

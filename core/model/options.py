@@ -29,6 +29,8 @@ DEFAULTS = {
     "interval": 0.9,
     "augment": 0,
     "leave_out": "auto",
+    "select": "cv",
+    "base": "auto",
 }
 
 
@@ -49,6 +51,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     _add(g, parser, "--variogram", metavar="V.json|auto", default=DEFAULTS["variogram"],
          help="variogram model: V.json, text like '0.05 Nug + 0.59 Sph(897)', or auto "
               "(fitted on the training samples)")
+    _add(g, parser, "--select", choices=("cv", "sse"), default=DEFAULTS["select"],
+         help="how --variogram auto picks among its candidates (sph, exp, gau, Matern): "
+              "lowest kriging cross-validation RMSE (default) or lowest weighted SSE")
     _add(g, parser, "--neighbours", type=int, default=DEFAULTS["neighbours"], metavar="K",
          help="neighbour sequence length of the network (default 16)")
     _add(g, parser, "--kriging-neighbours", type=int, default=DEFAULTS["kriging_neighbours"],
@@ -81,6 +86,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     _add(g, parser, "--stack", action="store_true",
          help="rescale the network's correction by its least-squares factor on the "
               "out-of-fold residuals")
+    _add(g, parser, "--base", choices=("auto", "ok", "ked"), default=DEFAULTS["base"],
+         help="the classical predictor the network corrects: ordinary kriging, kriging with "
+              "an external drift in the --covariates, or auto (default: KED when covariates "
+              "are given and its leave-one-out error on the training data is clearly lower)")
+    _add(g, parser, "--gate", action=argparse.BooleanOptionalAction, default=True,
+         help="do-no-harm gate (default on): keep only the share of the network's "
+              "correction that lowers the inner cross-validation error; none when it does "
+              "not, and the prediction is then the kriging base's")
     _add(g, parser, "--leave-out", choices=("auto", "sample", "column"),
          default=DEFAULTS["leave_out"],
          help="training features of a sample leave out the sample, or its whole vertical "
@@ -105,6 +118,14 @@ def _kriging_neighbours(value) -> int:
     if k < 0:
         raise InputDataError(f"--kriging-neighbours must be >= 0 (0 = all), not {k!r}")
     return k
+
+
+def _select(value) -> str:
+    text = str(value or DEFAULTS["select"]).strip().lower()
+    text = "cv" if text == "loo" else text
+    if text not in ("cv", "sse"):
+        raise InputDataError(f"--select must be cv or sse, not {value!r}")
+    return text
 
 
 def model_options(args: argparse.Namespace | dict) -> dict:
@@ -136,6 +157,9 @@ def model_options(args: argparse.Namespace | dict) -> dict:
         "augment": int(get("augment", DEFAULTS["augment"]) or 0),
         "stack": bool(get("stack", False)),
         "leave_out": get("leave_out", DEFAULTS["leave_out"]) or DEFAULTS["leave_out"],
+        "gate": bool(get("gate", True)),
+        "base": str(get("base", DEFAULTS["base"]) or DEFAULTS["base"]).lower(),
+        "variogram_select": _select(get("select", DEFAULTS["select"])),
         "model_options": dict(get("model_options") or {}) or None,
         "train_options": dict(get("train_options") or {}) or None,
         "feature_options": dict(get("feature_options") or {}) or None,

@@ -35,6 +35,23 @@ LAYERS = {
 POINTS_FILE = "prediction_points.gpkg"
 
 
+def layer_descriptions(estimator) -> dict[str, str]:
+    """Band descriptions; ``kriging_estimate``/``kriging_variance`` name the hybrid's base
+    (ordinary kriging, or kriging with an external drift in the covariates)."""
+    out = {name: desc for name, (_, desc) in LAYERS.items()}
+    base = estimator._base() if hasattr(estimator, "_base") else None
+    if base is not None and base.name == "ked":
+        covs = ", ".join(Path(p).name for p in estimator.feature_config_.covariates[
+            :base.n_drift])
+        what = f"kriging with external drift (KED) in {covs}"
+        out["kriging_estimate"] = f"{what}: estimate (the hybrid's base)"
+        out["kriging_variance"] = f"{what}: variance (the hybrid's base)"
+    else:
+        out["kriging_estimate"] = "ordinary kriging (OK) estimate (the hybrid's base)"
+        out["kriging_variance"] = "ordinary kriging (OK) variance (the hybrid's base)"
+    return out
+
+
 def _same_crs(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return True
@@ -81,10 +98,11 @@ def predict_grid(estimator, grid: Grid, output_dir: str | os.PathLike,
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
     names = [n for n in LAYERS if n != "exceedance_probability" or threshold is not None]
+    descriptions = layer_descriptions(estimator)
     try:
         for i, name in enumerate(names):
             check_cancel(should_stop)
-            kind, desc = LAYERS[name]
+            kind, desc = LAYERS[name][0], descriptions[name]
             if name == "exceedance_probability":
                 desc = f"{desc} {threshold:g}"
             data = np.asarray(getattr(pred, name)).reshape(grid.shape)

@@ -12,8 +12,11 @@ It is solved with :func:`scipy.optimize.least_squares` (trust-region reflective)
 that keep partial sills >= 0 and ranges > 0, from several start values derived from the data
 (nugget: the first bins extrapolated to 0; sill: the mean of the last bins; ranges spread over
 the cutoff); the best solution is kept. Any parameter can be held fixed (``fixed``). Several
-candidate models are compared by weighted SSE (default) or by a leave-one-out RMSE computed by a
-caller-supplied ``loo_rmse(model)`` (so that this module does not depend on kriging).
+candidate models are compared by weighted SSE or by kriging cross-validation computed by a
+caller-supplied ``cv_score(model)`` (so that this module does not depend on kriging);
+:func:`auto_variogram` supplies :class:`~gcnn_rnn.core.kriging.model_cv.CandidateCV` and selects
+by cross-validation by default: the lowest CV RMSE, ties (within :data:`TIE_RTOL`) broken by
+the mean squared deviation ratio closest to 1, then by SSE.
 
 :func:`fit_anisotropy` fits one model to several directional variograms at once: shared
 nugget, partial sills and shape, a major range, and the anisotropy azimuth and ratio (2D).
@@ -36,24 +39,47 @@ from .models import MODELS, Anisotropy, Structure, VariogramModel, model_class, 
 logger = logging.getLogger(__name__)
 
 WEIGHTS = ("npairs", "npairs_h2", "cressie")
-SELECT = ("sse", "loo")
+#: Selection rules: kriging cross-validation (``"loo"`` is its older name) or weighted SSE.
+SELECT = ("cv", "sse", "loo")
 DEFAULT_CANDIDATES = ("sph", "exp", "gau", "mat")
+#: CV RMSEs within this relative distance of the lowest count as tied (then MSDR, then SSE).
+TIE_RTOL = 0.005
 _EXTRA_FIT_BOUNDS = {"mat": (0.05, 20.0), "ste": (0.05, 2.0), "pow": (0.01, 1.99)}
 _RANGE_STARTS = (0.15, 0.35, 0.7, 1.0)  # fractions of the cutoff (practical range)
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One model tried by :func:`fit_variogram` with its weighted SSE (and LOO RMSE)."""
+    """One model tried by :func:`fit_variogram`: weighted SSE and, when scored, its kriging
+    cross-validation RMSE and mean squared deviation ratio (MSDR, ideally 1)."""
 
     model: VariogramModel
     sse: float
-    loo_rmse: float | None = None
+    loo_rmse: float | None = None  # the CV RMSE (kept under its first name for old callers)
+    msdr: float | None = None
+    cv_scheme: str | None = None
+
+    @property
+    def cv_rmse(self) -> float | None:
+        """Cross-validation RMSE (None when not scored)."""
+        return self.loo_rmse
+
+    def to_dict(self) -> dict:
+        """JSON-safe summary of one candidate."""
+        cv, msdr = _finite(self.loo_rmse), _finite(self.msdr)
+        return {"text": self.text, "model": self.model.structures[-1].model,
+                "sse": _finite(self.sse), "cv_rmse": cv, "msdr": msdr,
+                "cv_scheme": self.cv_scheme, "loo_rmse": cv}
 
     @property
     def text(self) -> str:
         """The model's text form."""
         return self.model.to_text()
+
+
+def _finite(v: float | None) -> float | None:
+    """``v`` as a float, or None when missing or not finite (JSON has no NaN)."""
+    return float(v) if v is not None and math.isfinite(v) else None
 
 
 @dataclass(frozen=True)
@@ -71,7 +97,7 @@ class FittedVariogram:
     candidates : tuple of Candidate
         Every model tried, in the order given.
     selected_by : str
-        ``"sse"`` or ``"loo"``.
+        ``"sse"`` or ``"cv"``.
     """
 
     model: VariogramModel
@@ -82,14 +108,33 @@ class FittedVariogram:
 
     def to_dict(self) -> dict:
         """JSON-safe summary (the ``"fit"`` block of ``V.json``)."""
+        chosen = self.selected_candidate
         return {
             "weights": self.method,
             "sse": self.sse,
             "selected_by": self.selected_by,
-            "candidates": [
-                {"text": c.text, "sse": c.sse, "loo_rmse": c.loo_rmse} for c in self.candidates
-            ],
+            "selected": None if chosen is None else chosen.text,
+            "candidates": [c.to_dict() for c in self.candidates],
         }
+
+    @property
+    def selected_candidate(self) -> Candidate | None:
+        """The candidate the model came from (None after a later refit, e.g. anisotropy)."""
+        for c in self.candidates:
+            if c.model == self.model:
+                return c
+        return None
+
+    def summary(self) -> str:
+        """One line per candidate (for logs and reports): SSE, CV RMSE, MSDR, the winner."""
+        lines = []
+        chosen = self.selected_candidate
+        for c in self.candidates:
+            cv = ("" if c.loo_rmse is None
+                  else f", CV RMSE {c.loo_rmse:.5g} ({c.cv_scheme}), MSDR {c.msdr:.3g}")
+            mark = "  <- selected" if c is chosen else ""
+            lines.append(f"  {c.model.to_text(4)}: SSE {c.sse:.4g}{cv}{mark}")
+        return "\n".join(lines)
 
 
 def _weights(kind: str, ev_n: np.ndarray, ev_h: np.ndarray, model_g: np.ndarray | None):
@@ -334,6 +379,7 @@ def fit_variogram(
     fit_extra: bool = True,
     select: str = "sse",
     loo_rmse: Callable[[VariogramModel], float] | None = None,
+    cv_score: Callable[[VariogramModel], object] | None = None,
 ) -> FittedVariogram:
     """Fit one or several candidate models and keep the best.
 
@@ -354,10 +400,14 @@ def fit_variogram(
         ``"extra"`` (all structures) or indexed by structure, e.g. ``"range1"``.
     fit_extra : bool
         Also fit the shape parameters (``nu``, ``alpha``); default True.
-    select : {"sse", "loo"}
-        Choose by weighted SSE, or by ``loo_rmse(model)`` (required then).
+    select : {"sse", "cv", "loo"}
+        Choose by weighted SSE, or by cross-validation (``"loo"`` is the same): the lowest
+        CV RMSE, then MSDR closest to 1, then SSE (``cv_score`` or ``loo_rmse`` required).
     loo_rmse : callable, optional
-        Leave-one-out RMSE of a model, supplied by the caller (e.g. the kriging module).
+        Cross-validation RMSE of a model, supplied by the caller (e.g. the kriging module).
+    cv_score : callable, optional
+        ``cv_score(model)`` returning an object with ``rmse``, ``msdr`` and ``scheme`` (a
+        :class:`~gcnn_rnn.core.kriging.model_cv.CVScore`); preferred over ``loo_rmse``.
 
     Returns
     -------
@@ -372,8 +422,10 @@ def fit_variogram(
     """
     if select not in SELECT:
         raise UnknownModelError(f"unknown selection rule {select!r}; known: {', '.join(SELECT)}")
-    if select == "loo" and loo_rmse is None:
-        raise InputDataError("select='loo' needs a loo_rmse(model) callable")
+    if select == "loo":
+        select = "cv"
+    if select == "cv" and loo_rmse is None and cv_score is None:
+        raise InputDataError("select='cv' needs a cv_score(model) callable")
     if isinstance(models, str | VariogramModel):
         models = [models]
     if not models:
@@ -381,16 +433,46 @@ def fit_variogram(
     candidates = []
     for m in models:
         cand = fit_model(ev, m, nugget=nugget, weights=weights, fixed=fixed, fit_extra=fit_extra)
-        if select == "loo":
-            cand = Candidate(cand.model, cand.sse, float(loo_rmse(cand.model)))
+        if select == "cv":
+            cand = scored(cand, cv_score, loo_rmse)
         logger.info("fitted %s (sse %.6g)", cand.text, cand.sse)
         candidates.append(cand)
-    key = (lambda c: c.sse) if select == "sse" else (lambda c: c.loo_rmse)
-    best = min(candidates, key=key)
+    best = choose(candidates, select)
+    return FittedVariogram(best.model, best.sse, weights, tuple(candidates), select)
+
+
+def scored(cand: Candidate, cv_score=None, loo_rmse=None) -> Candidate:
+    """``cand`` with its cross-validation RMSE and MSDR."""
+    if cv_score is not None:
+        s = cv_score(cand.model)
+        return Candidate(cand.model, cand.sse, float(s.rmse), float(s.msdr), str(s.scheme))
+    return Candidate(cand.model, cand.sse, float(loo_rmse(cand.model)), math.nan, "loo")
+
+
+def _cv_key(c: Candidate) -> float:
+    return c.loo_rmse if c.loo_rmse is not None and math.isfinite(c.loo_rmse) else math.inf
+
+
+def choose(candidates: Sequence[Candidate], select: str) -> Candidate:
+    """The selected candidate: lowest SSE, or lowest CV RMSE with ties (within
+    :data:`TIE_RTOL`) broken by the MSDR closest to 1, then by SSE. A Gaussian-like model
+    without nugget (:func:`smooth_without_nugget`) is passed over when another exists."""
+    if select == "sse":
+        pick = lambda pool: min(pool, key=lambda c: c.sse)  # noqa: E731
+    else:
+        def pick(pool):
+            low = min(_cv_key(c) for c in pool)
+            tied = [c for c in pool if _cv_key(c) <= low * (1.0 + TIE_RTOL)] or list(pool)
+
+            def msdr_gap(c: Candidate) -> float:
+                return abs(math.log(c.msdr)) if c.msdr and math.isfinite(c.msdr) and c.msdr > 0 \
+                    else math.inf
+            return min(tied, key=lambda c: (msdr_gap(c), c.sse))
+    best = pick(candidates)
     stable = [c for c in candidates if not smooth_without_nugget(c.model)]
     if smooth_without_nugget(best.model):
         if stable:
-            alt = min(stable, key=key)
+            alt = pick(stable)
             logger.warning(
                 "variogram: the best-fitting candidate %s is a very smooth model (Gaussian-like) "
                 "with a nugget under %g %% of the sill, which makes kriging numerically unstable "
@@ -402,7 +484,7 @@ def fit_variogram(
                 "variogram: %s is a very smooth model (Gaussian-like) with a nugget under %g %% "
                 "of the sill; kriging with it is numerically unstable (wild estimates). Add a "
                 "nugget or use another model.", best.model.to_text(4), 100 * MIN_SMOOTH_NUGGET)
-    return FittedVariogram(best.model, best.sse, weights, tuple(candidates), select)
+    return best
 
 
 #: Nugget share of the sill below which a Gaussian-like model is refused by the selection.
@@ -495,24 +577,47 @@ def auto_variogram(
     *,
     nugget: bool = True,
     weights: str = "npairs_h2",
+    select: str = "cv",
+    neighbours: int = 32,
     **empirical: object,
 ) -> FittedVariogram:
-    """The ``"auto"`` variogram: gstat-default experimental variogram, then :func:`fit_variogram`.
+    """The ``"auto"`` variogram: gstat-default experimental variogram, every candidate fitted
+    by :func:`fit_variogram`, the one with the lowest kriging cross-validation RMSE kept.
+
+    ``select="cv"`` (default) scores each fitted candidate by ordinary kriging
+    cross-validation of ``values`` with ``neighbours`` (0 = global), leave-one-out up to a
+    few thousand samples and K-fold above (:class:`~gcnn_rnn.core.kriging.model_cv.
+    CandidateCV`, which shares the neighbour search among the candidates); ``"sse"`` keeps
+    the lowest weighted SSE. Everything uses ``coords``/``values`` only: inside a CV fold the
+    caller passes the training part, and the selection sees nothing else.
 
     3D data (and no ``empirical`` settings) get a horizontal model with a fitted vertical
     range ratio instead (:func:`fit_vertical_anisotropy`) when there are enough horizontal and
     vertical pairs.
 
     ``empirical`` goes to :func:`.empirical.empirical_variogram` (``cutoff``, ``width``,
-    ``estimator``, ...). Use it inside each cross-validation fold to avoid leakage.
+    ``estimator``, ...).
     """
     coords = np.asarray(coords, dtype=float)
+    cv_score = _cv_scorer(coords, values, neighbours) if select in ("cv", "loo") else None
     if coords.ndim == 2 and coords.shape[1] == 3 and not empirical:
-        fitted = fit_vertical_anisotropy(coords, values, models, nugget=nugget, weights=weights)
+        fitted = fit_vertical_anisotropy(coords, values, models, nugget=nugget, weights=weights,
+                                         cv_score=cv_score)
         if fitted is not None:
             return fitted
     ev = empirical_variogram(coords, values, **empirical)
-    return fit_variogram(ev, models, nugget=nugget, weights=weights)
+    fitted = fit_variogram(ev, models, nugget=nugget, weights=weights, select=select,
+                           cv_score=cv_score)
+    if len(fitted.candidates) > 1:
+        logger.info("variogram candidates (selected by %s):\n%s", fitted.selected_by,
+                    fitted.summary())
+    return fitted
+
+
+def _cv_scorer(coords: np.ndarray, values: np.ndarray, neighbours: int):
+    from ..kriging.model_cv import CandidateCV  # kriging depends on variogram, not back
+
+    return CandidateCV(coords, values, neighbours)
 
 
 #: Azimuths (degrees) of the horizontal cones pooled into the horizontal 3D variogram.
@@ -550,6 +655,7 @@ def fit_vertical_anisotropy(
     *,
     nugget: bool = True,
     weights: str = "npairs_h2",
+    cv_score: Callable[[VariogramModel], object] | None = None,
 ) -> FittedVariogram | None:
     """3D ``auto``: a horizontal model with a fitted vertical range ratio.
 
@@ -563,14 +669,15 @@ def fit_vertical_anisotropy(
     of the vertical, cutoff half the vertical extent) with the same weights, holding the
     horizontal model. Horizontal anisotropy is not fitted (use directional variograms).
 
+    With ``cv_score`` every candidate gets its own vertical ratio and the 3D models are
+    compared by cross-validation (:func:`choose`); without it the lowest horizontal SSE wins.
+
     Returns
     -------
     FittedVariogram or None
         None when either direction has fewer than 3 bins of 10 pairs (the caller falls back
         to the omnidirectional fit). A fitted ratio above 0.95 gives the isotropic model.
     """
-    from scipy.optimize import minimize_scalar
-
     c = np.asarray(coords, dtype=float)
     v = np.asarray(values, dtype=float)
     z_extent = float(np.ptp(c[:, 2]))
@@ -587,7 +694,24 @@ def fit_vertical_anisotropy(
                     "anisotropy; fitting the omnidirectional variogram")
         return None
     fitted = fit_variogram(horizontal, models, nugget=nugget, weights=weights)
-    base = fitted.model
+    if cv_score is None:
+        model, sse_v = _with_vertical_ratio(fitted.model, vertical, weights)
+        return FittedVariogram(model, fitted.sse + sse_v, fitted.method, fitted.candidates,
+                               fitted.selected_by)
+    cands = []
+    for cand in fitted.candidates:
+        model, sse_v = _with_vertical_ratio(cand.model, vertical, weights)
+        cands.append(scored(Candidate(model, cand.sse + sse_v), cv_score))
+    best = choose(cands, "cv")
+    fv = FittedVariogram(best.model, best.sse, fitted.method, tuple(cands), "cv")
+    logger.info("3D variogram candidates (selected by cv):\n%s", fv.summary())
+    return fv
+
+
+def _with_vertical_ratio(base: VariogramModel, vertical: EmpiricalVariogram,
+                         weights: str) -> tuple[VariogramModel, float]:
+    """``base`` with the vertical range ratio that best fits ``vertical``; its weighted SSE."""
+    from scipy.optimize import minimize_scalar
 
     def sse(log_ratio: float) -> float:
         g = base.gamma(vertical.lags / math.exp(log_ratio))
@@ -603,10 +727,9 @@ def fit_vertical_anisotropy(
     model = base if ratio > 0.95 else base.replace(
         anisotropy=Anisotropy(azimuth=0.0, ratio=1.0, dip=0.0, plunge=0.0,
                               ratio_vertical=ratio))
-    logger.info("3D variogram: horizontal %s, vertical range ratio %.4g (%d horizontal, %d "
-                "vertical bins)", base.to_text(4), ratio, horizontal.n_bins, vertical.n_bins)
-    return FittedVariogram(model, fitted.sse + sse(log_r), fitted.method, fitted.candidates,
-                           fitted.selected_by)
+    logger.info("3D variogram: horizontal %s, vertical range ratio %.4g (%d vertical bins)",
+                base.to_text(4), ratio, vertical.n_bins)
+    return model, sse(log_r)
 
 
 def known_models() -> list[str]:

@@ -264,7 +264,15 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
     def variogram_args(self, parameters, context) -> list[str]:
         path = self.parameterAsFile(parameters, P.VARIOGRAM, context)
-        return ["--variogram", path if path else "auto"]
+        return ["--variogram", path if path else "auto", *self.select_args(parameters, context)]
+
+    def select_args(self, parameters, context) -> list[str]:
+        """``--select cv|sse`` when the algorithm has the parameter (always passed: the
+        engine's default and the parameter's agree, but a batch file may say otherwise)."""
+        if self.parameterDefinition(P.SELECT) is None:
+            return []
+        idx = self.parameterAsEnum(parameters, P.SELECT, context)
+        return ["--select", P.SELECT_CHOICES[idx][0]]
 
     def covariate_args(self, parameters, context) -> list[str]:
         """``--covariates a.tif,b.tif`` from the ``COVARIATES`` rasters (none: nothing)."""
@@ -308,6 +316,12 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         if self.parameterDefinition(P.COORDINATES) is not None and self.parameterAsBoolean(
                 parameters, P.COORDINATES, context):
             args.append("--coordinates")
+        if self.parameterDefinition(P.GATE) is not None and not self.parameterAsBoolean(
+                parameters, P.GATE, context):
+            args.append("--no-gate")
+        if self.parameterDefinition(P.BASE) is not None:
+            args += ["--base", P.BASE_CHOICES[self.parameterAsEnum(parameters, P.BASE,
+                                                                   context)][0]]
         for name, flag, choices in ((P.TARGET, "--target", P.TARGET_CHOICES),
                                     (P.LOSS, "--loss", P.LOSS_CHOICES)):
             if self.parameterDefinition(name) is not None:

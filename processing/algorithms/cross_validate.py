@@ -121,6 +121,9 @@ class CrossValidate(EngineAlgorithm):
                                                   "HTML files (*.html)", optional=True),
             "An HTML table of the metrics (opens in the Results Viewer).",
         ))
+        self.addParameter(P.select_param())
+        self.addParameter(P.gate_param())
+        self.addParameter(P.base_param())
         labels = {"RMSE": "RMSE", "MAE": "MAE", "R2": "R²"}
         for name in CV_NUMBERS:
             metric, method = name.split("_")

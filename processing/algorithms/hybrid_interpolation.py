@@ -104,6 +104,9 @@ class HybridInterpolation(EngineAlgorithm):
             "Optional folder receiving the trained model bundle (for 'Predict with hybrid "
             "model').",
         ))
+        self.addParameter(P.select_param())
+        self.addParameter(P.gate_param())
+        self.addParameter(P.base_param())
         for name in CV_NUMBERS:
             metric, method = name.split("_")
             self.addOutput(QgsProcessingOutputNumber(name, f"{metric} ({method.lower()}, CV)"))

@@ -46,6 +46,7 @@ class OrdinaryKriging(EngineAlgorithm):
                 f"GeoTIFF with the {label.lower()} (nodata -9999), styled with a "
                 f"{'magma' if kind == 'variance' else 'viridis'} ramp.",
             ))
+        self.addParameter(P.select_param())
 
     def validate(self, parameters, context):
         super().validate(parameters, context)

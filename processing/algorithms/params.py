@@ -45,6 +45,13 @@ TARGET_CHOICES = (("residual", "Residual of kriging (default)"), ("value", "The 
 LOSS_CHOICES = (("huber", "Huber (robust, default)"), ("mse", "Mean squared error"))
 
 OUTPUT_UNIT_CHOICES = (("original", "Original units"), ("transformed", "Transformed units"))
+#: How ``auto`` variograms choose among their candidates (index 1 was "loo", the same rule).
+SELECT, GATE, BASE = "SELECT", "GATE", "BASE"
+BASE_CHOICES = (("auto", "Automatic (KED when covariates clearly help, else OK)"),
+                ("ok", "Ordinary kriging"),
+                ("ked", "Kriging with external drift in the covariates"))
+SELECT_CHOICES = (("sse", "Lowest weighted squared error of the fit"),
+                  ("cv", "Lowest kriging cross-validation RMSE (default)"))
 
 
 def with_help(param, text: str, advanced: bool = False):
@@ -282,6 +289,37 @@ def output_units_param():
         "(default) or in transformed units.",
         advanced=True,
     )
+
+
+def select_param():
+    return with_help(
+        QgsProcessingParameterEnum(SELECT, "Choose the automatic variogram by",
+                                   [label for _, label in SELECT_CHOICES], defaultValue=1),
+        "How the automatic variogram picks among its fitted candidates (spherical, "
+        "exponential, Gaussian, Matern): the kriging cross-validation RMSE with the "
+        "neighbourhood that is used (default: what matters for the map), or the weighted "
+        "squared error of the fit to the experimental variogram.",
+        advanced=True,
+    )
+
+
+def base_param():
+    return with_help(
+        QgsProcessingParameterEnum(BASE, "Classical base of the hybrid",
+                                   [label for _, label in BASE_CHOICES], defaultValue=0),
+        "The kriging the network corrects (and falls back to): ordinary kriging, or kriging "
+        "with an external drift in the covariate rasters; automatic keeps KED when its "
+        "leave-one-out error on the training samples is clearly lower.",
+        advanced=True,
+    )
+
+
+def gate_param():
+    return flag_param(
+        GATE, "Do-no-harm gate", True,
+        "Keep only the share of the network's correction that lowers the cross-validated "
+        "error on the training data; when it does not help, the prediction is the kriging "
+        "base's and the log says so.")
 
 
 def flag_param(name: str, label: str, default: bool, text: str, advanced: bool = True):

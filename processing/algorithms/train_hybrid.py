@@ -49,6 +49,9 @@ class TrainHybrid(EngineAlgorithm):
             QgsProcessingParameterFolderDestination(P.MODEL, "Model folder"),
             "Folder receiving the trained model bundle.",
         ))
+        self.addParameter(P.select_param())
+        self.addParameter(P.gate_param())
+        self.addParameter(P.base_param())
 
     def processAlgorithm(self, parameters, context, feedback):
         with self.work_folder() as work:

@@ -162,6 +162,31 @@ def test_refit_uses_only_training_points(monkeypatch):
     assert "refitted inside each fold" in res.protocol
 
 
+def test_variogram_selection_in_a_fold_sees_only_its_training_part(monkeypatch):
+    """The cross-validation that picks the ``auto`` model (select cv) is itself run on the
+    training part of each outer fold: no held-out sample reaches the selection."""
+    from gcnn_rnn.core.kriging import model_cv
+
+    pts = _points(40)
+    seen = []
+    real = model_cv.CandidateCV
+
+    def recording(coords, values, *a, **kw):
+        seen.append(np.asarray(coords).copy())
+        return real(coords, values, *a, **kw)
+
+    monkeypatch.setattr(model_cv, "CandidateCV", recording)
+    folds = cv.make_folds(pts.coords, "4", seed=1)
+    cv.cross_validate(pts, ["ok"], folds, {"variogram": None, "refit_variogram": True,
+                                            "select": "cv"})
+    assert len(seen) == 4
+    for f, coords in zip(range(4), seen, strict=True):
+        held = {tuple(c) for c in pts.coords[folds == f]}
+        train = {tuple(c) for c in pts.coords[folds != f]}
+        got = {tuple(c) for c in coords}
+        assert got == train and not got & held
+
+
 def test_unknown_method_and_bad_folds():
     pts = _points(10)
     with pytest.raises(UnknownModelError, match="unknown cross-validation method 'nope'"):

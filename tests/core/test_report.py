@@ -72,3 +72,26 @@ def test_cv_in_both_units_with_ratios(tmp_path):
     assert [float(v) for v in rows[-1]] == pytest.approx([0.9, 0.92])
     plain = write_report(tmp_path / "p.html", _ctx()).read_text()
     assert "The same predictions in transformed" not in plain
+
+
+def test_variogram_candidates_base_and_gate_are_reported(tmp_path):
+    from gcnn_rnn.core.model.base import Base
+    from gcnn_rnn.core.model.gate import GateDecision
+    from gcnn_rnn.core.variogram.fit import Candidate, FittedVariogram
+
+    sph, exp = parse_model("0.05 Nug + 0.6 Sph(400)"), parse_model("0.05 Nug + 0.6 Exp(150)")
+    fit = FittedVariogram(exp, 2e-5, "npairs_h2",
+                          (Candidate(sph, 1e-5, 0.412, 0.93, "loo"),
+                           Candidate(exp, 2e-5, 0.398, 1.01, "loo")), "cv")
+    gate = GateDecision(0.0, "KED", 0.40, 0.43, 0.41, 120).to_dict()
+    base = Base("ked", exp, 1, (1.0, 2.0), {"ok": 0.44, "ked": 0.40}).to_dict()
+    ctx = _ctx(variogram={"model": exp, "experimental": None, "fit": fit.to_dict()},
+               training={"history": {}, "metrics": {"ok_loo_rmse": 0.44, "gate": gate,
+                                                    "base": base}})
+    html = write_report(tmp_path / "r.html", ctx).read_text()
+    assert "Candidates, selected by lowest kriging cross-validation RMSE" in html
+    for text in ("0.05 Nug + 0.6 Sph(400)", "0.412", "0.93", "0.398", "1.01", "selected"):
+        assert text in html, text
+    assert "Classical base:</b> KED" in html
+    assert ("the network did not improve on KED for these data: the prediction equals KED"
+            in html)

@@ -190,6 +190,9 @@ def test_explorer_computes_meuse_variogram_and_saves_screenshot(qtbot, meuse_lay
     assert task is not None
     qtbot.waitUntil(lambda: dialog.compute_button.isEnabled(), timeout=120_000)
     assert dialog.data.get("experimental"), dialog.status.text()
+    # every candidate of the automatic fit with its scores, the winner marked
+    assert "Candidates (selected by cv):" in dialog.status.text()
+    assert dialog.status.text().count("CV RMSE") == 4 and "<- selected" in dialog.status.text()
     model = dialog.current_model()
     # gstat: 0.0507 Nug + 0.5906 Sph(897) for log(zinc)
     assert model.nugget + model.psill == pytest.approx(0.64, rel=0.15)
@@ -205,6 +208,21 @@ def test_explorer_computes_meuse_variogram_and_saves_screenshot(qtbot, meuse_lay
     dialog.range_.setValue(700.0)
     edited = json.loads(dialog.save_model(tmp_path / "edited.json").read_text())
     assert edited["model"]["structures"][-1]["range"] == 700.0 and edited["edited"] is True
+
+
+def test_candidates_text_lists_every_candidate_and_marks_the_winner():
+    from gcnn_rnn.ui.variogram_explorer import candidates_text
+
+    fit = {"selected_by": "cv", "selected": "0.1 Nug + 1 Exp(300)",
+           "candidates": [{"text": "0.1 Nug + 1 Sph(800)", "sse": 2e-5, "cv_rmse": 0.4012,
+                           "msdr": 0.91},
+                          {"text": "0.1 Nug + 1 Exp(300)", "sse": 3e-5, "cv_rmse": 0.3987,
+                           "msdr": 1.02}]}
+    lines = candidates_text(fit).splitlines()
+    assert lines[0] == "Candidates (selected by cv):"
+    assert lines[1] == "0.1 Nug + 1 Sph(800): SSE 2e-05, CV RMSE 0.4012, MSDR 0.91"
+    assert lines[2].endswith("CV RMSE 0.3987, MSDR 1.02  <- selected")
+    assert candidates_text({"candidates": fit["candidates"][:1]}) == ""
 
 
 def test_painter_fallback_draws(qtbot):

@@ -102,7 +102,8 @@ def test_external_drift_against_direct_kriging_in_both_units(meuse_gpkg, meuse_d
     tr, te = fold != 2, fold == 2
     dist = sample_covariates([str(meuse_dist_tif)], pts.coords, pts.crs)
     y = np.log(pts.values[tr])
-    vg = auto_variogram(pts.coords[tr], drift_residuals(y, dist[tr]), ("sph", "exp", "gau")).model
+    vg = auto_variogram(pts.coords[tr], drift_residuals(y, dist[tr]),
+                        ("sph", "exp", "gau", "mat"), select="cv", neighbours=0).model
     res = krige_external_drift(pts.coords[tr], y, dist[tr], pts.coords[te], dist[te], vg,
                                neighbours=0)
     got = np.array([r["ked_prediction"] for r in doc["per_point"]])[te]

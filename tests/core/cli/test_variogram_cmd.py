@@ -146,8 +146,9 @@ def test_loo_selection_without_nugget(meuse_csv, tmp_path, capsys):
     assert code == 0, res
     doc = json.loads(out.read_text())
     cands = doc["fit"]["candidates"]
-    assert doc["fit"]["selected_by"] == "loo"
-    assert all(c["loo_rmse"] > 0 for c in cands)
+    assert doc["fit"]["selected_by"] == "cv"  # 'loo' is the old name of the cv rule
+    assert all(c["loo_rmse"] > 0 and c["cv_rmse"] == c["loo_rmse"] for c in cands)
+    assert all(c["cv_scheme"] == "loo" and c["msdr"] > 0 for c in cands)
     best = min(cands, key=lambda c: c["loo_rmse"])
     assert doc["text"] == best["text"]
     assert "Nug" not in doc["text"]

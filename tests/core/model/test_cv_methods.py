@@ -119,3 +119,35 @@ def test_drill_holes_train_on_leave_hole_out_features():
     assert m["hybrid"]["rmse"] < 0.85 * ml["hybrid"]["rmse"]
     assert m["hybrid"]["coverage"] > ml["hybrid"]["coverage"]
     assert m["linear"]["rmse"] < m["ok"]["rmse"]  # a sane ridge baseline on the same features
+
+
+def test_base_and_gate_in_a_fold_see_only_its_training_part(meuse_points, meuse_dist_tif, tiny,
+                                                           monkeypatch):
+    """The hybrid's base choice (OK or KED, with the residual variogram's selection) and its
+    gate are decided inside ``fit`` on the outer fold's training part: no held-out sample
+    reaches them."""
+    from gcnn_rnn.core.model import base, gate
+
+    seen_base, seen_gate = [], []
+    real_base, real_gate = base.choose_base, gate.gate_weight
+
+    def record_base(requested, coords, *a, **kw):
+        seen_base.append({tuple(c) for c in np.asarray(coords)})
+        return real_base(requested, coords, *a, **kw)
+
+    def record_gate(observed, *a, **kw):
+        seen_gate.append(len(observed))
+        return real_gate(observed, *a, **kw)
+
+    monkeypatch.setattr(base, "choose_base", record_base)
+    monkeypatch.setattr(gate, "gate_weight", record_gate)
+    res = compare_methods(meuse_points, ("hybrid",), folds="3", seed=4,
+                          options={**tiny, "transform": "log", "variogram": "auto",
+                                   "covariates": (str(meuse_dist_tif),), "base": "auto"})
+    fold = np.asarray(res["fold"])
+    assert len(seen_base) == len(seen_gate) == 3
+    for f, coords, n_gate in zip(sorted(set(fold.tolist())), seen_base, seen_gate, strict=True):
+        held = {tuple(c) for c in meuse_points.coords[fold == f]}
+        assert coords == {tuple(c) for c in meuse_points.coords[fold != f]}
+        assert not coords & held
+        assert 0 < n_gate <= int((fold != f).sum())  # out-of-fold rows of the training part

@@ -152,11 +152,12 @@ def test_covariate_outside_the_data_or_in_another_crs(meuse_points, meuse_dist_t
 
 def test_covariates_and_co_fields_end_to_end(meuse_points, meuse_dist_tif, tiny, vg):
     est = HybridRegressor(transform="log", variogram=vg, covariates=(str(meuse_dist_tif),),
-                          co_fields=("soil",), crs=meuse_points.crs, **tiny)
+                          co_fields=("soil",), crs=meuse_points.crs, base="ked", **tiny)
     est.fit(meuse_points.coords, meuse_points.values, attributes=meuse_points.attributes)
     cols = [f"covariate:{meuse_dist_tif}", "co:soil"]
-    assert est.feature_names_["static"][-6:] == [*cols, *(f"ok:{c}" for c in cols),
-                                                 *(f"surprise:{c}" for c in cols)]
+    static = est.feature_names_["static"]
+    assert static[-9:-3] == [*cols, *(f"ok:{c}" for c in cols), *(f"surprise:{c}" for c in cols)]
+    assert static[-3:] == ["base_estimate", "base_std", "base_drift"]  # the KED base's
     assert est.feature_names_["sequence"][-4:] == [*(f"nb:{c}" for c in cols),
                                                    *(f"diff:{c}" for c in cols)]
     xy = meuse_points.coords[:5] + 20.0

@@ -267,6 +267,8 @@ def test_3d_auto_falls_back_to_omnidirectional_without_vertical_pairs():
     xy = rng.uniform(0, 1000, (150, 2))
     values = np.sin(xy[:, 0] / 200) + rng.normal(0, 0.1, 150)
     flat = np.column_stack([xy, np.full(150, 12.0)])  # one level: no vertical pairs at all
-    auto = auto_variogram(flat, values, ("sph", "exp"))
+    auto = auto_variogram(flat, values, ("sph", "exp"), select="sse")
     omni = fit_variogram(empirical_variogram(flat, values), ("sph", "exp"))
     assert auto.model == omni.model and auto.model.anisotropy is None
+    by_cv = auto_variogram(flat, values, ("sph", "exp"))  # the same candidates, scored by CV
+    assert by_cv.model in [c.model for c in omni.candidates]
