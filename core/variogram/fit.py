@@ -377,7 +377,7 @@ def fit_variogram(
         cand = fit_model(ev, m, nugget=nugget, weights=weights, fixed=fixed, fit_extra=fit_extra)
         if select == "loo":
             cand = Candidate(cand.model, cand.sse, float(loo_rmse(cand.model)))
-        logger.info("fitted %s (sse %.6g)", cand.text, cand.sse)
+        logger.debug("fitted %s (sse %.6g)", cand.text, cand.sse)
         candidates.append(cand)
     key = (lambda c: c.sse) if select == "sse" else (lambda c: c.loo_rmse)
     best = min(candidates, key=key)

@@ -126,6 +126,21 @@ def utm_suggestion(source, context) -> str:
         return "the UTM zone of your data (EPSG:326xx north, EPSG:327xx south)"
 
 
+def default_cell_size(width: float, height: float, n_samples: int) -> float:
+    """A quarter of the mean sample spacing ``sqrt(area / n)``, rounded down to 1, 2, 2.5 or 5
+    times a power of ten: about 16 cells per sample, fine enough to show the kriged surface and
+    never finer than the data support (Meuse, 155 samples over 2.8 x 3.9 km: 50 m)."""
+    area = max(width, 0.0) * max(height, 0.0)
+    if area <= 0:
+        area = max(width, height, 1e-9) ** 2
+    raw = math.sqrt(area / max(n_samples, 1)) / 4.0
+    power = 10.0 ** math.floor(math.log10(raw))
+    for step in (5.0, 2.5, 2.0, 1.0):
+        if raw >= step * power:
+            return step * power
+    return power
+
+
 def parse_z_levels(text: str | None) -> list[float] | None:
     """``start:stop:step`` (or with commas) → levels; ``None`` when empty."""
     if not text or not text.strip():

@@ -54,7 +54,7 @@ class FitVariogram(EngineAlgorithm):
     )
 
     def initAlgorithm(self, config=None):
-        for p in P.point_input():
+        for p in P.point_input(variogram_file=False):
             self.addParameter(p)
         labels = [label for _, label in VARIOGRAM_MODELS]
         default = [i for i, (code, _) in enumerate(VARIOGRAM_MODELS) if code in DEFAULT_FIT_MODELS]

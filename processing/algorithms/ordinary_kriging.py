@@ -7,6 +7,13 @@ from qgis.core import QgsProcessingParameterRasterDestination
 from ..constants import GROUP_GEOSTATISTICS, KRIGING_RASTERS
 from . import params as P
 from .base import EngineAlgorithm
+from .target_points import (
+    check_points_outputs,
+    deliver_points,
+    points_args,
+    target_point_params,
+    wants_points,
+)
 
 
 class OrdinaryKriging(EngineAlgorithm):
@@ -39,17 +46,30 @@ class OrdinaryKriging(EngineAlgorithm):
         for p in P.grid_params():
             self.addParameter(p)
         self.addParameter(P.output_units_param())
+        units = {"value": "in the field's units (transformed units with Output units = "
+                          "transformed)",
+                 "variance": "in squared units of the field (of the transformed field with a "
+                             "transform)"}
         for name, (_, kind, label) in KRIGING_RASTERS.items():
             self.addParameter(P.with_help(
-                QgsProcessingParameterRasterDestination(name, label),
-                f"GeoTIFF with the {label.lower()} (nodata -9999), styled with a "
-                f"{'magma' if kind == 'variance' else 'viridis'} ramp.",
+                QgsProcessingParameterRasterDestination(name, label, optional=True,
+                                                        createByDefault=True),
+                f"GeoTIFF (or the format of the file's extension) with the {label.lower()} "
+                f"{units[kind]}; nodata -9999, styled with a "
+                f"{'magma' if kind == 'variance' else 'viridis'} ramp. Not written when "
+                "predicting at points.",
             ))
+        for p in target_point_params("the columns 'kriging_estimate' and 'kriging_variance'"):
+            self.addParameter(p)
 
     def validate(self, parameters, context):
         super().validate(parameters, context)
+        check_points_outputs(self, parameters, context)
+        if wants_points(parameters):
+            return
         source = self.parameterAsSource(parameters, P.INPUT, context)
-        self.check_grid(parameters, context, source.sourceCrs(), source.sourceExtent())
+        self.check_grid(parameters, context, source.sourceCrs(), source.sourceExtent(),
+                        source.featureCount())
 
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)
@@ -67,11 +87,20 @@ class OrdinaryKriging(EngineAlgorithm):
                 dist = self.parameterAsDouble(parameters, P.MAX_DISTANCE, context)
                 if dist > 0:
                     args += ["--max-distance", repr(dist)]
-            args += self.grid_args(parameters, context, crs)
+            points = wants_points(parameters)
+            if points:
+                args += points_args(self, parameters, context, feedback)
+            else:
+                args += self.grid_args(parameters, context, crs,
+                                       (source.sourceExtent(), source.featureCount()), feedback)
             units = self.parameterAsEnum(parameters, P.OUTPUT_UNITS, context)
             if units:
                 args += ["--output-units", P.OUTPUT_UNIT_CHOICES[units][0]]
             args += ["--output-dir", str(work)]
             self.engine("krige", args, feedback, work)
+            if points:
+                return deliver_points(self, parameters, context, work / "kriging_points.gpkg",
+                                      f"Kriging at points ({field})")
             return self.deliver_rasters(KRIGING_RASTERS, parameters, context, work, feedback,
-                                        f" ({field})", mask, required=tuple(KRIGING_RASTERS))
+                                        f" ({field})", mask, required=tuple(KRIGING_RASTERS),
+                                        run_label=f"Ordinary kriging ({field})")

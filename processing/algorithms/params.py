@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qgis.core import (
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDistance,
     QgsProcessingParameterEnum,
@@ -47,6 +48,15 @@ LOSS_CHOICES = (("huber", "Huber (robust, default)"), ("mse", "Mean squared erro
 OUTPUT_UNIT_CHOICES = (("original", "Original units"), ("transformed", "Transformed units"))
 
 
+def destination_given(parameters: dict, name: str) -> bool:
+    """Whether the destination ``name`` was given (not skipped), without resolving it: resolving
+    a temporary output registers a layer to load, which a check must not do."""
+    value = parameters.get(name)
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        value = value.sink.staticValue()
+    return value not in (None, "")
+
+
 def with_help(param, text: str, advanced: bool = False):
     """Set the parameter's help text (QGIS >= 3.16) and optionally mark it advanced."""
     if hasattr(param, "setHelp"):
@@ -56,7 +66,7 @@ def with_help(param, text: str, advanced: bool = False):
     return param
 
 
-def point_input(with_transform: bool = True) -> list:
+def point_input(with_transform: bool = True, variogram_file: bool = True) -> list:
     """``INPUT``, ``FIELD``, ``Z_FIELD`` (and ``TRANSFORM``)."""
     out = [
         with_help(
@@ -80,18 +90,21 @@ def point_input(with_transform: bool = True) -> list:
         ),
     ]
     if with_transform:
-        out.append(transform_param())
+        out.append(transform_param(variogram_file))
     return out
 
 
-def transform_param():
+def transform_param(variogram_file: bool = True):
+    """``TRANSFORM``; ``variogram_file``: the algorithm also takes a variogram model file."""
+    unset = ("the transform recorded in the variogram model file, else none." if variogram_file
+             else "none.")
     return with_help(
         QgsProcessingParameterEnum(TRANSFORM, "Transform of the values",
                                    [label for _, label in TRANSFORMS], optional=True),
         "Transform applied before the variogram and kriging: none, natural log (strictly "
         "positive values; lognormal back-transform using the kriging variance) or normal score "
         "(with a tail model for the back-transform). Results are back-transformed. Not set: "
-        "the transform recorded in the variogram model file, else none.",
+        + unset,
     )
 
 
@@ -146,19 +159,20 @@ def grid_params(with_distance_parent: bool = True) -> list:
         cell = QgsProcessingParameterNumber(CELL_SIZE, "Cell size (in the model's CRS units)",
                                             NUMBER_DOUBLE, optional=True, minValue=0)
     return [
-        with_help(cell, "Output cell size in the layer's CRS units (e.g. metres). Required "
-                        "unless a template raster is given."),
+        with_help(cell, "Output cell size in the layer's CRS units (e.g. metres). Not set and no "
+                        "template raster: a quarter of the mean sample spacing, rounded to 1, 2, "
+                        "2.5 or 5 times a power of ten (the log names the value used)."),
         with_help(
             QgsProcessingParameterExtent(EXTENT, "Output extent", optional=True),
-            "Area of the output grid; empty: the extent of the point samples. Snapped outwards "
-            "to multiples of the cell size.",
+            "Area of the output grid; empty: the extent of the samples (the training samples "
+            "of a model folder). Snapped outwards to multiples of the cell size. Far outside "
+            "the samples the map is an extrapolation: a warning names the share of such cells.",
         ),
         with_help(
             QgsProcessingParameterRasterLayer(TEMPLATE, "Template raster (defines the grid)",
                                               optional=True),
-            "A raster whose grid (origin, cell size, size, CRS) the outputs copy, instead of "
-            "the cell size and extent.",
-            advanced=True,
+            "A raster whose grid (origin, cell size, size, CRS) and nodata mask the outputs "
+            "copy, instead of the cell size and extent.",
         ),
         with_help(
             QgsProcessingParameterFeatureSource(MASK, "Mask polygons", [TYPE_VECTOR_POLYGON],
@@ -270,7 +284,9 @@ def threshold_param():
         QgsProcessingParameterNumber(THRESHOLD, "Threshold (probability of exceeding)",
                                      NUMBER_DOUBLE, optional=True),
         "Optional limit (e.g. a regulatory limit or a cut-off grade, in the field's units): "
-        "adds a raster with the probability of exceeding it at each cell.",
+        "adds the raster 'Probability of exceeding' (0-1) at each cell. It is always written "
+        "when a threshold is set (to a temporary file when no destination is chosen, loaded "
+        "with the other outputs).",
     )
 
 

@@ -1,0 +1,288 @@
+"""The defects of the QGIS user report of 2026-12-01 (D1-D21), each turned into a test that runs
+the real engine through Processing, as the report's commands did."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingFeedback,
+)
+from qgis_helpers import SAMPLE_DATA, engine_cli, needs_engine, read_raster
+
+MEUSE = f"{SAMPLE_DATA / 'meuse.gpkg'}|layername=meuse"
+
+
+@pytest.fixture(autouse=True)
+def _provider(provider):
+    return provider
+
+
+class LogFeedback(QgsProcessingFeedback):
+    """Keeps everything the algorithm tells the user, by kind."""
+
+    def __init__(self):
+        super().__init__()
+        self.info, self.warnings, self.console, self.debug = [], [], [], []
+
+    def pushInfo(self, info):  # noqa: N802 - QGIS API
+        self.info.append(info)
+
+    def pushWarning(self, warning):  # noqa: N802 - QGIS API
+        self.warnings.append(warning)
+
+    def reportError(self, error, fatal=False):  # noqa: N802 - QGIS API
+        self.warnings.append(error)
+
+    def pushConsoleInfo(self, info):  # noqa: N802 - QGIS API
+        self.console.append(info)
+
+    def pushDebugInfo(self, info):  # noqa: N802 - QGIS API
+        self.debug.append(info)
+
+    def user_text(self) -> str:
+        """What a QGIS user reads in the log (debug lines are hidden by default)."""
+        return "\n".join(self.info + self.warnings + self.console)
+
+
+def run(alg_id, params, feedback=None, context=None):
+    import processing
+
+    return processing.run(alg_id, params, feedback=feedback or QgsProcessingFeedback(),
+                          context=context)
+
+
+def alg(alg_id):
+    from qgis.core import QgsApplication
+
+    return QgsApplication.processingRegistry().algorithmById(f"gcnnrnn:{alg_id}")
+
+
+def is_advanced(param) -> bool:
+    from gcnn_rnn.processing.compat import FLAG_ADVANCED
+
+    return bool(param.flags() & FLAG_ADVANCED)
+
+
+@pytest.fixture(scope="module")
+def meuse_vfile(tmp_path_factory, qgis_processing):
+    """The Meuse log-zinc variogram fitted by the engine (gstat: 0.0507 Nug + 0.5906 Sph(897))."""
+    out = tmp_path_factory.mktemp("vario") / "V.json"
+    engine_cli("variogram", ["--input", SAMPLE_DATA / "meuse.gpkg", "--layer", "meuse",
+                             "--field", "zinc", "--transform", "log", "--output-json", out])
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, qgis_processing):
+    """A one-member hybrid model trained for 3 epochs through Processing, and its results."""
+    from qgis_helpers import ensure_provider
+
+    ensure_provider()
+    model = tmp_path_factory.mktemp("model") / "model"
+    res = run("gcnnrnn:trainhybrid", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                      "ENSEMBLE": 1, "EPOCHS": 3, "SEED": 1,
+                                      "MODEL": str(model)})
+    return model, res
+
+
+# ---------------------------------------------------------------------------- D6
+@needs_engine("krige")
+def test_d6_no_cell_size_defaults_to_a_quarter_of_the_sample_spacing(tmp_path):
+    """The dialog's defaults run: Meuse (155 samples, 2785 x 3897 m) gets a 50 m grid,
+    named in the log before the engine starts."""
+    fb = LogFeedback()
+    est = tmp_path / "est.tif"
+    run("gcnnrnn:ordinarykriging", {"INPUT": MEUSE, "FIELD": "zinc", "ESTIMATE": str(est)},
+        fb)
+    _, gt, epsg, *_ = read_raster(est)
+    assert gt[1] == 50.0 and epsg == "28992"
+    assert any("cell size of 50" in line for line in fb.info), fb.info
+    assert not (tmp_path / "var.tif").exists()  # VARIANCE not asked: not written
+
+
+def test_d6_default_cell_size_rule():
+    from gcnn_rnn.processing.algorithms.checks import default_cell_size
+
+    # sqrt(2785 * 3897 / 155) / 4 = 66.2 -> 50;  sqrt(1e6 / 100) / 4 = 25 -> 25
+    assert default_cell_size(2785.0, 3897.0, 155) == 50.0
+    assert default_cell_size(1000.0, 1000.0, 100) == 25.0
+    assert default_cell_size(1000.0, 1000.0, 10_000) == 2.5
+    assert default_cell_size(0.5, 0.5, 400) == pytest.approx(0.005)
+
+
+def test_d6_template_is_a_main_parameter(qgis_processing):
+    for alg_id in ("ordinarykriging", "hybridinterpolation", "predicthybrid"):
+        assert not is_advanced(alg(alg_id).parameterDefinition("TEMPLATE")), alg_id
+
+
+# ---------------------------------------------------------------------------- D1
+@needs_engine("train", "predict")
+def test_d1_threshold_alone_gives_the_exceedance_map(tiny_model, tmp_path):
+    """THRESHOLD=500 without an EXCEEDANCE destination: the probability map is still written
+    (temporary file), returned and equal to the CLI's."""
+    model, _ = tiny_model
+    res = run("gcnnrnn:predicthybrid", {"MODEL": str(model), "CELL_SIZE": 200,
+                                        "THRESHOLD": 500.0,
+                                        "PREDICTION": str(tmp_path / "pred.tif")})
+    assert "EXCEEDANCE" in res and Path(res["EXCEEDANCE"]).is_file()
+    p, gt, epsg, nodata, _ = read_raster(res["EXCEEDANCE"])
+    valid = p != nodata
+    assert valid.any() and ((p[valid] >= 0) & (p[valid] <= 1)).all() and epsg == "28992"
+    engine_cli("predict", ["--model-dir", model, "--cell-size", 200.0, "--threshold", 500.0,
+                           "--output-dir", tmp_path / "cli"])
+    q, *_ = read_raster(tmp_path / "cli" / "exceedance_probability.tif")
+    assert (abs(p - q) <= 1e-6).all()
+    # without a threshold: no map, and none asked for is fine
+    res = run("gcnnrnn:predicthybrid", {"MODEL": str(model), "CELL_SIZE": 200,
+                                        "PREDICTION": str(tmp_path / "pred2.tif")})
+    assert "EXCEEDANCE" not in res
+
+
+def test_d1_exceedance_without_threshold_is_refused(tiny_model, tmp_path):
+    model, _ = tiny_model
+    with pytest.raises(QgsProcessingException, match="needs a threshold"):
+        run("gcnnrnn:predicthybrid", {"MODEL": str(model), "CELL_SIZE": 200,
+                                      "PREDICTION": str(tmp_path / "p.tif"),
+                                      "EXCEEDANCE": str(tmp_path / "x.tif")})
+    assert not (tmp_path / "p.tif").exists()
+
+
+# ---------------------------------------------------------------------------- D3, D17
+@needs_engine("cv")
+def test_d3_crossvalidate_uses_the_given_variogram_file_unless_refit_is_asked(meuse_vfile,
+                                                                             tmp_path):
+    common = {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1, "VARIOGRAM": str(meuse_vfile),
+              "FOLDS": "loo", "METHODS": [0]}
+    fb = LogFeedback()
+    res = run("gcnnrnn:crossvalidate", {**common, "METRICS": str(tmp_path / "a.json")}, fb)
+    assert any("the model file 'V.json' in every fold" in line for line in fb.info), fb.info
+    cli = tmp_path / "cli.json"
+    engine_cli("cv", ["--input", SAMPLE_DATA / "meuse.gpkg", "--layer", "meuse", "--field",
+                      "zinc", "--transform", "log", "--variogram", meuse_vfile, "--method", "ok",
+                      "--folds", "loo", "--output-json", cli])
+    assert res["RMSE_OK"] == json.loads(cli.read_text())["metrics"]["ok"]["rmse"]
+    fb = LogFeedback()
+    refit = run("gcnnrnn:crossvalidate", {**common, "REFIT_VARIOGRAM": True,
+                                          "METRICS": str(tmp_path / "b.json")}, fb)
+    assert any("refitted inside every fold, as asked" in line for line in fb.info), fb.info
+    assert refit["RMSE_OK"] != res["RMSE_OK"]
+
+
+@needs_engine("cv")
+def test_d17_crossvalidate_kriging_neighbours_is_the_visible_one(meuse_vfile, tmp_path):
+    cv = alg("crossvalidate")
+    assert not is_advanced(cv.parameterDefinition("KRIGING_NEIGHBOURS"))
+    neighbours = cv.parameterDefinition("NEIGHBOURS")
+    assert is_advanced(neighbours) and "hybrid and linear only" in neighbours.description()
+    rmse = {}
+    for k in (4, 64):
+        rmse[k] = run("gcnnrnn:crossvalidate", {
+            "INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1, "VARIOGRAM": str(meuse_vfile),
+            "FOLDS": "loo", "KRIGING_NEIGHBOURS": k,
+            "METRICS": str(tmp_path / f"k{k}.json")})["RMSE_OK"]
+    assert rmse[4] != rmse[64]
+
+
+# ---------------------------------------------------------------------------- D8
+@needs_engine("krige")
+def test_d8_output_extension_chooses_the_gdal_format(meuse_vfile, tmp_path):
+    from osgeo import gdal
+
+    est, var = tmp_path / "est.asc", tmp_path / "var.img"
+    run("gcnnrnn:ordinarykriging", {"INPUT": MEUSE, "FIELD": "zinc", "CELL_SIZE": 200,
+                                    "VARIOGRAM": str(meuse_vfile), "ESTIMATE": str(est),
+                                    "VARIANCE": str(var), "ESTIMATE_TIF": None})
+    assert gdal.Open(str(est)).GetDriver().ShortName == "AAIGrid"
+    assert gdal.Open(str(var)).GetDriver().ShortName == "HFA"
+    run("gcnnrnn:ordinarykriging", {"INPUT": MEUSE, "FIELD": "zinc", "CELL_SIZE": 200,
+                                    "VARIOGRAM": str(meuse_vfile),
+                                    "ESTIMATE": str(tmp_path / "est.tif")})
+    a, gt, epsg, nodata, _ = read_raster(est)
+    b, gt2, *_ = read_raster(tmp_path / "est.tif")
+    assert gt == pytest.approx(gt2) and nodata == -9999
+    assert abs(a - b).max() < 1e-3  # the ASCII grid keeps the values
+    assert (tmp_path / "est.qml").is_file()
+
+
+def test_d8_an_extension_no_driver_writes_is_refused_before_the_engine(meuse_layer, tmp_path):
+    with pytest.raises(QgsProcessingException, match="no GDAL driver writes '.zzz' files"):
+        run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
+                                        "CELL_SIZE": 200, "ESTIMATE": str(tmp_path / "e.zzz")})
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------- parity
+@needs_engine("krige")
+def test_parity_ordinarykriging_predicts_at_points_like_the_cli(meuse_vfile, tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    targets = f"{SAMPLE_DATA / 'meuse.gpkg'}|layername=meuse"
+    out = tmp_path / "at_points.gpkg"
+    res = run("gcnnrnn:ordinarykriging", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                          "VARIOGRAM": str(meuse_vfile), "POINTS": targets,
+                                          "POINTS_OUTPUT": str(out)})
+    assert res["POINTS_OUTPUT"] == str(out) and "ESTIMATE" not in res
+    layer = QgsVectorLayer(str(out), "pts", "ogr")
+    assert layer.isValid() and layer.featureCount() == 155
+    ours = sorted((f["kriging_estimate"], f["kriging_variance"]) for f in layer.getFeatures())
+    engine_cli("krige", ["--input", SAMPLE_DATA / "meuse.gpkg", "--layer", "meuse", "--field",
+                         "zinc", "--transform", "log", "--variogram", meuse_vfile, "--points",
+                         SAMPLE_DATA / "meuse.gpkg", "--points-layer", "meuse",
+                         "--output-dir", tmp_path / "cli"])
+    cli = QgsVectorLayer(str(tmp_path / "cli" / "kriging_points.gpkg"), "cli", "ogr")
+    theirs = sorted((f["kriging_estimate"], f["kriging_variance"]) for f in cli.getFeatures())
+    assert ours == theirs
+    zinc = sorted(f["zinc"] for f in layer.getFeatures())
+    assert [e for e, _ in ours] == pytest.approx(zinc, rel=1e-6)  # kriging is exact
+
+
+def test_parity_points_output_without_target_points_is_refused(meuse_layer, tmp_path):
+    with pytest.raises(QgsProcessingException, match="needs target points"):
+        run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
+                                        "CELL_SIZE": 200, "ESTIMATE": str(tmp_path / "e.tif"),
+                                        "POINTS_OUTPUT": str(tmp_path / "p.gpkg")})
+
+
+@needs_engine("train", "predict")
+def test_parity_predicthybrid_at_points_and_trainhybrid_metrics(tiny_model, tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    model, train_res = tiny_model
+    metrics = json.loads((model / "model.json").read_text())["metrics"]
+    assert train_res["HYBRID_OOF_RMSE"] == metrics["hybrid_oof_rmse"] > 0
+    assert train_res["OK_LOO_RMSE"] == metrics["ok_loo_rmse"] > 0
+    assert 0 <= train_res["OOF_COVERAGE"] <= 1
+    assert train_res["N_OUT_OF_FOLD"] == metrics["n_out_of_fold"] > 0
+    res = run("gcnnrnn:predicthybrid", {"MODEL": str(model), "POINTS": MEUSE,
+                                        "THRESHOLD": 500.0,
+                                        "POINTS_OUTPUT": str(tmp_path / "p.gpkg")})
+    layer = QgsVectorLayer(res["POINTS_OUTPUT"], "p", "ogr")
+    assert layer.isValid() and layer.featureCount() == 155
+    engine_cli("predict", ["--model-dir", model, "--points", SAMPLE_DATA / "meuse.gpkg",
+                           "--points-layer", "meuse", "--threshold", 500.0,
+                           "--output-dir", tmp_path / "cli"])
+    cli = QgsVectorLayer(str(tmp_path / "cli" / "prediction_points.gpkg"), "cli", "ogr")
+    names = [f.name() for f in cli.fields() if f.name() not in ("fid",)]
+    assert [f.name() for f in layer.fields()] == [f.name() for f in cli.fields()]
+    ours = sorted(tuple(f[n] for n in names) for f in layer.getFeatures())
+    theirs = sorted(tuple(f[n] for n in names) for f in cli.getFeatures())
+    assert ours == theirs
+
+
+@needs_engine("cv")
+def test_parity_crossvalidate_returns_numbers_for_every_method_it_ran(tmp_path):
+    out = tmp_path / "cv.json"
+    res = run("gcnnrnn:crossvalidate", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                        "METHODS": [0, 1, 3], "FOLDS": "5", "SEED": 1,
+                                        "COVARIATES": [str(SAMPLE_DATA / "meuse_dist.tif")],
+                                        "METRICS": str(out)})
+    metrics = json.loads(out.read_text())["metrics"]
+    assert set(metrics) == {"ok", "linear", "ked"}
+    for method in metrics:
+        for key in ("rmse", "mae", "r2"):
+            assert res[f"{key.upper()}_{method.upper()}"] == metrics[method][key]
+    assert "RMSE_HYBRID" not in res
