@@ -36,7 +36,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..processing.algorithms.checks import key_field_indexes
+from ..processing.algorithms.checks import key_field_indexes, preferred_value_field
 from ..processing.constants import TRANSFORMS
 from .engine_task import EngineTask
 from .plot_widget import COLOURS, Series, make_plot_widget
@@ -213,6 +213,9 @@ class VariogramExplorer(QDialog):
                 if field.isNumeric() and i not in keys:
                     fields.append(field)
         self.field_combo.setFields(fields)
+        preferred = preferred_value_field(layer)
+        if preferred:
+            self.field_combo.setField(preferred)
 
     def compute(self) -> EngineTask | None:
         """Start ``gcnn-rnn variogram`` for the chosen layer and field in a background task."""

@@ -37,6 +37,27 @@ def key_field_indexes(layer, fields) -> set[int]:
     return out
 
 
+#: Numeric fields that hold coordinates or identifiers, not a measured value (skipped when
+#: choosing a default value field; still selectable).
+NOT_A_VALUE_NAMES = ("x", "y", "z", "lon", "lat", "long", "longitude", "latitude", "easting",
+                     "northing", "east", "north", "id", "objectid", "ogc_fid", "gid")
+
+
+def preferred_value_field(layer) -> str:
+    """The default value field of a point layer: its first numeric field that is neither the
+    feature id / primary key nor a coordinate or identifier column (``fid``, ``x``, ``lat``...);
+    else its first numeric non-key field; else ``""``."""
+    if layer is None:
+        return ""
+    fields = layer.fields()
+    keys = key_field_indexes(layer, fields)
+    numeric = [f.name() for i, f in enumerate(fields) if f.isNumeric() and i not in keys]
+    for name in numeric:
+        if name.lower() not in NOT_A_VALUE_NAMES:
+            return name
+    return numeric[0] if numeric else ""
+
+
 def numeric_fields(fields, exclude=()) -> str:
     """The numeric field names a user may choose (key fields in ``exclude`` left out)."""
     names = [f.name() for i, f in enumerate(fields) if f.isNumeric() and i not in exclude]

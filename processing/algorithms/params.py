@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qgis.core import (
+    Qgis,
     QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDistance,
@@ -76,10 +77,10 @@ def point_input(with_transform: bool = True, variogram_file: bool = True) -> lis
             "only' is honoured.",
         ),
         with_help(
-            QgsProcessingParameterField(FIELD, "Value field", None, INPUT,
-                                        FIELD_NUMERIC),
+            value_field_param(),
             "Numeric field to interpolate (e.g. a concentration). NULL values are dropped with "
-            "a warning; samples at identical locations are averaged.",
+            "a warning; samples at identical locations are averaged. The dialog starts on the "
+            "first numeric field that is not the feature id or a coordinate column.",
         ),
         with_help(
             QgsProcessingParameterField(Z_FIELD, "Z / depth field (3D data)", None, INPUT,
@@ -92,6 +93,19 @@ def point_input(with_transform: bool = True, variogram_file: bool = True) -> lis
     if with_transform:
         out.append(transform_param(variogram_file))
     return out
+
+
+#: The dialogs' value-field widget (``ui/value_field.py``), imported by path only when a
+#: dialog opens (never in qgis_process).
+VALUE_FIELD_WRAPPER = "gcnn_rnn.ui.value_field.ValueFieldWidgetWrapper"
+
+
+def value_field_param():
+    """``FIELD``; on QGIS 3 its dialog widget starts on a measured value, never ``fid``."""
+    param = QgsProcessingParameterField(FIELD, "Value field", None, INPUT, FIELD_NUMERIC)
+    if Qgis.QGIS_VERSION_INT < 40000:  # QGIS 4 dropped the Python wrapper it extends
+        param.setMetadata({"widget_wrapper": {"class": VALUE_FIELD_WRAPPER}})
+    return param
 
 
 def transform_param(variogram_file: bool = True):

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from qgis.core import (
+    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProject,
 )
 from qgis_helpers import SAMPLE_DATA, engine_cli, needs_engine, read_raster
 
@@ -286,3 +288,38 @@ def test_parity_crossvalidate_returns_numbers_for_every_method_it_ran(tmp_path):
         for key in ("rmse", "mae", "r2"):
             assert res[f"{key.upper()}_{method.upper()}"] == metrics[method][key]
     assert "RMSE_HYBRID" not in res
+
+
+# ---------------------------------------------------------------------------- D7
+def test_d7_value_field_default_is_a_measured_value(qgis_iface, qtbot, meuse_layer,
+                                                    monkeypatch):
+    """The toolbox dialog (and the explorer) start on 'cadmium', Meuse's first numeric field
+    that is not the GeoPackage key 'fid' nor a coordinate column (x, y)."""
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+    from qgis.gui import QgsBrowserGuiModel
+
+    browser = QgsBrowserGuiModel()  # pytest-qgis's iface has none; the dialog asks for it
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)
+
+    from gcnn_rnn.processing.algorithms.checks import preferred_value_field
+    from gcnn_rnn.ui.variogram_explorer import VariogramExplorer
+
+    assert [f.name() for f in meuse_layer.fields()][:4] == ["fid", "x", "y", "cadmium"]
+    assert preferred_value_field(meuse_layer) == "cadmium"
+    QgsProject.instance().addMapLayer(meuse_layer, False)
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    try:
+        for alg_id in ("ordinarykriging", "crossvalidate", "hybridinterpolation"):
+            dialog = AlgorithmDialog(alg(alg_id).create(), False, qgis_iface.mainWindow())
+            qtbot.addWidget(dialog)
+            wrappers = dialog.mainWidget().wrappers
+            wrappers["INPUT"].setParameterValue(meuse_layer.id(), context)
+            assert wrappers["FIELD"].parameterValue() == "cadmium", alg_id
+        explorer = VariogramExplorer()
+        qtbot.addWidget(explorer)
+        explorer.layer_combo.setLayer(meuse_layer)
+        explorer._layer_changed(meuse_layer)
+        assert explorer.field_combo.currentField() == "cadmium"
+    finally:
+        QgsProject.instance().removeMapLayer(meuse_layer.id())
