@@ -27,6 +27,7 @@ FOLDER = "gcnn_rnn"
 #: Top-level entries never shipped.
 EXCLUDED_TOP = {
     "tests", "benchmarks", "scripts", ".ci", ".git", ".github", ".cache", ".venv", ".venv-qgis",
+    ".venv-qt6check",
     "build", "dist", "demo_output", "requirements", "Makefile", ".gitignore", ".gitattributes",
     ".pre-commit-config.yaml", "BENCHMARKS.md", "DEVELOPERS.md",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from qgis.core import (
@@ -151,18 +152,19 @@ class HybridInterpolation(EngineAlgorithm):
             results = self.deliver_rasters(HYBRID_RASTERS, parameters, context, flat, feedback,
                                            f" ({field})", mask, required,
                                            run_label=f"Hybrid interpolation ({field})")
-            final = {engine_paths[n]: str(results[n]) for n in results if n in engine_paths}
+            final = {engine_paths[n]: os.path.abspath(results[n])
+                     for n in results if n in engine_paths}
             model_dest = self.parameterAsString(parameters, P.MODEL, context)
             model_json = find_one(out_dir, "model.json")
             if model_dest and model_json is not None:
-                final[str(model_json.parent)] = model_dest
+                final[str(model_json.parent)] = os.path.abspath(model_dest)
                 move_folder(model_json.parent, Path(model_dest))
                 results[P.MODEL] = model_dest
             report = find_report(out_dir, outputs)
             dest = self.parameterAsFileOutput(parameters, P.REPORT, context)
             if report is not None and dest:
-                final[str(report)] = dest
-                final[str(out_dir)] = str(Path(dest).parent)
+                final[str(report)] = os.path.abspath(dest)
+                final[str(out_dir)] = os.path.dirname(os.path.abspath(dest))
                 input_path = args[args.index("--input") + 1]
                 if str(work) in input_path or input_path.startswith(
                         QgsProcessingUtils.tempFolder()):
