@@ -393,6 +393,9 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         group = RunGroup(run_label or self.displayName())
         results = {}
         for name, (src, dest, kind, label) in chosen.items():
+            if name == "EXCEEDANCE" and parameters.get(P.THRESHOLD) not in (None, ""):
+                threshold = self.parameterAsDouble(parameters, P.THRESHOLD, context)
+                label = f"{label} {threshold:g}"
             deliver_raster(src, Path(dest), work / "convert" / name)
             results[name] = dest
             suffix = (label_suffix[:-1] + ", squared units)" if name in SQUARED_UNITS

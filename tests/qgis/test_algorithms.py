@@ -442,6 +442,7 @@ def test_hybrid_interpolation_loads_styled_layers_report_and_model(tmp_path):
     import processing
 
     QgsProject.instance().removeAllMapLayers()
+    QgsProject.instance().layerTreeRoot().removeAllChildren()
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
     res = processing.runAndLoadResults("gcnnrnn:hybridinterpolation", {
@@ -456,11 +457,22 @@ def test_hybrid_interpolation_loads_styled_layers_report_and_model(tmp_path):
     assert (tmp_path / "report.html").stat().st_size > 10_000  # plots embedded
     assert res["RMSE_OK"] > 0 and res["RMSE_HYBRID"] > 0
     layers = {lyr.name(): lyr for lyr in QgsProject.instance().mapLayers().values()}
-    expected = {"Hybrid prediction (zinc)", "Kriging estimate (zinc)", "Kriging variance (zinc)",
-                "Prediction standard deviation (zinc)", "Probability of exceeding (zinc)"}
-    assert expected <= set(layers), sorted(layers)
+    expected = ["Hybrid prediction (zinc)", "Kriging estimate (zinc)",
+                "Probability of exceeding 500 (zinc)", "Prediction interval, lower bound (zinc)",
+                "Prediction interval, upper bound (zinc)",
+                "Prediction standard deviation (zinc)",
+                "Kriging variance (zinc, squared units)"]
+    assert set(expected) <= set(layers), sorted(layers)
     for name in expected:
         assert isinstance(layers[name].renderer(), QgsSingleBandPseudoColorRenderer), name
+    # D12: one group for the run, prediction on top, the uncertainty rasters below
+    groups = QgsProject.instance().layerTreeRoot().children()
+    assert len(groups) == 1 and groups[0].name().startswith("Hybrid interpolation (zinc) — ")
+    assert [node.name() for node in groups[0].children()] == expected
+    # D5: the report names the user's files, not the engine's deleted work folder
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert str(tmp_path / "p500.tif") in report and str(tmp_path / "model") in report
+    assert "gcnn_rnn_" not in report and "/run/" not in report
     p, *_ = read_raster(tmp_path / "p500.tif")
     assert ((p[p != -9999] >= 0) & (p[p != -9999] <= 1)).all()
     QgsProject.instance().removeAllMapLayers()

@@ -323,3 +323,70 @@ def test_d7_value_field_default_is_a_measured_value(qgis_iface, qtbot, meuse_lay
         assert explorer.field_combo.currentField() == "cadmium"
     finally:
         QgsProject.instance().removeMapLayer(meuse_layer.id())
+
+
+# ---------------------------------------------------------------------------- D10, D11
+def memory_points(values):
+    from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
+
+    layer = QgsVectorLayer("Point?crs=EPSG:28992&field=zinc:double", "samples", "memory")
+    feats = []
+    for i, v in enumerate(values):
+        f = QgsFeature(layer.fields())
+        f.setGeometry(QgsGeometry.fromWkt(f"POINT({181000 + 97 * (i % 7)} "
+                                          f"{333000 + 131 * (i // 7)})"))
+        f.setAttribute("zinc", v)
+        feats.append(f)
+    layer.dataProvider().addFeatures(feats)
+    return layer
+
+
+@needs_engine("krige", "cv")
+def test_d10_d11_the_log_speaks_qgis_not_cli(tmp_path):
+    values = [100.0 + 37 * ((i * 13) % 11) for i in range(30)]
+    values[3] = values[17] = None
+    fb = LogFeedback()
+    run("gcnnrnn:ordinarykriging", {"INPUT": memory_points(values), "FIELD": "zinc",
+                                    "CELL_SIZE": 100, "ESTIMATE": str(tmp_path / "e.tif")}, fb)
+    dropped = [w for w in fb.warnings if "dropped 2 of 30" in w]
+    assert dropped and dropped[0].startswith("the point layer (INPUT)"), fb.warnings
+    text = fb.user_text()
+    assert "INPUT.gpkg" not in text and "processing_" not in text, text
+    values = [v if v is not None else 50.0 for v in values]
+    values[5] = -1.0
+    with pytest.raises(QgsProcessingException) as err:
+        run("gcnnrnn:ordinarykriging", {"INPUT": memory_points(values), "FIELD": "zinc",
+                                        "TRANSFORM": 1, "CELL_SIZE": 100,
+                                        "ESTIMATE": str(tmp_path / "e2.tif")})
+    assert "'Transform of the values' (TRANSFORM) none or nscore" in str(err.value)
+    assert "--transform" not in str(err.value)
+    # 10-fold CV with refits: no per-fold "fitted ... (sse ...)" lines, a short metrics table
+    fb = LogFeedback()
+    run("gcnnrnn:crossvalidate", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                  "FOLDS": "10", "METRICS": str(tmp_path / "cv.json")}, fb)
+    ours = [line for line in fb.user_text().splitlines() if not line.startswith("Results:")]
+    assert not any("(sse" in line or "{" in line for line in ours), ours
+    assert any(line.startswith("cross-validation ok: rmse 236.2, r2 0.583") for line in ours)
+    table = fb.info[fb.info.index("Cross-validation:") + 1:]
+    assert table[0].split() == ["method", "RMSE", "MAE", "R²", "MSDR"]
+    assert table[1].split()[0] == "ok" and len(table[1].split()) == 5
+
+
+def test_d10_tensorflow_startup_lines_are_debug_only():
+    from gcnn_rnn.processing.messages import MessageRewriter, is_noise
+
+    noise = ["WARNING: All log messages before absl::InitializeLog() is called are written to "
+             "STDERR",
+             "I0000 00:00:1733100000.123456 4242 cpu_feature_guard.cc:210] This TensorFlow "
+             "binary is optimized to use available CPU instructions",
+             "2026-12-01 10:00:00.1: I tensorflow/core/util/port.cc:153] oneDNN custom "
+             "operations are on. You may see slightly different numerical results"]
+    assert all(is_noise(line) for line in noise)
+    assert not is_noise("Traceback (most recent call last):")
+    assert not is_noise("ValueError: the grid is empty")
+    rewrite = MessageRewriter(["--input", "/tmp/processing_ab/x/INPUT.gpkg", "--field", "zinc"],
+                              ["/tmp/processing_ab"])
+    assert rewrite("'/tmp/processing_ab/x/INPUT.gpkg': dropped 3; use --cell-size or "
+                   "--template") == ("the point layer (INPUT): dropped 3; use 'Cell size' "
+                                     "(CELL_SIZE) or 'Template raster' (TEMPLATE)")
+    assert rewrite("5 targets are left empty (NaN)") == "5 targets are left empty (nodata)"
