@@ -17,6 +17,7 @@ from pathlib import Path
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
@@ -37,6 +38,7 @@ from ..runner import EngineError, run_engine
 from ..styling import register_output
 from . import params as P
 from .checks import (
+    check_degrees,
     check_folds,
     check_template_crs,
     check_value_field,
@@ -45,6 +47,7 @@ from .checks import (
     default_cell_size,
     key_field_indexes,
     parse_z_levels,
+    utm_crs,
     utm_suggestion,
 )
 
@@ -164,6 +167,14 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                 "the point layer has no CRS; assign its projected CRS (Layer Properties ▸ "
                 "Source) before interpolating")
         if crs.isGeographic():
+            check_degrees(source)
+        target = self.reprojection(parameters, context, source)
+        if target is not None and target.isGeographic():
+            raise QgsProcessingException(
+                f"the CRS to work in ({target.authid() or target.description()}) is "
+                "geographic (degrees): distances and variograms need a projected CRS, e.g. "
+                f"{utm_suggestion(source, context)} (UTM zone of the data centre)")
+        if crs.isGeographic() and (target is None or not target.isValid()):
             raise QgsProcessingException(
                 f"the point layer is in a geographic CRS ({crs.authid() or crs.description()}, "
                 "degrees): distances and variograms need a projected CRS. Reproject it first, "
@@ -180,6 +191,30 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(
                 f"the point layer has {source.featureCount()} features; at least 3 are needed")
         return source
+
+    def reprojection(self, parameters, context, source) -> QgsCoordinateReferenceSystem | None:
+        """The CRS the samples are reprojected to: REPROJECT, else for a layer in degrees the
+        UTM zone of its centre; ``None`` to keep the layer's CRS."""
+        if self.parameterDefinition(P.REPROJECT) is not None and parameters.get(
+                P.REPROJECT) not in (None, ""):
+            target = self.parameterAsCrs(parameters, P.REPROJECT, context)
+            if target.isValid() and target != source.sourceCrs():
+                return target
+        if source.sourceCrs().isGeographic():
+            return utm_crs(source, context)
+        return None
+
+    def working_crs(self, parameters, context, source) -> QgsCoordinateReferenceSystem:
+        """The CRS the engine computes and writes in."""
+        return self.reprojection(parameters, context, source) or source.sourceCrs()
+
+    def sample_extent(self, parameters, context, source) -> QgsRectangle:
+        """The samples' extent in :meth:`working_crs`."""
+        target = self.reprojection(parameters, context, source)
+        if target is None:
+            return source.sourceExtent()
+        tr = QgsCoordinateTransform(source.sourceCrs(), target, context.transformContext())
+        return tr.transformBoundingBox(source.sourceExtent())
 
     def input_layer(self, parameters, context):
         """The INPUT vector layer (for its provider's primary key), or ``None``."""
@@ -255,6 +290,13 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             z = self.parameterAsString(parameters, P.Z_FIELD, context)
             if z:
                 args += ["--z-field", z]
+        target = self.reprojection(parameters, context, self.parameterAsSource(
+            parameters, P.INPUT, context))
+        if target is not None:
+            args += ["--reproject", target.authid() or target.toWkt()]
+            if feedback is not None:
+                feedback.pushInfo(f"The samples are reprojected to {target.authid()} "
+                                  f"({target.description()}); the outputs are in that CRS.")
         if self.parameterDefinition(P.TRANSFORM) is not None and parameters.get(
                 P.TRANSFORM) not in (None, ""):
             idx = self.parameterAsEnum(parameters, P.TRANSFORM, context)

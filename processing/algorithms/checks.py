@@ -134,6 +134,34 @@ def check_template_crs(template, crs: QgsCoordinateReferenceSystem) -> None:
         "▸ Warp) or the points so both share one CRS")
 
 
+def check_degrees(source) -> None:
+    """A layer said to be in degrees must have coordinates that can be degrees.
+
+    A layer without a CRS is given EPSG:4326 by QGIS; its metre coordinates (181000, 333000)
+    would then be read as degrees and "reprojected" to nonsense.
+    """
+    ext = source.sourceExtent()
+    if ext.isEmpty() and ext.width() == 0 and ext.height() == 0 and ext.xMinimum() == 0:
+        return
+    if (-180.0 <= ext.xMinimum() and ext.xMaximum() <= 360.0 and -90.0 <= ext.yMinimum()
+            and ext.yMaximum() <= 90.0):
+        return
+    crs = source.sourceCrs()
+    raise QgsProcessingException(
+        f"the point layer's CRS is {crs.authid() or crs.description()} (degrees), but its "
+        f"coordinates ({ext.xMinimum():.6g} to {ext.xMaximum():.6g}, {ext.yMinimum():.6g} to "
+        f"{ext.yMaximum():.6g}) cannot be degrees: the CRS is probably wrong or was missing "
+        "(QGIS assumes EPSG:4326 for a layer without one). Set the layer's real projected CRS "
+        "(Layer Properties ▸ Source ▸ Assigned CRS) and run again")
+
+
+def utm_crs(source, context) -> QgsCoordinateReferenceSystem:
+    """The WGS 84 / UTM CRS of the layer's centre (invalid when it cannot be computed)."""
+    text = utm_suggestion(source, context)
+    return QgsCoordinateReferenceSystem(text) if text.startswith("EPSG:") else \
+        QgsCoordinateReferenceSystem()
+
+
 def utm_suggestion(source, context) -> str:
     """``EPSG:326zz``/``EPSG:327zz`` for the UTM zone of the layer's centre."""
     try:

@@ -114,12 +114,12 @@ class HybridInterpolation(EngineAlgorithm):
         super().validate(parameters, context)
         check_threshold_outputs(self, parameters, context)
         source = self.parameterAsSource(parameters, P.INPUT, context)
-        self.check_grid(parameters, context, source.sourceCrs(), source.sourceExtent(),
-                        source.featureCount())
+        self.check_grid(parameters, context, self.working_crs(parameters, context, source),
+                        self.sample_extent(parameters, context, source), source.featureCount())
 
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)
-        crs = source.sourceCrs()
+        crs = self.working_crs(parameters, context, source)
         field = self.parameterAsString(parameters, P.FIELD, context)
         mask = self.parameterAsSource(parameters, P.MASK, context)
         with self.work_folder() as work:
@@ -128,7 +128,8 @@ class HybridInterpolation(EngineAlgorithm):
             args += self.variogram_args(parameters, context)
             args += self.hybrid_args(parameters, context)
             args += self.grid_args(parameters, context, crs,
-                                   (source.sourceExtent(), source.featureCount()), feedback)
+                                   (self.sample_extent(parameters, context, source),
+                                    source.featureCount()), feedback)
             args += self.threshold_args(parameters, context)
             folds = self.parameterAsString(parameters, P.FOLDS, context)
             if folds and folds.strip():

@@ -68,12 +68,12 @@ class OrdinaryKriging(EngineAlgorithm):
         if wants_points(parameters):
             return
         source = self.parameterAsSource(parameters, P.INPUT, context)
-        self.check_grid(parameters, context, source.sourceCrs(), source.sourceExtent(),
-                        source.featureCount())
+        self.check_grid(parameters, context, self.working_crs(parameters, context, source),
+                        self.sample_extent(parameters, context, source), source.featureCount())
 
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)
-        crs = source.sourceCrs()
+        crs = self.working_crs(parameters, context, source)
         field = self.parameterAsString(parameters, P.FIELD, context)
         mask = self.parameterAsSource(parameters, P.MASK, context)
         with self.work_folder() as work:
@@ -92,7 +92,8 @@ class OrdinaryKriging(EngineAlgorithm):
                 args += points_args(self, parameters, context, feedback)
             else:
                 args += self.grid_args(parameters, context, crs,
-                                       (source.sourceExtent(), source.featureCount()), feedback)
+                                       (self.sample_extent(parameters, context, source),
+                                    source.featureCount()), feedback)
             units = self.parameterAsEnum(parameters, P.OUTPUT_UNITS, context)
             if units:
                 args += ["--output-units", P.OUTPUT_UNIT_CHOICES[units][0]]

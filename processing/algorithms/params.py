@@ -6,6 +6,7 @@ from qgis.core import (
     Qgis,
     QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterCrs,
     QgsProcessingParameterDistance,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
@@ -39,7 +40,7 @@ CELL_SIZE, EXTENT, TEMPLATE, MASK, Z_LEVELS = "CELL_SIZE", "EXTENT", "TEMPLATE",
 COVARIATES, CO_FIELDS, ENSEMBLE, EPOCHS, SEED = (
     "COVARIATES", "CO_FIELDS", "ENSEMBLE", "EPOCHS", "SEED")
 THRESHOLD, FOLDS, MODEL, REPORT = "THRESHOLD", "FOLDS", "MODEL", "REPORT"
-OUTPUT_UNITS = "OUTPUT_UNITS"
+OUTPUT_UNITS, REPROJECT = "OUTPUT_UNITS", "REPROJECT"
 KRIGING_NEIGHBOURS, COORDINATES, INTERVAL = "KRIGING_NEIGHBOURS", "COORDINATES", "INTERVAL"
 BATCH_SIZE, LEARNING_RATE, PATIENCE = "BATCH_SIZE", "LEARNING_RATE", "PATIENCE"
 TARGET, LOSS = "TARGET", "LOSS"
@@ -90,6 +91,15 @@ def point_input(with_transform: bool = True, variogram_file: bool = True) -> lis
             advanced=True,
         ),
     ]
+    out.append(with_help(
+        QgsProcessingParameterCrs(REPROJECT, "Work in this projected CRS (reproject the "
+                                             "points)", optional=True),
+        "Optional projected CRS the samples are reprojected to before anything is computed "
+        "(like the command line's --reproject); the outputs are in this CRS. Not set: the "
+        "layer's CRS, or for a layer in degrees (geographic CRS) the UTM zone of its centre, "
+        "named in the log.",
+        advanced=True,
+    ))
     if with_transform:
         out.append(transform_param(variogram_file))
     return out

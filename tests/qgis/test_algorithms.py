@@ -51,7 +51,8 @@ def temp_files(root: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------- checks (no engine)
-def test_geographic_crs_is_refused_with_a_utm_suggestion(tmp_path):
+def test_geographic_target_crs_is_refused_with_a_utm_suggestion(tmp_path):
+    # (points in degrees are reprojected to UTM by default: test_user_report.py, parity)
     layer = QgsVectorLayer("Point?crs=EPSG:4326&field=zinc:double", "geo", "memory")
     feats = []
     for i, (x, y) in enumerate([(5.73, 50.96), (5.74, 50.97), (5.75, 50.98)]):
@@ -60,8 +61,9 @@ def test_geographic_crs_is_refused_with_a_utm_suggestion(tmp_path):
         f.setAttribute("zinc", 100.0 + i)
         feats.append(f)
     layer.dataProvider().addFeatures(feats)
-    with pytest.raises(QgsProcessingException, match="geographic CRS.*EPSG:32631"):
+    with pytest.raises(QgsProcessingException, match="geographic.*EPSG:32631"):
         run("gcnnrnn:ordinarykriging", {"INPUT": layer, "FIELD": "zinc", "CELL_SIZE": 0.01,
+                                        "REPROJECT": "EPSG:4258",
                                         "ESTIMATE": "TEMPORARY_OUTPUT",
                                         "VARIANCE": "TEMPORARY_OUTPUT"})
 

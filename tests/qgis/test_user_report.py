@@ -390,3 +390,57 @@ def test_d10_tensorflow_startup_lines_are_debug_only():
                    "--template") == ("the point layer (INPUT): dropped 3; use 'Cell size' "
                                      "(CELL_SIZE) or 'Template raster' (TEMPLATE)")
     assert rewrite("5 targets are left empty (NaN)") == "5 targets are left empty (nodata)"
+
+
+# ---------------------------------------------------------------------------- parity: CRS, D16
+def meuse_in(crs: str):
+    import processing
+
+    return processing.run("native:reprojectlayer", {"INPUT": MEUSE, "TARGET_CRS": crs,
+                                                    "OUTPUT": "memory:"})["OUTPUT"]
+
+
+@needs_engine("krige")
+def test_parity_points_in_degrees_are_reprojected_to_utm_with_a_message(tmp_path):
+    """Like the CLI's --reproject: Meuse in EPSG:4326 is kriged in UTM 31N (EPSG:32631), said
+    in the log; REPROJECT chooses another CRS (back to the Dutch grid, EPSG:28992)."""
+    geo = meuse_in("EPSG:4326")
+    fb = LogFeedback()
+    est = tmp_path / "utm.tif"
+    run("gcnnrnn:ordinarykriging", {"INPUT": geo, "FIELD": "zinc", "TRANSFORM": 1,
+                                    "CELL_SIZE": 100, "ESTIMATE": str(est)}, fb)
+    a, gt, epsg, nodata, _ = read_raster(est)
+    assert epsg == "32631" and gt[1] == 100.0
+    assert 600_000 < gt[0] < 700_000  # UTM 31N eastings of the Meuse (5.7° E)
+    assert any("reprojected to EPSG:32631" in line for line in fb.info), fb.info
+    valid = a[a != nodata]
+    assert valid.min() > 50 and valid.max() < 3000  # zinc in ppm (data: 113-1839)
+    back = tmp_path / "rd.tif"
+    run("gcnnrnn:ordinarykriging", {"INPUT": geo, "FIELD": "zinc", "TRANSFORM": 1,
+                                    "CELL_SIZE": 100, "REPROJECT": "EPSG:28992",
+                                    "ESTIMATE": str(back)})
+    b, gt2, epsg2, *_ = read_raster(back)
+    direct = tmp_path / "direct.tif"
+    run("gcnnrnn:ordinarykriging", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                    "CELL_SIZE": 100, "ESTIMATE": str(direct)})
+    c, gt3, *_ = read_raster(direct)
+    assert epsg2 == "28992" and gt2 == pytest.approx(gt3, abs=1e-3)
+    assert abs(b - c).max() < 1e-3 * abs(c).max()  # the round trip changes coordinates by < 1 mm
+
+
+def test_d16_metre_coordinates_in_a_degree_crs_say_the_crs_is_wrong():
+    """A layer without a CRS gets EPSG:4326 from QGIS; 181000/333000 cannot be degrees."""
+    from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
+
+    layer = QgsVectorLayer("Point?crs=EPSG:4326&field=zinc:double", "nocrs", "memory")
+    feats = []
+    for i in range(5):
+        f = QgsFeature(layer.fields())
+        f.setGeometry(QgsGeometry.fromWkt(f"POINT({181000 + 50 * i} {333000 + 70 * i})"))
+        f.setAttribute("zinc", 100.0 + i)
+        feats.append(f)
+    layer.dataProvider().addFeatures(feats)
+    with pytest.raises(QgsProcessingException, match="cannot be degrees: the CRS is probably "
+                                                     "wrong"):
+        run("gcnnrnn:ordinarykriging", {"INPUT": layer, "FIELD": "zinc", "CELL_SIZE": 100,
+                                        "ESTIMATE": "TEMPORARY_OUTPUT"})
