@@ -304,7 +304,22 @@ def run_engine(
         feedback.pushCommandInfo(f"PYTHONPATH={env.get('PYTHONPATH', '')} "
                                  + " ".join(_quote(a) for a in argv))
     kwargs["env"] = env
-    return run_process(argv, feedback, **kwargs)
+    try:
+        return run_process(argv, feedback, **kwargs)
+    except EngineCancelled:
+        raise
+    except EngineError as exc:
+        if exc.kind != "crash" or not exc.returncode or exc.returncode < 0:
+            raise  # the engine's own error, or a signal (a running interpreter that crashed)
+        # Not the engine speaking: is the interpreter an engine at all? (canExecute, which
+        # probes, is not called by processing.run or qgis_process)
+        from .engine import FIX_HINT, probe
+
+        ok, detail = probe(location.python)
+        if ok:
+            raise
+        raise EngineError(f"The GCNN-RNN engine does not work: {detail}. {FIX_HINT}",
+                          exc.returncode, "engine_broken") from None
 
 
 def _parse(line: str) -> dict | None:

@@ -444,3 +444,18 @@ def test_d16_metre_coordinates_in_a_degree_crs_say_the_crs_is_wrong():
                                                      "wrong"):
         run("gcnnrnn:ordinarykriging", {"INPUT": layer, "FIELD": "zinc", "CELL_SIZE": 100,
                                         "ESTIMATE": "TEMPORARY_OUTPUT"})
+
+
+# ---------------------------------------------------------------------------- D15
+def test_d15_a_program_that_is_not_the_engine_gets_the_set_up_hint(meuse_layer, monkeypatch,
+                                                                   tmp_path):
+    """GCNN_RNN_PYTHON=/bin/false: processing.run and qgis_process do not call canExecute, so
+    the failed run itself says what is wrong and how to fix it."""
+    monkeypatch.setenv("GCNN_RNN_PYTHON", "/bin/false")
+    with pytest.raises(QgsProcessingException) as err:
+        run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
+                                        "CELL_SIZE": 100, "ESTIMATE": str(tmp_path / "e.tif")})
+    message = str(err.value)
+    assert "'/bin/false' is not a working Python for the engine" in message, message
+    assert "Set up engine" in message
+    assert not (tmp_path / "e.tif").exists()
