@@ -127,6 +127,7 @@ class HybridInterpolation(EngineAlgorithm):
             args = self.point_args(parameters, context, feedback)
             args += self.variogram_args(parameters, context)
             args += self.hybrid_args(parameters, context)
+            self.warn_extrapolation(parameters, context, source, feedback)
             args += self.grid_args(parameters, context, crs,
                                    (self.sample_extent(parameters, context, source),
                                     source.featureCount()), feedback)

@@ -91,6 +91,7 @@ class OrdinaryKriging(EngineAlgorithm):
             if points:
                 args += points_args(self, parameters, context, feedback)
             else:
+                self.warn_extrapolation(parameters, context, source, feedback)
                 args += self.grid_args(parameters, context, crs,
                                        (self.sample_extent(parameters, context, source),
                                     source.featureCount()), feedback)

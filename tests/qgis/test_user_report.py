@@ -459,3 +459,28 @@ def test_d15_a_program_that_is_not_the_engine_gets_the_set_up_hint(meuse_layer, 
     assert "'/bin/false' is not a working Python for the engine" in message, message
     assert "Set up engine" in message
     assert not (tmp_path / "e.tif").exists()
+
+
+# ---------------------------------------------------------------------------- D21
+@needs_engine("krige")
+def test_d21_a_grid_far_beyond_the_samples_warns(meuse_vfile, tmp_path):
+    """OK of log(zinc) over the samples' bounding box: the unsampled corners extrapolate
+    (the report saw 2219 ppm > the largest observation, 1839); the log says so. A maximum
+    search distance limits the map and the warning goes."""
+    fb = LogFeedback()
+    est = tmp_path / "e.tif"
+    run("gcnnrnn:ordinarykriging", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                    "VARIOGRAM": str(meuse_vfile), "CELL_SIZE": 40,
+                                    "ESTIMATE": str(est)}, fb)
+    warning = [w for w in fb.warnings if "outside the convex hull of the samples" in w]
+    assert warning, fb.warnings
+    share = int(warning[0].split("%")[0])
+    assert 30 <= share <= 80  # Meuse is a diagonal strip along the river
+    a, gt, epsg, nodata, _ = read_raster(est)
+    assert a[a != nodata].max() > 1839  # the extrapolation the warning is about
+    fb = LogFeedback()
+    run("gcnnrnn:ordinarykriging", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                    "VARIOGRAM": str(meuse_vfile), "CELL_SIZE": 200,
+                                    "MAX_DISTANCE": 300, "ESTIMATE": str(tmp_path / "m.tif")},
+        fb)
+    assert not [w for w in fb.warnings if "convex hull" in w], fb.warnings
