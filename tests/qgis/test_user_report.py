@@ -484,3 +484,24 @@ def test_d21_a_grid_far_beyond_the_samples_warns(meuse_vfile, tmp_path):
                                     "MAX_DISTANCE": 300, "ESTIMATE": str(tmp_path / "m.tif")},
         fb)
     assert not [w for w in fb.warnings if "convex hull" in w], fb.warnings
+
+
+# ---------------------------------------------------------------------------- D18
+def test_d18_sample_geopackage_opens_without_a_version_warning():
+    """GDAL 3.6 (Debian 12) warns "GeoPackage ... v1.4.0 may only be partially supported"
+    twice per run for a GeoPackage 1.4; the sample is GeoPackage 1.2 with the same 155 rows."""
+    import sqlite3
+
+    from osgeo import gdal
+
+    with sqlite3.connect(SAMPLE_DATA / "meuse.gpkg") as db:
+        assert db.execute("pragma user_version").fetchone()[0] < 10400
+        assert db.execute("select count(*) from meuse").fetchone()[0] == 155
+    messages = []
+    gdal.PushErrorHandler(lambda level, num, msg: messages.append(msg))
+    try:
+        ds = gdal.OpenEx(str(SAMPLE_DATA / "meuse.gpkg"))
+        assert ds.GetLayerByName("meuse").GetFeatureCount() == 155
+    finally:
+        gdal.PopErrorHandler()
+    assert not [m for m in messages if "partially supported" in m], messages
