@@ -505,3 +505,28 @@ def test_d18_sample_geopackage_opens_without_a_version_warning():
     finally:
         gdal.PopErrorHandler()
     assert not [m for m in messages if "partially supported" in m], messages
+
+
+# ---------------------------------------------------------------------------- D14
+def test_d14_setup_dialog_shows_its_whole_text_and_no_self_reference(qtbot, monkeypatch,
+                                                                     tmp_path):
+    """No engine, long paths, the offscreen platform's large font (shot 23): every label gets
+    the height its wrapped text needs (the boxes scroll) and the dialog does not send the user
+    to itself."""
+    from gcnn_rnn.ui.setup_dialog import SetupDialog
+
+    monkeypatch.setenv("GCNN_RNN_PYTHON", str(tmp_path / ("very_long_folder_name_" * 4) /
+                                              "bin" / "python"))
+    dialog = SetupDialog(detect=False)
+    qtbot.addWidget(dialog)
+    dialog.resize(760, 560)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert not dialog.refresh_status()
+    dialog.adjustSize()
+    dialog.resize(760, 560)
+    qtbot.wait(50)
+    text = dialog.status.text()
+    assert "Set up engine…" not in text and "Create it below" in text, text
+    for label in (dialog.status, dialog.target):
+        assert label.height() >= label.heightForWidth(label.width()), label.text()
