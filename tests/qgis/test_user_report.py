@@ -530,3 +530,48 @@ def test_d14_setup_dialog_shows_its_whole_text_and_no_self_reference(qtbot, monk
     assert "Set up engine…" not in text and "Create it below" in text, text
     for label in (dialog.status, dialog.target):
         assert label.height() >= label.heightForWidth(label.width()), label.text()
+
+
+# ---------------------------------------------------------------------------- D20
+@needs_engine("variogram")
+def test_d20_explorer_fits_the_chosen_type_with_readable_numbers(qtbot, meuse_layer):
+    import re
+
+    from gcnn_rnn.ui.variogram_explorer import VariogramExplorer
+
+    QgsProject.instance().addMapLayer(meuse_layer)
+    try:
+        dialog = VariogramExplorer()
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialog.set_source(meuse_layer, "zinc")
+        dialog.transform_combo.setCurrentIndex(dialog.transform_combo.findData("log"))
+        assert dialog.model_combo.findData("hol") >= 0  # Hole effect, as in fitvariogram
+        dialog.model_combo.setCurrentIndex(dialog.model_combo.findData("exp"))
+        dialog.fit_type_button.click()
+        qtbot.waitUntil(lambda: dialog.fit_type_button.isEnabled(), timeout=120_000)
+        assert dialog.current_model().model == "exp", dialog.status.text()
+        assert "Exp(" in dialog.data["text"]
+        status = dialog.status.text()
+        assert status.startswith("Fitted: ") and "Exp(" in status
+        assert not re.search(r"\d\.\d{6,}", status), status  # no 16-digit floats
+        assert dialog.distance_units() == "meters"
+    finally:
+        QgsProject.instance().removeMapLayer(meuse_layer.id())
+
+
+def test_d20_directional_plot_has_no_overlapping_counts_and_an_outside_legend(qtbot):
+    from gcnn_rnn.ui.plot_widget import Series, make_plot_widget
+
+    plot = make_plot_widget()
+    assert getattr(plot, "backend", "") != "qpainter"  # Debian's QGIS has matplotlib
+    qtbot.addWidget(plot)
+    series = [Series(f"{d}°", [100.0, 200.0], [0.3, 0.5], True, "#000000", [40, 50])
+              for d in (0, 45, 90, 135)]
+    plot.plot(series)
+    ax = plot.figure.axes[0]
+    assert len(ax.texts) == 0  # no pair counts with four directions
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_bbox_to_anchor().x0 > ax.bbox.x1 - 1
+    plot.plot(series[:1])
+    assert [t.get_text() for t in plot.figure.axes[0].texts] == ["40", "50"]
