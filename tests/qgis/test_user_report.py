@@ -279,7 +279,7 @@ def test_parity_predicthybrid_at_points_and_trainhybrid_metrics(tiny_model, tmp_
 def test_parity_crossvalidate_returns_numbers_for_every_method_it_ran(tmp_path):
     out = tmp_path / "cv.json"
     res = run("gcnnrnn:crossvalidate", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
-                                        "METHODS": [0, 1, 3], "FOLDS": "5", "SEED": 1,
+                                        "METHODS": [0, 1, 3], "FOLDS": "3", "SEED": 1,
                                         "COVARIATES": [str(SAMPLE_DATA / "meuse_dist.tif")],
                                         "METRICS": str(out)})
     metrics = json.loads(out.read_text())["metrics"]
@@ -575,3 +575,25 @@ def test_d20_directional_plot_has_no_overlapping_counts_and_an_outside_legend(qt
     assert legend is not None and legend.get_bbox_to_anchor().x0 > ax.bbox.x1 - 1
     plot.plot(series[:1])
     assert [t.get_text() for t in plot.figure.axes[0].texts] == ["40", "50"]
+
+
+@needs_engine("train", "predict")
+def test_d11_a_templates_own_nodata_is_not_a_warning(tmp_path):
+    """The report: '5009 of 8112 cells have no prediction (nodata): a covariate is missing
+    there' was a WARNING for the normal case of the template's own nodata mask."""
+    dist = str(SAMPLE_DATA / "meuse_dist.tif")
+    model = tmp_path / "model"
+    run("gcnnrnn:trainhybrid", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                "COVARIATES": [dist], "ENSEMBLE": 1, "EPOCHS": 2, "SEED": 1,
+                                "MODEL": str(model)})
+    fb = LogFeedback()
+    pred = tmp_path / "pred.tif"
+    run("gcnnrnn:predicthybrid", {"MODEL": str(model), "TEMPLATE": dist,
+                                  "PREDICTION": str(pred)}, fb)
+    assert not [w for w in fb.warnings if "have no prediction" in w], fb.warnings
+    stay = [i for i in fb.info if "nodata in the template raster and stay nodata" in i]
+    a, *_ = read_raster(pred)
+    t, *_ = read_raster(dist)
+    n_masked = int((a == -9999).sum())
+    assert stay and stay[0].startswith(f"{n_masked} of {a.size} cells"), (stay, n_masked)
+    assert ((a == -9999) == (t == read_raster(dist)[3])).all()  # nodata exactly the template's
