@@ -80,12 +80,14 @@ def meuse_vfile(tmp_path_factory, qgis_processing):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, qgis_processing):
-    """A one-member hybrid model trained for 3 epochs through Processing, and its results."""
+    """A one-member hybrid model with the distance-to-river covariate, trained for 3 epochs
+    through Processing, and its results."""
     from qgis_helpers import ensure_provider
 
     ensure_provider()
     model = tmp_path_factory.mktemp("model") / "model"
     res = run("gcnnrnn:trainhybrid", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
+                                      "COVARIATES": [str(SAMPLE_DATA / "meuse_dist.tif")],
                                       "ENSEMBLE": 1, "EPOCHS": 3, "SEED": 1,
                                       "MODEL": str(model)})
     return model, res
@@ -578,14 +580,11 @@ def test_d20_directional_plot_has_no_overlapping_counts_and_an_outside_legend(qt
 
 
 @needs_engine("train", "predict")
-def test_d11_a_templates_own_nodata_is_not_a_warning(tmp_path):
+def test_d11_a_templates_own_nodata_is_not_a_warning(tiny_model, tmp_path):
     """The report: '5009 of 8112 cells have no prediction (nodata): a covariate is missing
     there' was a WARNING for the normal case of the template's own nodata mask."""
     dist = str(SAMPLE_DATA / "meuse_dist.tif")
-    model = tmp_path / "model"
-    run("gcnnrnn:trainhybrid", {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1,
-                                "COVARIATES": [dist], "ENSEMBLE": 1, "EPOCHS": 2, "SEED": 1,
-                                "MODEL": str(model)})
+    model, _ = tiny_model
     fb = LogFeedback()
     pred = tmp_path / "pred.tif"
     run("gcnnrnn:predicthybrid", {"MODEL": str(model), "TEMPLATE": dist,
