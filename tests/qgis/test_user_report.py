@@ -128,11 +128,21 @@ def test_d6_template_is_a_main_parameter(qgis_processing):
 def test_d1_threshold_alone_gives_the_exceedance_map(tiny_model, tmp_path):
     """THRESHOLD=500 without an EXCEEDANCE destination: the probability map is still written
     (temporary file), returned and equal to the CLI's."""
+    import processing
+
     model, _ = tiny_model
-    res = run("gcnnrnn:predicthybrid", {"MODEL": str(model), "CELL_SIZE": 200,
-                                        "THRESHOLD": 500.0,
-                                        "PREDICTION": str(tmp_path / "pred.tif")})
+    QgsProject.instance().removeAllMapLayers()
+    QgsProject.instance().layerTreeRoot().removeAllChildren()
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    res = processing.runAndLoadResults("gcnnrnn:predicthybrid", {
+        "MODEL": str(model), "CELL_SIZE": 200, "THRESHOLD": 500.0,
+        "PREDICTION": str(tmp_path / "pred.tif")}, context=context)
     assert "EXCEEDANCE" in res and Path(res["EXCEEDANCE"]).is_file()
+    group = QgsProject.instance().layerTreeRoot().children()[0]
+    assert [n.name() for n in group.children()] == ["Hybrid prediction (zinc)",
+                                                    "Probability of exceeding 500 (zinc)"]
+    QgsProject.instance().removeAllMapLayers()
     p, gt, epsg, nodata, _ = read_raster(res["EXCEEDANCE"])
     valid = p != nodata
     assert valid.any() and ((p[valid] >= 0) & (p[valid] <= 1)).all() and epsg == "28992"
