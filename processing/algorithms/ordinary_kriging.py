@@ -48,8 +48,8 @@ class OrdinaryKriging(EngineAlgorithm):
         self.addParameter(P.output_units_param())
         units = {"value": "in the field's units (transformed units with Output units = "
                           "transformed)",
-                 "variance": "in squared units of the field (of the transformed field with a "
-                             "transform)"}
+                 "variance": "in squared units of the field (ppm² for a field in ppm; "
+                             "transformed units with Output units = transformed)"}
         for name, (_, kind, label) in KRIGING_RASTERS.items():
             self.addParameter(P.with_help(
                 QgsProcessingParameterRasterDestination(name, label, optional=True,

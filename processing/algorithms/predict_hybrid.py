@@ -71,8 +71,8 @@ HYBRID_RASTER_HELP = {
     "PREDICTION": "the hybrid prediction, in the field's original units",
     "KRIGING_ESTIMATE": "the ordinary-kriging estimate the model starts from, in the field's "
                         "original units",
-    "KRIGING_VARIANCE": "the ordinary-kriging variance, in squared units of the field (of the "
-                        "transformed field with a transform)",
+    "KRIGING_VARIANCE": "the ordinary-kriging variance, in squared units of the field (ppm² "
+                        "for a field in ppm; back-transformed with a transform)",
     "PREDICTION_STD": "the standard deviation of the prediction, in the field's original units",
     "INTERVAL_LOWER": "the lower bound of the calibrated prediction interval, in the field's "
                       "original units",
