@@ -606,3 +606,25 @@ def test_d11_a_templates_own_nodata_is_not_a_warning(tiny_model, tmp_path):
     n_masked = int((a == -9999).sum())
     assert stay and stay[0].startswith(f"{n_masked} of {a.size} cells"), (stay, n_masked)
     assert ((a == -9999) == (t == read_raster(dist)[3])).all()  # nodata exactly the template's
+
+
+# ---------------------------------------------------------------------------- D9
+def test_d9_help_texts_say_what_the_outputs_are(qgis_processing):
+    for alg_id in ("predicthybrid", "hybridinterpolation"):
+        a = alg(alg_id)
+        exceedance = a.parameterDefinition("EXCEEDANCE").help()
+        assert "probability (0-1)" in exceedance and "original units" not in exceedance
+        assert "squared units" in a.parameterDefinition("KRIGING_VARIANCE").help()
+    assert "squared units" in alg("ordinarykriging").parameterDefinition("VARIANCE").help()
+    assert "variogram model file" not in alg("fitvariogram").parameterDefinition(
+        "TRANSFORM").help()
+    assert "point samples" not in alg("predicthybrid").parameterDefinition("EXTENT").help()
+    labels = {}
+    for alg_id in ("crossvalidate", "hybridinterpolation"):
+        for out in alg(alg_id).outputDefinitions():
+            if out.name().startswith(("RMSE_", "MAE_", "R2_")):
+                labels.setdefault(out.name(), set()).add(out.description())
+    assert labels["R2_OK"] == {"R² (ok, cross-validation)"}
+    assert all(len(v) == 1 for v in labels.values()), labels
+    for alg_id in ("ordinarykriging", "crossvalidate", "predicthybrid"):
+        assert "Anvari" in alg(alg_id).shortHelpString()
