@@ -628,3 +628,21 @@ def test_d9_help_texts_say_what_the_outputs_are(qgis_processing):
     assert all(len(v) == 1 for v in labels.values()), labels
     for alg_id in ("ordinarykriging", "crossvalidate", "predicthybrid"):
         assert "Anvari" in alg(alg_id).shortHelpString()
+
+
+def test_d7_batch_dialog_uses_the_value_field_widget(qgis_iface, qtbot,
+                                                      monkeypatch):
+    """The custom FIELD widget also serves the batch dialog (the report's batch run)."""
+    from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
+    from qgis.gui import QgsBrowserGuiModel
+
+    from gcnn_rnn.ui.value_field import ValueFieldWidgetWrapper
+
+    browser = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)
+    dialog = BatchAlgorithmDialog(alg("ordinarykriging").create(), qgis_iface.mainWindow())
+    qtbot.addWidget(dialog)
+    panel = dialog.mainWidget()
+    wrappers = [w for row in panel.wrappers for w in row
+                if w is not None and w.parameterDefinition().name() == "FIELD"]
+    assert wrappers and isinstance(wrappers[0], ValueFieldWidgetWrapper)
