@@ -15,6 +15,25 @@ from pathlib import Path
 from qgis.core import QgsProcessingException, QgsRasterFileWriter
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
+#: Drivers whose files reference other files instead of holding the data.
+NOT_SELF_CONTAINED = ("VRT",)
+
+
+def writable_extensions() -> list[str]:
+    """Raster extensions the outputs can have (GeoTIFF first), for the file dialogs: those of
+    every GDAL raster driver that can create or copy a self-contained file."""
+    from osgeo import gdal
+
+    found = set()
+    for i in range(gdal.GetDriverCount()):
+        driver = gdal.GetDriver(i)
+        meta = driver.GetMetadata() or {}
+        if (meta.get("DCAP_RASTER") != "YES" or driver.ShortName in NOT_SELF_CONTAINED
+                or not _can_write(driver.ShortName)):
+            continue
+        found.update(e.lower() for e in (meta.get("DMD_EXTENSIONS") or "").split() if e)
+    found -= {"tif", "tiff"}
+    return ["tif", *sorted(found)]
 
 
 def driver_for(path: str) -> str:
@@ -29,6 +48,10 @@ def driver_for(path: str) -> str:
     if suffix in GEOTIFF_SUFFIXES or not suffix:
         return "GTiff"
     driver = QgsRasterFileWriter.driverForExtension(suffix[1:])
+    if driver in NOT_SELF_CONTAINED:
+        raise QgsProcessingException(
+            f"cannot write {Path(path).name!r} as {driver}: such a file only points at the data "
+            "(which is temporary here); use .tif (GeoTIFF) or another self-contained format")
     if not driver or not _can_write(driver):
         raise QgsProcessingException(
             f"cannot write a raster named {Path(path).name!r}: no GDAL driver writes "

@@ -47,8 +47,10 @@ class GcnnRnnProvider(QgsProcessingProvider):
         return str(ICONS_DIR / "gcnn_rnn.svg")
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:
-        # The engine writes GeoTIFF; outputs are moved, not converted.
-        return ["tif"]
+        # The engine writes GeoTIFF; another extension is converted by GDAL (formats.py).
+        from .formats import writable_extensions
+
+        return writable_extensions()
 
     def defaultRasterFileExtension(self) -> str:
         return "tif"

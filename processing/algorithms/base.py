@@ -22,6 +22,7 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingUtils,
     QgsRectangle,
     QgsWkbTypes,
@@ -30,7 +31,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..constants import BYTES_PER_NODE, CITATION, MAX_GRID_BYTES, TRANSFORMS
 from ..engine import check_engine
-from ..formats import write_raster_as
+from ..formats import driver_for, write_raster_as
 from ..layer_tree import RunGroup, layer_rank
 from ..masking import apply_mask
 from ..messages import MessageRewriter
@@ -144,6 +145,14 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
     def validate(self, parameters, context) -> None:
         """Raise ``QgsProcessingException`` for inputs the engine would refuse."""
+        for param in self.destinationParameterDefinitions():
+            if param.type() == "rasterDestination" and P.destination_given(parameters,
+                                                                          param.name()):
+                value = parameters[param.name()]
+                if isinstance(value, QgsProcessingOutputLayerDefinition):
+                    value = value.sink.staticValue()
+                if isinstance(value, str) and value != "TEMPORARY_OUTPUT":
+                    driver_for(value)  # refuses an extension GDAL cannot write, before the run
         if self.parameterDefinition(P.INPUT) is not None:
             self.check_points(parameters, context)
         vario = self.parameterDefinition(P.VARIOGRAM)

@@ -226,7 +226,14 @@ def test_d8_an_extension_no_driver_writes_is_refused_before_the_engine(meuse_lay
     with pytest.raises(QgsProcessingException, match="no GDAL driver writes '.zzz' files"):
         run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
                                         "CELL_SIZE": 200, "ESTIMATE": str(tmp_path / "e.zzz")})
+    with pytest.raises(QgsProcessingException, match="only points at the data"):
+        run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
+                                        "CELL_SIZE": 200, "ESTIMATE": str(tmp_path / "e.vrt")})
     assert list(tmp_path.iterdir()) == []
+    provider = alg("ordinarykriging").provider()
+    extensions = provider.supportedOutputRasterLayerExtensions()
+    assert extensions[0] == "tif" and {"asc", "img"} <= set(extensions)
+    assert "vrt" not in extensions
 
 
 # ---------------------------------------------------------------------------- parity
