@@ -52,6 +52,13 @@ NOISE = re.compile(
 )
 
 _FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+_LONG_NUMBER = re.compile(r"(?<![\w./])\d+\.\d{7,}(?:e[-+]?\d+)?")
+
+
+def round_numbers(text: str) -> str:
+    """Numbers printed with 7 or more decimals (``0.05066040888719743``) to 4 significant
+    digits (``0.05066``): a log line is read, not parsed."""
+    return _LONG_NUMBER.sub(lambda m: f"{float(m.group()):.4g}", text)
 
 
 def is_noise(line: str) -> bool:
@@ -77,4 +84,4 @@ class MessageRewriter:
         for root in self.temp_roots:
             message = message.replace(root, "<temporary folder>")
         message = _FLAG.sub(lambda m: FLAG_WORDS.get(m.group(0), m.group(0)), message)
-        return message.replace("(NaN)", "(nodata)")
+        return round_numbers(message.replace("(NaN)", "(nodata)"))

@@ -409,6 +409,9 @@ def test_d10_tensorflow_startup_lines_are_debug_only():
                    "--template") == ("the point layer (INPUT): dropped 3; use 'Cell size' "
                                      "(CELL_SIZE) or 'Template raster' (TEMPLATE)")
     assert rewrite("5 targets are left empty (NaN)") == "5 targets are left empty (nodata)"
+    assert rewrite("fitted variogram: 0.05066040888719743 Nug + 0.5906058035815557 "
+                   "Sph(897.0061946078529)") == ("fitted variogram: 0.05066 Nug + 0.5906 "
+                                                 "Sph(897)")
 
 
 # ---------------------------------------------------------------------------- parity: CRS, D16
