@@ -18,7 +18,6 @@ from pathlib import Path
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
-    QgsGeometry,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
@@ -52,12 +51,11 @@ from .checks import (
     utm_crs,
     utm_suggestion,
 )
+from .extrapolation import warn_extrapolation
 
 #: Rasters delivered whenever the engine wrote them, with or without a destination (D1: a
 #: threshold always gives its probability-of-exceeding map).
 ALWAYS_DELIVERED = ("EXCEEDANCE",)
-#: Share of a grid outside the samples' convex hull above which the log warns (D21).
-EXTRAPOLATION_WARN = 0.25
 #: Rasters in squared units of the field (their layer names say so).
 SQUARED_UNITS = ("VARIANCE", "KRIGING_VARIANCE")
 
@@ -229,38 +227,8 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         return tr.transformBoundingBox(source.sourceExtent())
 
     def warn_extrapolation(self, parameters, context, source, feedback) -> float:
-        """Warn when much of a cell-size grid lies outside the samples' convex hull (D21).
-
-        There the map extrapolates: kriging tends to the mean and a lognormal back-transform
-        can exceed every observation. Returns the share of the grid outside the hull (0 when
-        a template, a mask or a maximum search distance already limits the map).
-        """
-        limited = any(parameters.get(n) not in (None, "") for n in (P.TEMPLATE, P.MASK,
-                                                                     P.MAX_DISTANCE))
-        if limited or source is None:
-            return 0.0
-        points = [f.geometry() for f in source.getFeatures() if f.hasGeometry()]
-        hull = QgsGeometry.collectGeometry(points).convexHull() if len(points) >= 3 else None
-        if hull is None or hull.isEmpty():
-            return 0.0
-        target = self.reprojection(parameters, context, source)
-        if target is not None:
-            hull.transform(QgsCoordinateTransform(source.sourceCrs(), target,
-                                                  context.transformContext()))
-        crs = self.working_crs(parameters, context, source)
-        extent = self.extent_in(parameters, context, crs) or self.sample_extent(
-            parameters, context, source)
-        grid = QgsGeometry.fromRect(extent)
-        if grid.area() <= 0:
-            return 0.0
-        outside = 1.0 - hull.intersection(grid).area() / grid.area()
-        if outside > EXTRAPOLATION_WARN and feedback is not None:
-            feedback.pushWarning(
-                f"{outside:.0%} of the output grid lies outside the convex hull of the samples: "
-                "there the map extrapolates (values tend to the mean; with a log transform they "
-                "can exceed the largest observation). Limit the map with 'Mask polygons', "
-                "'Maximum search distance' or a template raster with a nodata mask.")
-        return outside
+        """See :func:`extrapolation.warn_extrapolation` (D21)."""
+        return warn_extrapolation(self, parameters, context, source, feedback)
 
     def input_layer(self, parameters, context):
         """The INPUT vector layer (for its provider's primary key), or ``None``."""
