@@ -51,6 +51,9 @@ NOISE = re.compile(
     re.IGNORECASE,
 )
 
+#: What a temporary folder is called in a message.
+TEMPORARY = "<temporary folder>"
+
 _FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 _LONG_NUMBER = re.compile(r"(?<![\w./])\d+\.\d{7,}(?:e[-+]?\d+)?")
 
@@ -82,6 +85,6 @@ class MessageRewriter:
             message = message.replace(repr(path), self.paths[path])
             message = message.replace(path, self.paths[path])
         for root in self.temp_roots:
-            message = message.replace(root, "<temporary folder>")
+            message = message.replace(root, TEMPORARY)
         message = _FLAG.sub(lambda m: FLAG_WORDS.get(m.group(0), m.group(0)), message)
         return round_numbers(message.replace("(NaN)", "(nodata)"))

@@ -34,7 +34,7 @@ from pathlib import Path
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
 from .engine import _no_window, engine_command, engine_environment, find_engine_python
-from .messages import is_noise
+from .messages import TEMPORARY, is_noise
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -129,6 +129,8 @@ class _Feedback:
     def log(self, level: str, message: str) -> None:
         level = (level or "info").lower()
         message = self.rewrite(message)
+        if level == "info" and TEMPORARY in message:
+            level = "debug"  # "written to <temporary folder>/…": the delivery names the result
         if level == "debug":
             self.fb.pushDebugInfo(message)
         elif level in ("warning", "error", "critical"):
