@@ -409,6 +409,14 @@ def test_d10_tensorflow_startup_lines_are_debug_only():
                    "--template") == ("the point layer (INPUT): dropped 3; use 'Cell size' "
                                      "(CELL_SIZE) or 'Template raster' (TEMPLATE)")
     assert rewrite("5 targets are left empty (NaN)") == "5 targets are left empty (nodata)"
+    from gcnn_rnn.processing.runner import _Feedback
+
+    fb = LogFeedback()
+    bridge = _Feedback(fb, (0.0, 100.0), rewrite)
+    bridge.log("info", "report written to /tmp/processing_ab/gcnn_rnn_x/run/report.html")
+    bridge.log("info", "fitted variogram: 1 Sph(900)")
+    assert fb.info == ["fitted variogram: 1 Sph(900)"]
+    assert fb.debug == ["report written to <temporary folder>/gcnn_rnn_x/run/report.html"]
     assert rewrite("fitted variogram: 0.05066040888719743 Nug + 0.5906058035815557 "
                    "Sph(897.0061946078529)") == ("fitted variogram: 0.05066 Nug + 0.5906 "
                                                  "Sph(897)")
