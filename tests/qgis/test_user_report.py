@@ -170,14 +170,14 @@ def test_d1_exceedance_without_threshold_is_refused(tiny_model, tmp_path):
 def test_d3_crossvalidate_uses_the_given_variogram_file_unless_refit_is_asked(meuse_vfile,
                                                                              tmp_path):
     common = {"INPUT": MEUSE, "FIELD": "zinc", "TRANSFORM": 1, "VARIOGRAM": str(meuse_vfile),
-              "FOLDS": "loo", "METHODS": [0]}
+              "FOLDS": "5", "SEED": 3, "METHODS": [0]}
     fb = LogFeedback()
     res = run("gcnnrnn:crossvalidate", {**common, "METRICS": str(tmp_path / "a.json")}, fb)
     assert any("the model file 'V.json' in every fold" in line for line in fb.info), fb.info
     cli = tmp_path / "cli.json"
     engine_cli("cv", ["--input", SAMPLE_DATA / "meuse.gpkg", "--layer", "meuse", "--field",
                       "zinc", "--transform", "log", "--variogram", meuse_vfile, "--method", "ok",
-                      "--folds", "loo", "--output-json", cli])
+                      "--folds", 5, "--seed", 3, "--output-json", cli])
     assert res["RMSE_OK"] == json.loads(cli.read_text())["metrics"]["ok"]["rmse"]
     fb = LogFeedback()
     refit = run("gcnnrnn:crossvalidate", {**common, "REFIT_VARIOGRAM": True,
