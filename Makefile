@@ -8,9 +8,13 @@ QVENV := .venv-qgis
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ENGINE_STAMP := $(VENV)/.installed
 QGIS_STAMP := $(QVENV)/.installed
+QT6VENV := .venv-qt6check
+QT6_STAMP := $(QT6VENV)/.installed
+PYQT6 := PyQt6==6.7.1
 SYS_STAMP := .cache/system-packages
 
-.PHONY: all engine qgis-env system demo test test-core test-qgis lint package bench clean
+.PHONY: all engine qgis-env qt6-env qt6-check system demo test test-core test-qgis lint package \
+	bench clean
 
 all: test
 
@@ -49,19 +53,31 @@ $(QGIS_STAMP): requirements/qgis-test.txt | $(SYS_STAMP)
 
 qgis-env: $(QGIS_STAMP)
 
+# --- QGIS 4 (Qt 6) readiness: PyQt6's type stubs from PyPI (no Qt 6 libraries needed) ---
+$(QT6_STAMP): | $(SYS_STAMP)
+	[ -x $(QT6VENV)/bin/python ] || /usr/bin/python3 -m venv $(QT6VENV)
+	$(QT6VENV)/bin/python -m pip install -q --no-deps "$(PYQT6)"
+	@touch $@
+
+qt6-env: $(QT6_STAMP)
+
+qt6-check: qt6-env
+	$(QT6VENV)/bin/python scripts/check_qt6.py
+
 # --- the two README commands -------------------------------------------------------------
 demo: engine
 	$(VENV)/bin/gcnn-rnn demo --output-dir demo_output
 
-test: engine qgis-env
+test: engine qgis-env qt6-env
 	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory qt6-check
 	$(MAKE) --no-print-directory test-core
 	$(MAKE) --no-print-directory test-qgis
 
 test-core: engine
 	$(VENV)/bin/python -m pytest tests/core -q -p no:cacheprovider
 
-test-qgis: engine qgis-env
+test-qgis: engine qgis-env qt6-env
 	GCNN_RNN_PYTHON=$(CURDIR)/$(VENV)/bin/python QT_QPA_PLATFORM=offscreen \
 	  xvfb-run -a -s "-screen 0 1280x1024x24" $(QVENV)/bin/python -m pytest tests/qgis -q -p no:cacheprovider
 

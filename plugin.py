@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from qgis.core import QgsApplication
 
-try:
-    from qgis.PyQt.QtWidgets import QAction
-except ImportError:  # Qt6 (QGIS 4): QAction lives in QtGui
+try:  # Qt 6 (QGIS 4): QAction lives in QtGui
     from qgis.PyQt.QtGui import QAction
+except ImportError:  # Qt 5 (QGIS 3)
+    from qgis.PyQt.QtWidgets import QAction
 
 from .processing.provider import GcnnRnnProvider, icon
 

@@ -432,7 +432,7 @@ def cross_validate(
             per_fold[name].append(rec)
         describe = getattr(fn, "describe", None)
         texts.append(f"{name}: {describe(options)}" if describe else name)
-        logger.info("cross-validation %s: rmse %s, r2 %s", name, scores[name]["rmse"],
+        logger.info("cross-validation %s: rmse %.4g, r2 %.3f", name, scores[name]["rmse"],
                     scores[name]["r2"])
     protocol = "; ".join(texts)
     extra = {}

@@ -73,14 +73,23 @@ SIMULATION_RASTERS = {
     "EXCEEDANCE": ("exceedance_probability.tif", "probability", "Probability of exceeding"),
 }
 
-#: Numeric outputs of cross-validation: parameter name -> (method, metric key).
-CV_NUMBERS = {
-    "RMSE_OK": ("ok", "rmse"),
-    "MAE_OK": ("ok", "mae"),
-    "R2_OK": ("ok", "r2"),
-    "RMSE_HYBRID": ("hybrid", "rmse"),
-    "MAE_HYBRID": ("hybrid", "mae"),
-    "R2_HYBRID": ("hybrid", "r2"),
+#: Numeric outputs of cross-validation: parameter name -> (method, metric key); one RMSE, MAE
+#: and R² per method of ``CV_METHODS`` (``RMSE_OK``, ``RMSE_LINEAR``, ``RMSE_KED``, ...), as
+#: the keys of the CLI's cv.json ``metrics``.
+CV_METRIC_KEYS = (("RMSE", "rmse"), ("MAE", "mae"), ("R2", "r2"))
+CV_NUMBERS = {f"{label}_{method.upper()}": (method, key)
+              for method, _ in CV_METHODS for label, key in CV_METRIC_KEYS}
+#: Their descriptions, e.g. "R² (ok, cross-validation)" (one spelling everywhere).
+CV_NUMBER_LABELS = {name: f"{name.split('_')[0].replace('R2', 'R²')} ({method}, "
+                          "cross-validation)" for name, (method, _) in CV_NUMBERS.items()}
+
+#: Numeric outputs of training (model.json ``metrics``, transformed units): name -> key.
+TRAIN_NUMBERS = {
+    "HYBRID_OOF_RMSE": ("hybrid_oof_rmse", "Hybrid out-of-fold RMSE (transformed units)"),
+    "OK_LOO_RMSE": ("ok_loo_rmse", "Kriging leave-one-out RMSE (transformed units)"),
+    "OOF_COVERAGE": ("oof_coverage", "Out-of-fold interval coverage"),
+    "SHRINKAGE": ("shrinkage", "Shrinkage of the network's correction"),
+    "N_OUT_OF_FOLD": ("n_out_of_fold", "Samples predicted out of fold"),
 }
 
 CITATION = (

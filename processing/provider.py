@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import configparser
+import functools
 from pathlib import Path
 
 from qgis.core import QgsProcessingProvider
@@ -10,6 +12,15 @@ from qgis.PyQt.QtGui import QIcon
 from .constants import PROVIDER_ID, PROVIDER_NAME
 
 ICONS_DIR = Path(__file__).resolve().parent.parent / "icons"
+METADATA = Path(__file__).resolve().parent.parent / "metadata.txt"
+
+
+@functools.cache
+def plugin_metadata(key: str) -> str:
+    """A key of the plugin's ``metadata.txt`` (the one place for its addresses)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(METADATA, encoding="utf-8")
+    return parser.get("general", key, fallback="")
 
 
 def icon(name: str) -> QIcon:
@@ -36,8 +47,10 @@ class GcnnRnnProvider(QgsProcessingProvider):
         return str(ICONS_DIR / "gcnn_rnn.svg")
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:
-        # The engine writes GeoTIFF; outputs are moved, not converted.
-        return ["tif"]
+        # The engine writes GeoTIFF; another extension is converted by GDAL (formats.py).
+        from .formats import writable_extensions
+
+        return writable_extensions()
 
     def defaultRasterFileExtension(self) -> str:
         return "tif"

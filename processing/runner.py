@@ -34,6 +34,7 @@ from pathlib import Path
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
 from .engine import _no_window, engine_command, engine_environment, find_engine_python
+from .messages import TEMPORARY, is_noise
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -107,8 +108,10 @@ def _reader(stream, sink: queue.Queue, tag: str) -> None:
 class _Feedback:
     """Maps protocol messages to a ``QgsProcessingFeedback``."""
 
-    def __init__(self, feedback: QgsProcessingFeedback, progress_range: tuple[float, float]):
+    def __init__(self, feedback: QgsProcessingFeedback, progress_range: tuple[float, float],
+                 rewrite=None):
         self.fb = feedback
+        self.rewrite = rewrite or (lambda text: text)
         self.start, self.stop = progress_range
         self.last_text = None
         self.warnings: list[str] = []
@@ -125,6 +128,9 @@ class _Feedback:
 
     def log(self, level: str, message: str) -> None:
         level = (level or "info").lower()
+        message = self.rewrite(message)
+        if level == "info" and TEMPORARY in message:
+            level = "debug"  # "written to <temporary folder>/…": the delivery names the result
         if level == "debug":
             self.fb.pushDebugInfo(message)
         elif level in ("warning", "error", "critical"):
@@ -137,7 +143,10 @@ class _Feedback:
             self.fb.pushInfo(message)
 
     def console(self, line: str) -> None:
-        self.fb.pushConsoleInfo(line)
+        if is_noise(line):  # TensorFlow start-up chatter: only for those who look for it
+            self.fb.pushDebugInfo(line)
+        else:
+            self.fb.pushConsoleInfo(line)
 
 
 def run_process(
@@ -150,6 +159,7 @@ def run_process(
     progress_range: tuple[float, float] = (0.0, 100.0),
     poll_interval: float = POLL_INTERVAL,
     terminate_grace: float = TERMINATE_GRACE,
+    rewrite=None,
 ) -> dict:
     """Run one engine process speaking the JSON-lines protocol.
 
@@ -169,6 +179,9 @@ def run_process(
         partial result is left.
     progress_range : (float, float)
         The engine's 0..100 % is mapped into this range of the feedback's progress.
+    rewrite : callable, optional
+        Applied to the engine's log and error messages (``messages.MessageRewriter``: CLI
+        flags and temporary paths in the user's words).
 
     Returns
     -------
@@ -183,7 +196,7 @@ def run_process(
         Any other non-zero exit, with the engine's message or the crash and the stderr tail.
     """
     feedback = feedback or QgsProcessingFeedback()
-    fb = _Feedback(feedback, progress_range)
+    fb = _Feedback(feedback, progress_range, rewrite)
     cleanup_dirs = [Path(d) for d in cleanup_dirs]
     outputs = [Path(p) for p in outputs if p]
     popen_kw = _no_window()
@@ -256,7 +269,7 @@ def run_process(
         return result
     remove_temp_files(cleanup_dirs)
     remove_outputs(outputs)
-    message = str(error.get("message", "")) if error else ""
+    message = fb.rewrite(str(error.get("message", ""))) if error else ""
     kind = str(error.get("kind", "error")) if error else "error"
     if rc == EXIT_CANCELLED:
         raise EngineCancelled(message or "the engine was interrupted", rc, "cancelled")
@@ -293,7 +306,22 @@ def run_engine(
         feedback.pushCommandInfo(f"PYTHONPATH={env.get('PYTHONPATH', '')} "
                                  + " ".join(_quote(a) for a in argv))
     kwargs["env"] = env
-    return run_process(argv, feedback, **kwargs)
+    try:
+        return run_process(argv, feedback, **kwargs)
+    except EngineCancelled:
+        raise
+    except EngineError as exc:
+        if exc.kind != "crash" or not exc.returncode or exc.returncode < 0:
+            raise  # the engine's own error, or a signal (a running interpreter that crashed)
+        # Not the engine speaking: is the interpreter an engine at all? (canExecute, which
+        # probes, is not called by processing.run or qgis_process)
+        from .engine import FIX_HINT, probe
+
+        ok, detail = probe(location.python)
+        if ok:
+            raise
+        raise EngineError(f"The GCNN-RNN engine does not work: {detail}. {FIX_HINT}",
+                          exc.returncode, "engine_broken") from None
 
 
 def _parse(line: str) -> dict | None:

@@ -11,10 +11,12 @@ are garbage-collected and styling silently does nothing; :data:`_POST_PROCESSORS
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from qgis.core import (
     Qgis,
+    QgsBasicNumericFormat,
     QgsColorRampShader,
     QgsProcessingContext,
     QgsProcessingLayerPostProcessorInterface,
@@ -66,7 +68,7 @@ def pseudocolor_renderer(layer: QgsRasterLayer, kind: str = "value",
     colours = RAMPS.get(kind, RAMPS["value"])
     n = len(colours)
     items = [
-        QgsColorRampShader.ColorRampItem(v, QColor(c), f"{v:.4g}")
+        QgsColorRampShader.ColorRampItem(v, QColor(c), readable(v, hi - lo))
         for v, c in ((lo + (hi - lo) * i / (n - 1), c) for i, c in enumerate(colours))
     ]
     ramp_shader = QgsColorRampShader(lo, hi)
@@ -82,6 +84,48 @@ def pseudocolor_renderer(layer: QgsRasterLayer, kind: str = "value",
     renderer.setClassificationMin(lo)
     renderer.setClassificationMax(hi)
     return renderer
+
+
+def readable(value: float, span: float) -> str:
+    """``value`` rounded for a legend: 3 significant digits of the class span, no float noise
+    (``1853814.699`` → ``1,850,000``; ``0.2346`` → ``0.23`` when the span is 1)."""
+    if not math.isfinite(value):
+        return str(value)
+    decimals = legend_decimals(span)
+    step = 10.0 ** (2 - math.floor(math.log10(span))) if span > 0 else 1.0
+    rounded = round(value * step) / step if decimals == 0 and step < 1 else value
+    return f"{rounded:,.{decimals}f}"
+
+
+def round_legend(renderer) -> None:
+    """Relabel a pseudocolor renderer's ramp items with :func:`readable` numbers."""
+    if not isinstance(renderer, QgsSingleBandPseudoColorRenderer):
+        return
+    shader = renderer.shader().rasterShaderFunction() if renderer.shader() else None
+    if not isinstance(shader, QgsColorRampShader):
+        return
+    items = shader.colorRampItemList()
+    if not items:
+        return
+    span = max(i.value for i in items) - min(i.value for i in items)
+    for item in items:
+        item.label = readable(item.value, span)
+    shader.setColorRampItemList(items)
+    # the continuous legend (QGIS >= 3.18) prints min and max with its own numeric format
+    if hasattr(shader, "legendSettings"):
+        settings = shader.legendSettings()
+        fmt = QgsBasicNumericFormat()
+        fmt.setNumberDecimalPlaces(legend_decimals(span))
+        fmt.setShowThousandsSeparator(True)
+        settings.setNumericFormat(fmt)
+        shader.setLegendSettings(settings)
+
+
+def legend_decimals(span: float) -> int:
+    """Decimals that show 3 significant digits of a class span (0 for spans >= 100)."""
+    if not span > 0 or not math.isfinite(span):
+        return 0
+    return max(0, 2 - int(math.floor(math.log10(span))))
 
 
 def apply_style(layer: QgsRasterLayer, kind: str = "value") -> bool:
@@ -100,6 +144,7 @@ def apply_style(layer: QgsRasterLayer, kind: str = "value") -> bool:
         layer.loadNamedStyle(str(qml))
     if not isinstance(layer.renderer(), QgsSingleBandPseudoColorRenderer):
         layer.setRenderer(pseudocolor_renderer(layer, kind))
+    round_legend(layer.renderer())
     layer.triggerRepaint()
     return isinstance(layer.renderer(), QgsSingleBandPseudoColorRenderer)
 
@@ -107,22 +152,28 @@ def apply_style(layer: QgsRasterLayer, kind: str = "value") -> bool:
 class RasterStylePostProcessor(QgsProcessingLayerPostProcessorInterface):
     """Styles one output raster after Processing has loaded it."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, group=None, rank: int = 0) -> None:
         super().__init__()
         self.kind = kind
+        self.group = group
+        self.rank = rank
 
     def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802 - QGIS API
         if isinstance(layer, QgsRasterLayer):
             apply_style(layer, self.kind)
+        if self.group is not None and layer is not None:
+            self.group.place(layer, self.rank, context.project() if context else None)
 
 
-def register_output(context: QgsProcessingContext, path: str, kind: str, name: str) -> None:
-    """Give an output that will be loaded a readable name and a styling post-processor."""
+def register_output(context: QgsProcessingContext, path: str, kind: str, name: str,
+                    group=None, rank: int = 0) -> None:
+    """Give an output that will be loaded a readable name, a styling post-processor and a
+    place in its run's layer-tree group (``group``, a ``layer_tree.RunGroup``)."""
     if not path or not context.willLoadLayerOnCompletion(path):
         return
     details = context.layerToLoadOnCompletionDetails(path)
     details.name = name
-    processor = RasterStylePostProcessor(kind)
+    processor = RasterStylePostProcessor(kind, group, rank)
     _POST_PROCESSORS.append(processor)
     del _POST_PROCESSORS[:-_MAX_KEPT]
     details.setPostProcessor(processor)

@@ -27,6 +27,7 @@ FOLDER = "gcnn_rnn"
 #: Top-level entries never shipped.
 EXCLUDED_TOP = {
     "tests", "benchmarks", "scripts", ".ci", ".git", ".github", ".cache", ".venv", ".venv-qgis",
+    ".venv-qt6check",
     "build", "dist", "demo_output", "requirements", "Makefile", ".gitignore", ".gitattributes",
     ".pre-commit-config.yaml", "BENCHMARKS.md", "DEVELOPERS.md",
 }
@@ -80,6 +81,37 @@ def check_metadata(path: Path) -> None:
         raise SystemExit(f"{path}: missing metadata {', '.join(missing)}")
 
 
+#: metadata.txt key -> ``[project.urls]`` key of pyproject.toml (the one place to set them).
+URL_KEYS = {"homepage": "Homepage", "repository": "Repository", "tracker": "Issues"}
+
+
+def project_urls(pyproject: Path) -> dict[str, str]:
+    """``[project.urls]`` of pyproject.toml (a tiny reader: tomllib needs Python 3.11)."""
+    urls, inside = {}, False
+    for line in pyproject.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            inside = stripped == "[project.urls]"
+            continue
+        if inside and "=" in stripped and not stripped.startswith("#"):
+            key, value = stripped.split("=", 1)
+            urls[key.strip().strip('"')] = value.strip().strip('"')
+    return urls
+
+
+def metadata_with_urls(root: Path) -> str:
+    """metadata.txt with tracker/repository/homepage taken from pyproject.toml."""
+    urls = project_urls(root / "pyproject.toml")
+    missing = [v for v in URL_KEYS.values() if not urls.get(v)]
+    if missing:
+        raise SystemExit(f"pyproject.toml [project.urls] lacks {', '.join(missing)}")
+    lines = []
+    for line in (root / "metadata.txt").read_text(encoding="utf-8").splitlines():
+        key = line.split("=", 1)[0].strip()
+        lines.append(f"{key}={urls[URL_KEYS[key]]}" if key in URL_KEYS and "=" in line else line)
+    return "\n".join(lines) + "\n"
+
+
 def build(output: Path, root: Path = ROOT, max_mb: float = 25.0) -> list[str]:
     """Write the zip; return the archived names (``gcnn_rnn/...``)."""
     check_metadata(root / "metadata.txt")
@@ -100,7 +132,9 @@ def build(output: Path, root: Path = ROOT, max_mb: float = 25.0) -> list[str]:
             info = zipfile.ZipInfo(f"{FOLDER}/{rel}", date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = (0o644 & 0xFFFF) << 16
-            zf.writestr(info, src.read_bytes())
+            data = (metadata_with_urls(root).encode("utf-8") if rel == "metadata.txt"
+                    else src.read_bytes())
+            zf.writestr(info, data)
             names.append(info.filename)
     size_mb = tmp.stat().st_size / 1024**2
     if size_mb > max_mb:

@@ -57,9 +57,12 @@ class MatplotlibPlot(QWidget):
              ylabel: str = "semivariance") -> None:
         self.figure.clear()
         ax = self.figure.add_subplot(111)
+        point_series = [s for s in series if s.points]
         for s in series:
             if s.points:
                 ax.plot(s.x, s.y, "o", color=s.colour, label=s.label, markersize=5)
+                if len(point_series) > 1:
+                    continue  # pair counts of several directions overlap: only with one
                 for x, y, n in zip(s.x, s.y, s.counts):
                     ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(0, 5),
                                 fontsize=6, ha="center", color="#555555")
@@ -72,7 +75,10 @@ class MatplotlibPlot(QWidget):
         if title:
             ax.set_title(title, fontsize=10)
         if series:
-            ax.legend(fontsize=7, loc="lower right")
+            # outside the axes: a legend over the points hides what it explains
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                      borderaxespad=0.0)
+            self.figure.subplots_adjust(right=0.75)
         ax.grid(True, alpha=0.3)
         self.canvas.draw()
 

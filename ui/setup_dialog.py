@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -19,12 +21,23 @@ from qgis.PyQt.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
+    QWidget,
 )
 
 from ..processing import engine
 from .engine_setup import EngineSetupTask, find_base_pythons, install_arguments
 from .engine_task import EngineTask
+
+
+def in_this_dialog(message: str) -> str:
+    """An engine message as read inside this dialog: "open Set up engine…" becomes "below"."""
+    return message.replace(engine.FIX_HINT, IN_DIALOG_HINT)
+
+
+IN_DIALOG_HINT = ("Create it below ('Create / update engine'), or choose a Python that has the "
+                  "engine installed under 'Or use an existing Python'.")
 
 
 class SetupDialog(QDialog):
@@ -39,6 +52,7 @@ class SetupDialog(QDialog):
 
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         refresh = QPushButton("Check again")
         refresh.clicked.connect(self.refresh_status)
         self.doctor_button = QPushButton("Run doctor")
@@ -101,9 +115,19 @@ class SetupDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
 
-        layout = QVBoxLayout(self)
+        # The boxes scroll: long paths and large fonts must never push text under the buttons.
+        boxes = QWidget()
+        boxes_layout = QVBoxLayout(boxes)
+        boxes_layout.setContentsMargins(0, 0, 0, 0)
         for w in (status_box, create_box, existing_box):
-            layout.addWidget(w)
+            boxes_layout.addWidget(w)
+        boxes_layout.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(boxes)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.scroll, 3)
         layout.addWidget(QLabel("Log"))
         layout.addWidget(self.log, 1)
         layout.addWidget(buttons)
@@ -125,14 +149,14 @@ class SetupDialog(QDialog):
         try:
             location = engine.find_engine_python()
         except engine.EngineNotFoundError as exc:
-            self.status.setText(f"<b>No engine.</b> {exc}")
+            self.status.setText(f"<b>No engine.</b> {in_this_dialog(str(exc))}")
             return False
         ok, detail = engine.probe(location.python)
         if ok:
             self.status.setText(f"<b>OK</b>: engine {detail} in {location.python} "
                                 f"(from the {location.source})")
         else:
-            self.status.setText(f"<b>Not working</b>: {detail}")
+            self.status.setText(f"<b>Not working</b>: {in_this_dialog(detail)}")
         return ok
 
     def use_existing(self, path: str) -> bool:

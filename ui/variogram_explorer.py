@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from qgis.core import (
     QgsMapLayerProxyModel,
     QgsProject,
     QgsProviderRegistry,
+    QgsUnitTypes,
     QgsVectorFileWriter,
     QgsVectorLayer,
 )
@@ -36,7 +38,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..processing.algorithms.checks import key_field_indexes
+from ..processing.algorithms.checks import key_field_indexes, preferred_value_field
 from ..processing.constants import TRANSFORMS
 from .engine_task import EngineTask
 from .plot_widget import COLOURS, Series, make_plot_widget
@@ -118,6 +120,11 @@ def experimental_series(data: dict) -> list[tuple[str, list, list, list]]:
     return out
 
 
+def rounded_numbers(text: str) -> str:
+    """Every decimal number in ``text`` to 4 significant digits (``449.764897`` → ``449.8``)."""
+    return re.sub(r"\d+\.\d+(?:e[-+]?\d+)?", lambda m: f"{float(m.group()):.4g}", text)
+
+
 class VariogramExplorer(QDialog):
     """Choose layer and field, compute the experimental variogram, edit and save the model."""
 
@@ -146,7 +153,12 @@ class VariogramExplorer(QDialog):
             self.transform_combo.addItem(label, value)
         self.directional = QCheckBox("Directional (0°, 45°, 90°, 135°)")
         self.compute_button = QPushButton("Compute variogram")
-        self.compute_button.clicked.connect(self.compute)
+        self.compute_button.clicked.connect(lambda: self.compute())
+        self.fit_type_button = QPushButton("Fit this model type")
+        self.fit_type_button.setToolTip("Fit the model type chosen under 'Type' to the "
+                                        "experimental variogram (the other fields start over)")
+        self.fit_type_button.clicked.connect(
+            lambda: self.compute(models=[self.model_combo.currentData()]))
         self.status = QLabel("Choose a point layer and a numeric field.")
         self.status.setWordWrap(True)
 
@@ -183,6 +195,7 @@ class VariogramExplorer(QDialog):
         model_box = QGroupBox("Model")
         mform = QFormLayout(model_box)
         mform.addRow("Type", self.model_combo)
+        mform.addRow(self.fit_type_button)
         mform.addRow("Nugget", self.nugget)
         mform.addRow("Partial sill", self.psill)
         mform.addRow("Range", self.range_)
@@ -232,9 +245,13 @@ class VariogramExplorer(QDialog):
                 if field.isNumeric() and i not in keys:
                     fields.append(field)
         self.field_combo.setFields(fields)
+        preferred = preferred_value_field(layer)
+        if preferred:
+            self.field_combo.setField(preferred)
 
-    def compute(self) -> EngineTask | None:
-        """Start ``gcnn-rnn variogram`` for the chosen layer and field in a background task."""
+    def compute(self, models: list[str] | None = None) -> EngineTask | None:
+        """Start ``gcnn-rnn variogram`` for the chosen layer and field in a background task
+        (``models``: the candidate model types; default: the engine's)."""
         layer, field = self.layer_combo.currentLayer(), self.field_combo.currentField()
         if layer is None or not field:
             self.status.setText("Choose a point layer and a numeric field first.")
@@ -253,10 +270,13 @@ class VariogramExplorer(QDialog):
             args += ["--layer", layer_name]
         if self.directional.isChecked():
             args += ["--directions", ",".join(f"{d:g}" for d in DIRECTIONS)]
+        if models:
+            args += ["--models", ",".join(models)]
         args += ["--output-json", str(out)]
         self.task = EngineTask("GCNN-RNN variogram", "variogram", args, [str(folder)])
         self.task.done.connect(lambda ok, t=self.task, o=out: self._finished(ok, t, o))
         self.compute_button.setEnabled(False)
+        self.fit_type_button.setEnabled(False)
         self.status.setText(f"Computing the variogram of {field!r}…")
         QgsApplication.taskManager().addTask(self.task)
         return self.task
@@ -275,6 +295,7 @@ class VariogramExplorer(QDialog):
         finally:
             shutil.rmtree(out.parent, ignore_errors=True)
             self.compute_button.setEnabled(True)
+            self.fit_type_button.setEnabled(True)
 
     # ------------------------------------------------------------------ model
     def load_result(self, data: dict) -> None:
@@ -299,12 +320,13 @@ class VariogramExplorer(QDialog):
             self.ratio.setValue(model.ratio)
         finally:
             self._updating = False
-        fitted = data.get("text", "")
-        text = f"Fitted: {fitted}" if fitted else "Variogram loaded."
-        table = candidates_text(data.get("fit") or {})
-        self.status.setText(text + ("\n" + table if table else ""))
         self.save_button.setEnabled(True)
         self._model_changed()
+        # 4 significant digits (the engine's text has 16-digit floats; the saved file keeps them)
+        text = (f"Fitted: {rounded_numbers(data['text'])}" if data.get("text")
+                else "Variogram loaded.")
+        table = candidates_text(data.get("fit") or {})
+        self.status.setText(text + ("\n" + table if table else ""))
         self._edited = False  # the spin boxes round; unedited, the exact fitted model is saved
 
     def current_model(self) -> SimpleModel:
@@ -347,7 +369,15 @@ class VariogramExplorer(QDialog):
         if not emp:
             series.append(Series("model", xs, [model.gamma(h) for h in xs], False, COLOURS[0]))
         field = self.field_combo.currentField()
-        self.plot.plot(series, title=f"{field}: {model.to_text()}")
+        self.plot.plot(series, title=f"{field}: {model.to_text()}",
+                       xlabel=f"lag distance ({self.distance_units()})")
+
+    def distance_units(self) -> str:
+        """The unit of the layer's CRS distances, e.g. "meters"."""
+        layer = self.layer_combo.currentLayer()
+        if layer is None or not layer.crs().isValid():
+            return "layer units"
+        return QgsUnitTypes.toString(layer.crs().mapUnits())
 
     def model_document(self) -> dict:
         """The loaded engine JSON with the edited ``model`` and ``text``."""

@@ -199,7 +199,7 @@ def _report(n_singular: int, n_missing: int, config: KrigingConfig, n: int, seco
         )
     if n_missing:
         logger.warning(
-            "%d of %d target(s) have fewer than %d neighbour(s)%s and are left empty (NaN)",
+            "%d of %d target(s) have fewer than %d neighbour(s)%s and are left empty (nodata)",
             n_missing, n, config.min_neighbours,
             f" within {config.max_distance:g}" if config.max_distance else "",
         )

@@ -118,7 +118,17 @@ def predict_grid(estimator, grid: Grid, output_dir: str | os.PathLike,
             Path(p).unlink(missing_ok=True)
             Path(p).with_suffix(".qml").unlink(missing_ok=True)
         raise
-    n_nan = int(np.isnan(pred.prediction).sum())
+    missing = np.isnan(np.asarray(pred.prediction))
+    masked = 0
+    if grid.mask is not None and grid.mask.size == missing.size:
+        # the template's own nodata cells are expected to stay nodata: not a warning
+        outside = ~np.asarray(grid.mask, dtype=bool).ravel()
+        masked = int((missing & outside).sum())
+        missing = missing & ~outside
+    n_nan = int(missing.sum())
+    if masked:
+        logger.info("%d of %d cells are nodata in the template raster and stay nodata",
+                    masked, grid.n_nodes)
     if n_nan:
         logger.warning("%d of %d cells have no prediction (nodata): a covariate is missing there",
                        n_nan, grid.n_nodes)

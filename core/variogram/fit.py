@@ -435,7 +435,7 @@ def fit_variogram(
         cand = fit_model(ev, m, nugget=nugget, weights=weights, fixed=fixed, fit_extra=fit_extra)
         if select == "cv":
             cand = scored(cand, cv_score, loo_rmse)
-        logger.info("fitted %s (sse %.6g)", cand.text, cand.sse)
+        logger.debug("fitted %s (sse %.6g)", cand.text, cand.sse)
         candidates.append(cand)
     best = choose(candidates, select)
     return FittedVariogram(best.model, best.sse, weights, tuple(candidates), select)

@@ -17,8 +17,11 @@ from pathlib import Path
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
     QgsProcessingAlgorithm,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingUtils,
     QgsRectangle,
     QgsWkbTypes,
@@ -27,24 +30,35 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..constants import BYTES_PER_NODE, CITATION, MAX_GRID_BYTES, TRANSFORMS
 from ..engine import check_engine
+from ..formats import driver_for, write_raster_as
+from ..layer_tree import RunGroup, layer_rank
 from ..masking import apply_mask
-from ..provider import ICONS_DIR
+from ..messages import MessageRewriter
+from ..provider import ICONS_DIR, plugin_metadata
 from ..runner import EngineError, run_engine
 from ..styling import register_output
 from . import params as P
 from .checks import (
     check_block,
+    check_degrees,
     check_folds,
     check_template_crs,
     check_value_field,
     check_variogram_file,
     check_z_levels_need_3d,
+    default_cell_size,
     key_field_indexes,
     parse_z_levels,
+    utm_crs,
     utm_suggestion,
 )
+from .extrapolation import warn_extrapolation
 
-HOMEPAGE = "https://github.com/gcnn-rnn/gcnn-rnn"
+#: Rasters delivered whenever the engine wrote them, with or without a destination (D1: a
+#: threshold always gives its probability-of-exceeding map).
+ALWAYS_DELIVERED = ("EXCEEDANCE",)
+#: Rasters in squared units of the field (their layer names say so).
+SQUARED_UNITS = ("VARIANCE", "KRIGING_VARIANCE")
 
 
 class EngineAlgorithm(QgsProcessingAlgorithm):
@@ -86,7 +100,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         return str(ICONS_DIR / f"{self.ICON}.svg")
 
     def helpUrl(self) -> str:
-        return HOMEPAGE
+        return plugin_metadata("homepage")
 
     def shortHelpString(self) -> str:
         parts = [self.DESCRIPTION.strip(), "<h3>Parameters</h3><dl>"]
@@ -130,6 +144,14 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
     def validate(self, parameters, context) -> None:
         """Raise ``QgsProcessingException`` for inputs the engine would refuse."""
+        for param in self.destinationParameterDefinitions():
+            if param.type() == "rasterDestination" and P.destination_given(parameters,
+                                                                          param.name()):
+                value = parameters[param.name()]
+                if isinstance(value, QgsProcessingOutputLayerDefinition):
+                    value = value.sink.staticValue()
+                if isinstance(value, str) and value != "TEMPORARY_OUTPUT":
+                    driver_for(value)  # refuses an extension GDAL cannot write, before the run
         if self.parameterDefinition(P.INPUT) is not None:
             self.check_points(parameters, context)
         vario = self.parameterDefinition(P.VARIOGRAM)
@@ -156,6 +178,14 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                 "the point layer has no CRS; assign its projected CRS (Layer Properties ▸ "
                 "Source) before interpolating")
         if crs.isGeographic():
+            check_degrees(source)
+        target = self.reprojection(parameters, context, source)
+        if target is not None and target.isGeographic():
+            raise QgsProcessingException(
+                f"the CRS to work in ({target.authid() or target.description()}) is "
+                "geographic (degrees): distances and variograms need a projected CRS, e.g. "
+                f"{utm_suggestion(source, context)} (UTM zone of the data centre)")
+        if crs.isGeographic() and (target is None or not target.isValid()):
             raise QgsProcessingException(
                 f"the point layer is in a geographic CRS ({crs.authid() or crs.description()}, "
                 "degrees): distances and variograms need a projected CRS. Reproject it first, "
@@ -173,6 +203,34 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                 f"the point layer has {source.featureCount()} features; at least 3 are needed")
         return source
 
+    def reprojection(self, parameters, context, source) -> QgsCoordinateReferenceSystem | None:
+        """The CRS the samples are reprojected to: REPROJECT, else for a layer in degrees the
+        UTM zone of its centre; ``None`` to keep the layer's CRS."""
+        if self.parameterDefinition(P.REPROJECT) is not None and parameters.get(
+                P.REPROJECT) not in (None, ""):
+            target = self.parameterAsCrs(parameters, P.REPROJECT, context)
+            if target.isValid() and target != source.sourceCrs():
+                return target
+        if source.sourceCrs().isGeographic():
+            return utm_crs(source, context)
+        return None
+
+    def working_crs(self, parameters, context, source) -> QgsCoordinateReferenceSystem:
+        """The CRS the engine computes and writes in."""
+        return self.reprojection(parameters, context, source) or source.sourceCrs()
+
+    def sample_extent(self, parameters, context, source) -> QgsRectangle:
+        """The samples' extent in :meth:`working_crs`."""
+        target = self.reprojection(parameters, context, source)
+        if target is None:
+            return source.sourceExtent()
+        tr = QgsCoordinateTransform(source.sourceCrs(), target, context.transformContext())
+        return tr.transformBoundingBox(source.sourceExtent())
+
+    def warn_extrapolation(self, parameters, context, source, feedback) -> float:
+        """See :func:`extrapolation.warn_extrapolation` (D21)."""
+        return warn_extrapolation(self, parameters, context, source, feedback)
+
     def input_layer(self, parameters, context):
         """The INPUT vector layer (for its provider's primary key), or ``None``."""
         try:
@@ -180,10 +238,13 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         except Exception:
             return None
 
-    def check_grid(self, parameters, context, crs: QgsCoordinateReferenceSystem, default_extent):
+    def check_grid(self, parameters, context, crs: QgsCoordinateReferenceSystem, default_extent,
+                   n_samples: int = 0):
         """Refuse a missing cell size, a template in another CRS or a grid too large.
 
-        The memory estimate is the engine's (``constants.BYTES_PER_NODE``, ``MAX_GRID_BYTES``).
+        ``default_extent`` and ``n_samples`` describe the samples: without a cell size and a
+        template, the cell size defaults to :func:`checks.default_cell_size` of them. The memory
+        estimate is the engine's (``constants.BYTES_PER_NODE``, ``MAX_GRID_BYTES``).
         """
         template = self.parameterAsRasterLayer(parameters, P.TEMPLATE, context)
         check_template_crs(template, crs)
@@ -193,10 +254,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             cell = template.rasterUnitsPerPixelX()
             ncols, nrows = template.width(), template.height()
         else:
-            cell = self.parameterAsDouble(parameters, P.CELL_SIZE, context)
-            if not cell or cell <= 0:
-                raise QgsProcessingException("give a cell size (CELL_SIZE > 0) or a template "
-                                             "raster (TEMPLATE)")
+            cell, _ = self.cell_size(parameters, context, default_extent, n_samples)
             extent = self.extent_in(parameters, context, crs) or default_extent
             if extent is None or extent.isEmpty():
                 return
@@ -212,6 +270,17 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                 f"{nrows:,}{f' x {nz} levels' if nz > 1 else ''}) and need about "
                 f"{need / 1024**3:.1f} GiB, over the limit of {MAX_GRID_BYTES / 1024**3:.0f} GiB;"
                 f" use a cell size of at least {fits:.4g} or a smaller extent")
+
+    def cell_size(self, parameters, context, sample_extent, n_samples: int) -> tuple[float, bool]:
+        """``(cell size, defaulted)``: CELL_SIZE, or a default from the sample spacing."""
+        if parameters.get(P.CELL_SIZE) not in (None, ""):
+            cell = self.parameterAsDouble(parameters, P.CELL_SIZE, context)
+            if cell and cell > 0:
+                return cell, False
+        if sample_extent is None or sample_extent.isEmpty() or n_samples < 2:
+            raise QgsProcessingException(
+                "give a cell size (CELL_SIZE > 0) or a template raster (TEMPLATE)")
+        return default_cell_size(sample_extent.width(), sample_extent.height(), n_samples), True
 
     # ------------------------------------------------------------------ arguments
     def extent_in(self, parameters, context, crs) -> QgsRectangle | None:
@@ -236,22 +305,34 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             z = self.parameterAsString(parameters, P.Z_FIELD, context)
             if z:
                 args += ["--z-field", z]
+        target = self.reprojection(parameters, context, self.parameterAsSource(
+            parameters, P.INPUT, context))
+        if target is not None:
+            args += ["--reproject", target.authid() or target.toWkt()]
+            if feedback is not None:
+                feedback.pushInfo(f"The samples are reprojected to {target.authid()} "
+                                  f"({target.description()}); the outputs are in that CRS.")
         if self.parameterDefinition(P.TRANSFORM) is not None and parameters.get(
                 P.TRANSFORM) not in (None, ""):
             idx = self.parameterAsEnum(parameters, P.TRANSFORM, context)
             args += ["--transform", TRANSFORMS[idx][0]]
         return args
 
-    def grid_args(self, parameters, context, crs) -> list[str]:
-        """``--cell-size S [--extent ...] | --template R`` plus ``--z-levels``."""
+    def grid_args(self, parameters, context, crs, samples=(None, 0), feedback=None) -> list[str]:
+        """``--cell-size S [--extent ...] | --template R`` plus ``--z-levels``.
+
+        ``samples`` is ``(extent, count)`` of the samples, for the default cell size (which the
+        log then names).
+        """
         args: list[str] = []
         template = self.parameterAsRasterLayer(parameters, P.TEMPLATE, context)
         if template is not None:
             args += ["--template", template.source().split("|")[0]]
         else:
-            cell = self.parameterAsDouble(parameters, P.CELL_SIZE, context)
-            if not cell or cell <= 0:
-                raise QgsProcessingException("give a cell size (CELL_SIZE) or a template raster")
+            cell, defaulted = self.cell_size(parameters, context, *samples)
+            if defaulted and feedback is not None:
+                feedback.pushInfo(f"No cell size or template raster given: using a cell size of "
+                                  f"{cell:g} (a quarter of the mean sample spacing, rounded).")
             args += ["--cell-size", repr(float(cell))]
             extent = self.extent_in(parameters, context, crs)
             if extent is not None:  # "--flag=value": negative numbers must not look like flags
@@ -350,8 +431,10 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     @staticmethod
     def engine(command: str, args: list[str], feedback, work: Path, **kwargs) -> dict:
         """Run one engine command; outputs go to ``work`` (cleaned on failure by the caller)."""
+        rewrite = MessageRewriter(args, [str(work), QgsProcessingUtils.tempFolder()])
         try:
-            result = run_engine(command, args, feedback, cleanup_dirs=[work], **kwargs)
+            result = run_engine(command, args, feedback, cleanup_dirs=[work], rewrite=rewrite,
+                                **kwargs)
         except EngineError as exc:
             # a plain QgsProcessingException: QGIS shows its message, not a Python traceback
             raise QgsProcessingException(exc.message) from None
@@ -361,10 +444,13 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
     def deliver_rasters(self, spec: dict, parameters, context, work: Path, feedback,
                         label_suffix: str = "", mask_source=None,
-                        required: tuple[str, ...] = ()) -> dict:
+                        required: tuple[str, ...] = (), run_label: str = "") -> dict:
         """Move the engine's rasters to the destinations, masked and registered for styling.
 
-        ``spec`` maps a destination parameter name to ``(file name, kind, label)``.
+        ``spec`` maps a destination parameter name to ``(file name, kind, label)``. A raster of
+        :data:`ALWAYS_DELIVERED` that the engine wrote (the exceedance map of a threshold) is
+        delivered even without a destination: to a temporary file, loaded with the others.
+        Loaded layers go into one layer-tree group per run (``run_label`` names it).
         """
         chosen = {}
         for name, (fname, kind, label) in spec.items():
@@ -376,19 +462,43 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                 if name in required:
                     raise QgsProcessingException(f"the engine did not write {fname!r}")
                 continue
+            if not dest and name in ALWAYS_DELIVERED:
+                dest = QgsProcessingUtils.generateTempFilename(fname)
+                if any(context.willLoadLayerOnCompletion(c[1]) for c in chosen.values()):
+                    context.addLayerToLoadOnCompletion(
+                        dest, QgsProcessingContext.LayerDetails(label, context.project(), name))
             if dest:
                 chosen[name] = (src, dest, kind, label)
         if mask_source is not None and chosen:
             apply_mask([c[0] for c in chosen.values()], mask_source, context, feedback)
+        group = RunGroup(run_label or self.displayName())
         results = {}
         for name, (src, dest, kind, label) in chosen.items():
-            move_output(src, Path(dest))
+            if name == "EXCEEDANCE" and parameters.get(P.THRESHOLD) not in (None, ""):
+                threshold = self.parameterAsDouble(parameters, P.THRESHOLD, context)
+                label = f"{label} {threshold:g}"
+            deliver_raster(src, Path(dest), work / "convert" / name)
             results[name] = dest
-            register_output(context, dest, kind, label + label_suffix)
+            suffix = (label_suffix[:-1] + ", squared units)" if name in SQUARED_UNITS
+                      and label_suffix.endswith(")") else label_suffix)
+            register_output(context, dest, kind, label + suffix, group, layer_rank(name))
         return results
 
 
 # ---------------------------------------------------------------------- helpers
+def deliver_raster(src: Path, dest: Path, scratch: Path) -> None:
+    """Put the engine's GeoTIFF ``src`` (and its ``.qml`` style) at ``dest``, in the format
+    that ``dest``'s extension names."""
+    placed = write_raster_as(src, dest, scratch)
+    qml = src.with_suffix(".qml")
+    if qml.is_file() and dest.suffix:
+        shutil.move(str(qml), str(dest.with_suffix(".qml")))
+    for path in placed:
+        aux = Path(str(path) + ".aux.xml")
+        if aux.is_file() and aux not in placed:  # statistics of a previous file at dest
+            aux.unlink()
+
+
 def move_output(src: Path, dest: Path) -> None:
     """Move a file and its ``.qml`` sidecar to ``dest`` (replacing what is there)."""
     dest.parent.mkdir(parents=True, exist_ok=True)

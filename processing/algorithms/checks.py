@@ -37,6 +37,27 @@ def key_field_indexes(layer, fields) -> set[int]:
     return out
 
 
+#: Numeric fields that hold coordinates or identifiers, not a measured value (skipped when
+#: choosing a default value field; still selectable).
+NOT_A_VALUE_NAMES = ("x", "y", "z", "lon", "lat", "long", "longitude", "latitude", "easting",
+                     "northing", "east", "north", "id", "objectid", "ogc_fid", "gid")
+
+
+def preferred_value_field(layer) -> str:
+    """The default value field of a point layer: its first numeric field that is neither the
+    feature id / primary key nor a coordinate or identifier column (``fid``, ``x``, ``lat``...);
+    else its first numeric non-key field; else ``""``."""
+    if layer is None:
+        return ""
+    fields = layer.fields()
+    keys = key_field_indexes(layer, fields)
+    numeric = [f.name() for i, f in enumerate(fields) if f.isNumeric() and i not in keys]
+    for name in numeric:
+        if name.lower() not in NOT_A_VALUE_NAMES:
+            return name
+    return numeric[0] if numeric else ""
+
+
 def numeric_fields(fields, exclude=()) -> str:
     """The numeric field names a user may choose (key fields in ``exclude`` left out)."""
     names = [f.name() for i, f in enumerate(fields) if f.isNumeric() and i not in exclude]
@@ -113,6 +134,34 @@ def check_template_crs(template, crs: QgsCoordinateReferenceSystem) -> None:
         "▸ Warp) or the points so both share one CRS")
 
 
+def check_degrees(source) -> None:
+    """A layer said to be in degrees must have coordinates that can be degrees.
+
+    A layer without a CRS is given EPSG:4326 by QGIS; its metre coordinates (181000, 333000)
+    would then be read as degrees and "reprojected" to nonsense.
+    """
+    ext = source.sourceExtent()
+    if ext.isEmpty() and ext.width() == 0 and ext.height() == 0 and ext.xMinimum() == 0:
+        return
+    if (-180.0 <= ext.xMinimum() and ext.xMaximum() <= 360.0 and -90.0 <= ext.yMinimum()
+            and ext.yMaximum() <= 90.0):
+        return
+    crs = source.sourceCrs()
+    raise QgsProcessingException(
+        f"the point layer's CRS is {crs.authid() or crs.description()} (degrees), but its "
+        f"coordinates ({ext.xMinimum():.6g} to {ext.xMaximum():.6g}, {ext.yMinimum():.6g} to "
+        f"{ext.yMaximum():.6g}) cannot be degrees: the CRS is probably wrong or was missing "
+        "(QGIS assumes EPSG:4326 for a layer without one). Set the layer's real projected CRS "
+        "(Layer Properties ▸ Source ▸ Assigned CRS) and run again")
+
+
+def utm_crs(source, context) -> QgsCoordinateReferenceSystem:
+    """The WGS 84 / UTM CRS of the layer's centre (invalid when it cannot be computed)."""
+    text = utm_suggestion(source, context)
+    return QgsCoordinateReferenceSystem(text) if text.startswith("EPSG:") else \
+        QgsCoordinateReferenceSystem()
+
+
 def utm_suggestion(source, context) -> str:
     """``EPSG:326zz``/``EPSG:327zz`` for the UTM zone of the layer's centre."""
     try:
@@ -124,6 +173,21 @@ def utm_suggestion(source, context) -> str:
         return f"EPSG:{32600 + zone if centre.y() >= 0 else 32700 + zone}"
     except Exception:
         return "the UTM zone of your data (EPSG:326xx north, EPSG:327xx south)"
+
+
+def default_cell_size(width: float, height: float, n_samples: int) -> float:
+    """A quarter of the mean sample spacing ``sqrt(area / n)``, rounded down to 1, 2, 2.5 or 5
+    times a power of ten: about 16 cells per sample, fine enough to show the kriged surface and
+    never finer than the data support (Meuse, 155 samples over 2.8 x 3.9 km: 50 m)."""
+    area = max(width, 0.0) * max(height, 0.0)
+    if area <= 0:
+        area = max(width, height, 1e-9) ** 2
+    raw = math.sqrt(area / max(n_samples, 1)) / 4.0
+    power = 10.0 ** math.floor(math.log10(raw))
+    for step in (5.0, 2.5, 2.0, 1.0):
+        if raw >= step * power:
+            return step * power
+    return power
 
 
 def parse_z_levels(text: str | None) -> list[float] | None:

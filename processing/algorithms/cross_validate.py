@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 from qgis.core import (
@@ -11,9 +10,11 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
 )
 
-from ..constants import CV_METHODS, CV_NUMBERS, GROUP_GEOSTATISTICS
+from ..compat import NUMBER_INTEGER
+from ..constants import CV_METHODS, CV_NUMBER_LABELS, CV_NUMBERS, GROUP_GEOSTATISTICS
 from . import params as P
 from .base import EngineAlgorithm, move_output, read_json
 
@@ -56,6 +57,30 @@ def metrics_html(data: dict, title: str) -> str:
         "td,th{padding:4px 10px;border-bottom:1px solid #ccc;text-align:right}</style></head>"
         f"<body><h2>{html.escape(title)}</h2>{tables}<ul>{info}</ul></body></html>"
     )
+
+
+def variogram_choice(variogram_file: str, refit: bool) -> str:
+    """One line saying which variogram the folds use (the file or a refit in each fold)."""
+    if not variogram_file:
+        return "Variogram: fitted automatically inside every fold (no model file given)."
+    name = Path(variogram_file).name
+    if refit:
+        return (f"Variogram: refitted inside every fold, as asked; the model file {name!r} is "
+                "not used (uncheck 'Refit the variogram in every fold' to use it).")
+    return f"Variogram: the model file {name!r} in every fold."
+
+
+def metrics_summary(metrics: dict) -> list[str]:
+    """A short human table of the metrics: a header line and one line per method."""
+    if not isinstance(metrics, dict) or not metrics:
+        return []
+    lines = [f"{'method':<8} {'RMSE':>10} {'MAE':>10} {'R²':>7} {'MSDR':>7}"]
+    for method, values in metrics.items():
+        if isinstance(values, dict):
+            lines.append(f"{method:<8} " + " ".join(
+                f"{_fmt(values.get(k)):>{w}}" for k, w in (("rmse", 10), ("mae", 10),
+                                                           ("r2", 7), ("msdr", 7))))
+    return ["Cross-validation:"] + lines
 
 
 def _fmt(value) -> str:
@@ -101,12 +126,29 @@ class CrossValidate(EngineAlgorithm):
         ))
         self.addParameter(P.folds_param("10"))
         self.addParameter(P.flag_param(
-            REFIT, "Refit the variogram in every fold", True,
-            "Fit the variogram (and transforms) again on the training part of every fold, so "
-            "the held-out samples never inform the model (honest scores; slower).",
+            REFIT, "Refit the variogram in every fold (instead of the model file)", False,
+            "Without a variogram model file the variogram is always fitted inside every fold. "
+            "With a model file, that model is used in every fold unless this is checked: then "
+            "the variogram (and transforms) are fitted again on the training part of every "
+            "fold and the file is not used (the log says which one was used).",
             advanced=False))
-        self.addParameter(P.neighbours_param(16, hybrid=True))
+        self.addParameter(P.with_help(
+            QgsProcessingParameterNumber(P.KRIGING_NEIGHBOURS, "Kriging neighbours",
+                                         NUMBER_INTEGER, optional=True, minValue=0),
+            "Nearest samples used by ordinary kriging (and KED) at each held-out sample; 0: "
+            "all samples; empty: the engine's default (32). Also the kriging of the hybrid "
+            "and linear methods' features.",
+        ))
+        neighbours = P.neighbours_param(16, hybrid=True)
+        neighbours.setDescription("Neighbours in the network's sequence (hybrid and linear "
+                                  "only)")
+        neighbours.setHelp("Number of nearest samples forming each location's sequence for "
+                           "the hybrid network and the linear method's features. Not used "
+                           "by ordinary kriging or KED (see 'Kriging neighbours').")
+        self.addParameter(P.add_flag(neighbours, P.FLAG_ADVANCED))
         for p in P.hybrid_params():
+            if p.name() == P.KRIGING_NEIGHBOURS:
+                continue  # a main parameter here (above)
             if p.name() not in (P.SEED,):
                 P.add_flag(p, P.FLAG_ADVANCED)
             self.addParameter(p)
@@ -124,10 +166,8 @@ class CrossValidate(EngineAlgorithm):
         self.addParameter(P.select_param())
         self.addParameter(P.gate_param())
         self.addParameter(P.base_param())
-        labels = {"RMSE": "RMSE", "MAE": "MAE", "R2": "R²"}
-        for name in CV_NUMBERS:
-            metric, method = name.split("_")
-            self.addOutput(QgsProcessingOutputNumber(name, f"{labels[metric]} ({method.lower()})"))
+        for name, label in CV_NUMBER_LABELS.items():
+            self.addOutput(QgsProcessingOutputNumber(name, label))
 
     def validate(self, parameters, context) -> None:
         super().validate(parameters, context)
@@ -149,8 +189,11 @@ class CrossValidate(EngineAlgorithm):
             folds = self.parameterAsString(parameters, P.FOLDS, context)
             if folds:
                 args += ["--folds", folds.strip()]
-            if self.parameterAsBoolean(parameters, REFIT, context):
+            refit = self.parameterAsBoolean(parameters, REFIT, context)
+            if refit:
                 args.append("--refit-variogram")
+            feedback.pushInfo(variogram_choice(
+                self.parameterAsFile(parameters, P.VARIOGRAM, context), refit))
             if {"hybrid", "linear", "ked"} & set(methods):  # ked: the covariates
                 args += self.hybrid_args(parameters, context)
             else:
@@ -179,6 +222,6 @@ class CrossValidate(EngineAlgorithm):
             value = metrics.get(method, {}).get(key) if isinstance(metrics, dict) else None
             if isinstance(value, (int, float)):
                 results[name] = float(value)
-        for method, values in (metrics.items() if isinstance(metrics, dict) else []):
-            feedback.pushInfo(f"{method}: {json.dumps(values)}")
+        for line in metrics_summary(metrics):
+            feedback.pushInfo(line)
         return results

@@ -13,6 +13,7 @@ from qgis.core import (
 )
 
 from ..constants import DEFAULT_FIT_MODELS, GROUP_GEOSTATISTICS, VARIOGRAM_MODELS
+from ..messages import round_numbers
 from . import params as P
 from .base import EngineAlgorithm, move_output, read_json
 
@@ -53,7 +54,7 @@ class FitVariogram(EngineAlgorithm):
     )
 
     def initAlgorithm(self, config=None):
-        for p in P.point_input():
+        for p in P.point_input(variogram_file=False):
             self.addParameter(p)
         labels = [label for _, label in VARIOGRAM_MODELS]
         default = [i for i, (code, _) in enumerate(VARIOGRAM_MODELS) if code in DEFAULT_FIT_MODELS]
@@ -135,6 +136,6 @@ class FitVariogram(EngineAlgorithm):
         model = data.get("model", {})
         nugget, sill, rng = model_summary(model)
         text = data.get("text") or (model if isinstance(model, str) else "")
-        feedback.pushInfo(f"fitted variogram: {text}")
+        feedback.pushInfo(f"Fitted variogram: {round_numbers(str(text))}")
         results.update({NUGGET: nugget, SILL: sill, RANGE: rng, MODEL_TEXT: str(text)})
         return results

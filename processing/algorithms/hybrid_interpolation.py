@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from qgis.core import (
@@ -9,12 +10,14 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
+    QgsProcessingUtils,
 )
 
-from ..constants import CV_METHODS, CV_NUMBERS, GROUP_HYBRID, HYBRID_RASTERS
+from ..constants import CV_METHODS, CV_NUMBER_LABELS, CV_NUMBERS, GROUP_HYBRID, HYBRID_RASTERS
 from . import params as P
 from .base import EngineAlgorithm, move_folder, move_output, read_json
-from .predict_hybrid import add_hybrid_raster_outputs
+from .predict_hybrid import add_hybrid_raster_outputs, check_threshold_outputs
+from .report_paths import rewrite_report_paths
 from .train_hybrid import HYBRID_METHOD
 
 
@@ -107,18 +110,19 @@ class HybridInterpolation(EngineAlgorithm):
         self.addParameter(P.select_param())
         self.addParameter(P.gate_param())
         self.addParameter(P.base_param())
-        for name in CV_NUMBERS:
-            metric, method = name.split("_")
-            self.addOutput(QgsProcessingOutputNumber(name, f"{metric} ({method.lower()}, CV)"))
+        for name, label in CV_NUMBER_LABELS.items():
+            self.addOutput(QgsProcessingOutputNumber(name, label))
 
     def validate(self, parameters, context):
         super().validate(parameters, context)
+        check_threshold_outputs(self, parameters, context)
         source = self.parameterAsSource(parameters, P.INPUT, context)
-        self.check_grid(parameters, context, source.sourceCrs(), source.sourceExtent())
+        self.check_grid(parameters, context, self.working_crs(parameters, context, source),
+                        self.sample_extent(parameters, context, source), source.featureCount())
 
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)
-        crs = source.sourceCrs()
+        crs = self.working_crs(parameters, context, source)
         field = self.parameterAsString(parameters, P.FIELD, context)
         mask = self.parameterAsSource(parameters, P.MASK, context)
         with self.work_folder() as work:
@@ -126,7 +130,10 @@ class HybridInterpolation(EngineAlgorithm):
             args = self.point_args(parameters, context, feedback)
             args += self.variogram_args(parameters, context)
             args += self.hybrid_args(parameters, context)
-            args += self.grid_args(parameters, context, crs)
+            self.warn_extrapolation(parameters, context, source, feedback)
+            args += self.grid_args(parameters, context, crs,
+                                   (self.sample_extent(parameters, context, source),
+                                    source.featureCount()), feedback)
             args += self.threshold_args(parameters, context)
             folds = self.parameterAsString(parameters, P.FOLDS, context)
             if folds and folds.strip():
@@ -140,23 +147,36 @@ class HybridInterpolation(EngineAlgorithm):
             # the contract names the rasters; they may sit in a sub-folder of the run
             flat = work / "rasters"
             flat.mkdir()
-            for fname, _, _ in HYBRID_RASTERS.values():
+            engine_paths = {}
+            for name, (fname, _, _) in HYBRID_RASTERS.items():
                 found = find_one(out_dir, fname)
                 if found is not None:
+                    engine_paths[name] = str(found)
                     move_output(found, flat / fname)
             required = tuple(n for n in HYBRID_RASTERS if n != "EXCEEDANCE")
             results = self.deliver_rasters(HYBRID_RASTERS, parameters, context, flat, feedback,
-                                           f" ({field})", mask, required)
-            report = find_report(out_dir, outputs)
-            dest = self.parameterAsFileOutput(parameters, P.REPORT, context)
-            if report is not None and dest:
-                move_output(report, Path(dest))
-                results[P.REPORT] = dest
+                                           f" ({field})", mask, required,
+                                           run_label=f"Hybrid interpolation ({field})")
+            final = {engine_paths[n]: os.path.abspath(results[n])
+                     for n in results if n in engine_paths}
             model_dest = self.parameterAsString(parameters, P.MODEL, context)
             model_json = find_one(out_dir, "model.json")
             if model_dest and model_json is not None:
+                final[str(model_json.parent)] = os.path.abspath(model_dest)
                 move_folder(model_json.parent, Path(model_dest))
                 results[P.MODEL] = model_dest
+            report = find_report(out_dir, outputs)
+            dest = self.parameterAsFileOutput(parameters, P.REPORT, context)
+            if report is not None and dest:
+                final[str(report)] = os.path.abspath(dest)
+                final[str(out_dir)] = os.path.dirname(os.path.abspath(dest))
+                input_path = args[args.index("--input") + 1]
+                if str(work) in input_path or input_path.startswith(
+                        QgsProcessingUtils.tempFolder()):
+                    final[input_path] = f"the QGIS layer {source.sourceName()!r}"
+                rewrite_report_paths(report, final, work)
+                move_output(report, Path(dest))
+                results[P.REPORT] = dest
             metrics = find_metrics(out_dir, outputs)
         for name, (method, key) in CV_NUMBERS.items():
             value = metrics.get(method, {}).get(key) if isinstance(metrics.get(method), dict) \

@@ -5,12 +5,10 @@ from __future__ import annotations
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingParameterMultipleLayers,
-    QgsProcessingParameterRasterDestination,
     QgsProcessingParameterString,
 )
 
 from ..compat import TYPE_RASTER
-from ..constants import KRIGING_RASTERS
 from . import params as P
 from .checks import check_drift
 from .ordinary_kriging import OrdinaryKriging
@@ -62,13 +60,7 @@ class KrigingExternalDrift(OrdinaryKriging):
         self.addParameter(P.block_param())
         for p in P.grid_params():
             self.addParameter(p)
-        self.addParameter(P.output_units_param())
-        for name, (_, kind, label) in KRIGING_RASTERS.items():
-            self.addParameter(P.with_help(
-                QgsProcessingParameterRasterDestination(name, label),
-                f"GeoTIFF with the {label.lower()} (nodata -9999), styled with a "
-                f"{'magma' if kind == 'variance' else 'viridis'} ramp.",
-            ))
+        self.add_kriging_outputs()
 
     def validate(self, parameters, context):
         super().validate(parameters, context)

@@ -7,6 +7,13 @@ from qgis.core import QgsProcessingParameterRasterDestination
 from ..constants import GROUP_GEOSTATISTICS, KRIGING_RASTERS
 from . import params as P
 from .base import EngineAlgorithm
+from .target_points import (
+    check_points_outputs,
+    deliver_points,
+    points_args,
+    target_point_params,
+    wants_points,
+)
 
 
 class OrdinaryKriging(EngineAlgorithm):
@@ -39,20 +46,38 @@ class OrdinaryKriging(EngineAlgorithm):
         self.addParameter(P.block_param())
         for p in P.grid_params():
             self.addParameter(p)
+        self.add_kriging_outputs()
+
+    def add_kriging_outputs(self) -> None:
+        """Output units, the estimate and variance rasters, the variogram selection rule and
+        the target points (shared with ``krigingexternaldrift``)."""
         self.addParameter(P.output_units_param())
+        units = {"value": "in the field's units (transformed units with Output units = "
+                          "transformed)",
+                 "variance": "in squared units of the field (ppm² for a field in ppm; "
+                             "transformed units with Output units = transformed)"}
         for name, (_, kind, label) in KRIGING_RASTERS.items():
             self.addParameter(P.with_help(
-                QgsProcessingParameterRasterDestination(name, label),
-                f"GeoTIFF with the {label.lower()} (nodata -9999), styled with a "
-                f"{'magma' if kind == 'variance' else 'viridis'} ramp.",
+                QgsProcessingParameterRasterDestination(name, label, optional=True,
+                                                        createByDefault=True),
+                f"GeoTIFF (or the format of the file's extension) with the {label.lower()} "
+                f"{units[kind]}; nodata -9999, styled with a "
+                f"{'magma' if kind == 'variance' else 'viridis'} ramp. Not written when "
+                "predicting at points.",
             ))
         self.addParameter(P.select_param())
+        for p in target_point_params("the columns 'kriging_estimate' and 'kriging_variance'"):
+            self.addParameter(p)
 
     def validate(self, parameters, context):
         super().validate(parameters, context)
-        source = self.parameterAsSource(parameters, P.INPUT, context)
-        self.check_grid(parameters, context, source.sourceCrs(), source.sourceExtent())
+        check_points_outputs(self, parameters, context)
         self.block_args(parameters, context)
+        if wants_points(parameters):
+            return
+        source = self.parameterAsSource(parameters, P.INPUT, context)
+        self.check_grid(parameters, context, self.working_crs(parameters, context, source),
+                        self.sample_extent(parameters, context, source), source.featureCount())
 
     def drift_args(self, parameters, context) -> list[str]:
         """Flags of the trend (none for ordinary kriging; see ``krigingexternaldrift``)."""
@@ -60,7 +85,7 @@ class OrdinaryKriging(EngineAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)
-        crs = source.sourceCrs()
+        crs = self.working_crs(parameters, context, source)
         field = self.parameterAsString(parameters, P.FIELD, context)
         mask = self.parameterAsSource(parameters, P.MASK, context)
         with self.work_folder() as work:
@@ -78,11 +103,22 @@ class OrdinaryKriging(EngineAlgorithm):
                     args += ["--max-distance", repr(dist)]
             args += self.block_args(parameters, context)
             args += self.drift_args(parameters, context)
-            args += self.grid_args(parameters, context, crs)
+            points = wants_points(parameters)
+            if points:
+                args += points_args(self, parameters, context, feedback)
+            else:
+                self.warn_extrapolation(parameters, context, source, feedback)
+                args += self.grid_args(parameters, context, crs,
+                                       (self.sample_extent(parameters, context, source),
+                                    source.featureCount()), feedback)
             units = self.parameterAsEnum(parameters, P.OUTPUT_UNITS, context)
             if units:
                 args += ["--output-units", P.OUTPUT_UNIT_CHOICES[units][0]]
             args += ["--output-dir", str(work)]
             self.engine("krige", args, feedback, work)
+            if points:
+                return deliver_points(self, parameters, context, work / "kriging_points.gpkg",
+                                      f"Kriging at points ({field})")
             return self.deliver_rasters(KRIGING_RASTERS, parameters, context, work, feedback,
-                                        f" ({field})", mask, required=tuple(KRIGING_RASTERS))
+                                        f" ({field})", mask, required=tuple(KRIGING_RASTERS),
+                                        run_label=f"{self.DISPLAY} ({field})")

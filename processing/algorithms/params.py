@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from qgis.core import (
+    Qgis,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterCrs,
     QgsProcessingParameterDistance,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
@@ -37,7 +40,7 @@ CELL_SIZE, EXTENT, TEMPLATE, MASK, Z_LEVELS = "CELL_SIZE", "EXTENT", "TEMPLATE",
 COVARIATES, CO_FIELDS, ENSEMBLE, EPOCHS, SEED = (
     "COVARIATES", "CO_FIELDS", "ENSEMBLE", "EPOCHS", "SEED")
 THRESHOLD, FOLDS, MODEL, REPORT = "THRESHOLD", "FOLDS", "MODEL", "REPORT"
-OUTPUT_UNITS, BLOCK, DRIFT = "OUTPUT_UNITS", "BLOCK", "DRIFT"
+OUTPUT_UNITS, BLOCK, DRIFT, REPROJECT = "OUTPUT_UNITS", "BLOCK", "DRIFT", "REPROJECT"
 KRIGING_NEIGHBOURS, COORDINATES, INTERVAL = "KRIGING_NEIGHBOURS", "COORDINATES", "INTERVAL"
 BATCH_SIZE, LEARNING_RATE, PATIENCE = "BATCH_SIZE", "LEARNING_RATE", "PATIENCE"
 TARGET, LOSS = "TARGET", "LOSS"
@@ -54,6 +57,15 @@ SELECT_CHOICES = (("sse", "Lowest weighted squared error of the fit"),
                   ("cv", "Lowest kriging cross-validation RMSE (default)"))
 
 
+def destination_given(parameters: dict, name: str) -> bool:
+    """Whether the destination ``name`` was given (not skipped), without resolving it: resolving
+    a temporary output registers a layer to load, which a check must not do."""
+    value = parameters.get(name)
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        value = value.sink.staticValue()
+    return value not in (None, "")
+
+
 def with_help(param, text: str, advanced: bool = False):
     """Set the parameter's help text (QGIS >= 3.16) and optionally mark it advanced."""
     if hasattr(param, "setHelp"):
@@ -63,7 +75,7 @@ def with_help(param, text: str, advanced: bool = False):
     return param
 
 
-def point_input(with_transform: bool = True) -> list:
+def point_input(with_transform: bool = True, variogram_file: bool = True) -> list:
     """``INPUT``, ``FIELD``, ``Z_FIELD`` (and ``TRANSFORM``)."""
     out = [
         with_help(
@@ -73,10 +85,10 @@ def point_input(with_transform: bool = True) -> list:
             "only' is honoured.",
         ),
         with_help(
-            QgsProcessingParameterField(FIELD, "Value field", None, INPUT,
-                                        FIELD_NUMERIC),
+            value_field_param(),
             "Numeric field to interpolate (e.g. a concentration). NULL values are dropped with "
-            "a warning; samples at identical locations are averaged.",
+            "a warning; samples at identical locations are averaged. The dialog starts on the "
+            "first numeric field that is not the feature id or a coordinate column.",
         ),
         with_help(
             QgsProcessingParameterField(Z_FIELD, "Z / depth field (3D data)", None, INPUT,
@@ -86,19 +98,44 @@ def point_input(with_transform: bool = True) -> list:
             advanced=True,
         ),
     ]
+    out.append(with_help(
+        QgsProcessingParameterCrs(REPROJECT, "Work in this projected CRS (reproject the "
+                                             "points)", optional=True),
+        "Optional projected CRS the samples are reprojected to before anything is computed "
+        "(like the command line's --reproject); the outputs are in this CRS. Not set: the "
+        "layer's CRS, or for a layer in degrees (geographic CRS) the UTM zone of its centre, "
+        "named in the log.",
+        advanced=True,
+    ))
     if with_transform:
-        out.append(transform_param())
+        out.append(transform_param(variogram_file))
     return out
 
 
-def transform_param():
+#: The dialogs' value-field widget (``ui/value_field.py``), imported by path only when a
+#: dialog opens (never in qgis_process).
+VALUE_FIELD_WRAPPER = "gcnn_rnn.ui.value_field.ValueFieldWidgetWrapper"
+
+
+def value_field_param():
+    """``FIELD``; on QGIS 3 its dialog widget starts on a measured value, never ``fid``."""
+    param = QgsProcessingParameterField(FIELD, "Value field", None, INPUT, FIELD_NUMERIC)
+    if Qgis.QGIS_VERSION_INT < 40000:  # QGIS 4 dropped the Python wrapper it extends
+        param.setMetadata({"widget_wrapper": {"class": VALUE_FIELD_WRAPPER}})
+    return param
+
+
+def transform_param(variogram_file: bool = True):
+    """``TRANSFORM``; ``variogram_file``: the algorithm also takes a variogram model file."""
+    unset = ("the transform recorded in the variogram model file, else none." if variogram_file
+             else "none.")
     return with_help(
         QgsProcessingParameterEnum(TRANSFORM, "Transform of the values",
                                    [label for _, label in TRANSFORMS], optional=True),
         "Transform applied before the variogram and kriging: none, natural log (strictly "
         "positive values; lognormal back-transform using the kriging variance) or normal score "
         "(with a tail model for the back-transform). Results are back-transformed. Not set: "
-        "the transform recorded in the variogram model file, else none.",
+        + unset,
     )
 
 
@@ -153,19 +190,20 @@ def grid_params(with_distance_parent: bool = True) -> list:
         cell = QgsProcessingParameterNumber(CELL_SIZE, "Cell size (in the model's CRS units)",
                                             NUMBER_DOUBLE, optional=True, minValue=0)
     return [
-        with_help(cell, "Output cell size in the layer's CRS units (e.g. metres). Required "
-                        "unless a template raster is given."),
+        with_help(cell, "Output cell size in the layer's CRS units (e.g. metres). Not set and no "
+                        "template raster: a quarter of the mean sample spacing, rounded to 1, 2, "
+                        "2.5 or 5 times a power of ten (the log names the value used)."),
         with_help(
             QgsProcessingParameterExtent(EXTENT, "Output extent", optional=True),
-            "Area of the output grid; empty: the extent of the point samples. Snapped outwards "
-            "to multiples of the cell size.",
+            "Area of the output grid; empty: the extent of the samples (the training samples "
+            "of a model folder). Snapped outwards to multiples of the cell size. Far outside "
+            "the samples the map is an extrapolation: a warning names the share of such cells.",
         ),
         with_help(
             QgsProcessingParameterRasterLayer(TEMPLATE, "Template raster (defines the grid)",
                                               optional=True),
-            "A raster whose grid (origin, cell size, size, CRS) the outputs copy, instead of "
-            "the cell size and extent.",
-            advanced=True,
+            "A raster whose grid (origin, cell size, size, CRS) and nodata mask the outputs "
+            "copy, instead of the cell size and extent.",
         ),
         with_help(
             QgsProcessingParameterFeatureSource(MASK, "Mask polygons", [TYPE_VECTOR_POLYGON],
@@ -277,7 +315,9 @@ def threshold_param():
         QgsProcessingParameterNumber(THRESHOLD, "Threshold (probability of exceeding)",
                                      NUMBER_DOUBLE, optional=True),
         "Optional limit (e.g. a regulatory limit or a cut-off grade, in the field's units): "
-        "adds a raster with the probability of exceeding it at each cell.",
+        "adds the raster 'Probability of exceeding' (0-1) at each cell. It is always written "
+        "when a threshold is set (to a temporary file when no destination is chosen, loaded "
+        "with the other outputs).",
     )
 
 

@@ -10,12 +10,20 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingParameterFile,
     QgsProcessingParameterRasterDestination,
+    QgsRectangle,
 )
 
 from ..compat import FILE_BEHAVIOUR_FOLDER
 from ..constants import GROUP_HYBRID, HYBRID_RASTERS
 from . import params as P
 from .base import EngineAlgorithm
+from .target_points import (
+    check_points_outputs,
+    deliver_points,
+    points_args,
+    target_point_params,
+    wants_points,
+)
 from .train_hybrid import HYBRID_METHOD
 
 
@@ -38,6 +46,17 @@ def bundle_crs(info: dict) -> QgsCoordinateReferenceSystem:
     out = QgsCoordinateReferenceSystem.fromWkt(crs)
     return out if out.isValid() else QgsCoordinateReferenceSystem(crs)
 
+def bundle_samples(info: dict) -> tuple[QgsRectangle | None, int]:
+    """``(extent, count)`` of a bundle's training samples (for the default cell size)."""
+    coords = (info.get("training_data") or {}).get("coords") if isinstance(
+        info.get("training_data"), dict) else None
+    if not isinstance(coords, list) or len(coords) < 2:
+        return None, 0
+    xs = [float(c[0]) for c in coords]
+    ys = [float(c[1]) for c in coords]
+    return QgsRectangle(min(xs), min(ys), max(xs), max(ys)), len(coords)
+
+
 def bundle_field(info: dict) -> str:
     for key in ("field", "target", "target_field"):
         if isinstance(info.get(key), str):
@@ -47,17 +66,44 @@ def bundle_field(info: dict) -> str:
         return data["field"]
     return ""
 
+#: What each hybrid raster holds and in which units (its destination's help).
+HYBRID_RASTER_HELP = {
+    "PREDICTION": "the hybrid prediction, in the field's original units",
+    "KRIGING_ESTIMATE": "the ordinary-kriging estimate the model starts from, in the field's "
+                        "original units",
+    "KRIGING_VARIANCE": "the ordinary-kriging variance, in squared units of the field (ppm² "
+                        "for a field in ppm; back-transformed with a transform)",
+    "PREDICTION_STD": "the standard deviation of the prediction, in the field's original units",
+    "INTERVAL_LOWER": "the lower bound of the calibrated prediction interval, in the field's "
+                      "original units",
+    "INTERVAL_UPPER": "the upper bound of the calibrated prediction interval, in the field's "
+                      "original units",
+    "EXCEEDANCE": "the probability (0-1) that the value exceeds the threshold; written whenever "
+                  "a threshold is set (to a temporary file when no destination is chosen), "
+                  "refused without one",
+}
+
+
 def add_hybrid_raster_outputs(alg) -> None:
+    """The raster destinations, all optional: QGIS 3.22's qgis_process demands every
+    non-optional destination on the command line, and predicting at points writes none."""
     for name, (_, _kind, label) in HYBRID_RASTERS.items():
-        optional = name == "EXCEEDANCE"
         param = QgsProcessingParameterRasterDestination(
-            name, label, optional=optional, createByDefault=not optional)
+            name, label, optional=True, createByDefault=name != "EXCEEDANCE")
         alg.addParameter(P.with_help(
-            param,
-            f"GeoTIFF with the {label.lower()}"
-            + (" (only with a threshold)" if optional else "")
-            + ", in the field's original units.",
-        ))
+            param, f"GeoTIFF (or the format of the file's extension) with "
+                   f"{HYBRID_RASTER_HELP[name]}; nodata -9999."))
+
+
+def check_threshold_outputs(alg, parameters, context) -> None:
+    """An exceedance destination needs a threshold (the map is of P(value > threshold))."""
+    if parameters.get(P.THRESHOLD) not in (None, ""):
+        return
+    if P.destination_given(parameters, "EXCEEDANCE"):
+        raise QgsProcessingException(
+            "'Probability of exceeding' needs a threshold: set 'Threshold (probability of "
+            "exceeding)' or skip that output")
+
 
 class PredictHybrid(EngineAlgorithm):
     ALG_ID = "predicthybrid"
@@ -83,6 +129,10 @@ class PredictHybrid(EngineAlgorithm):
             self.addParameter(p)
         self.addParameter(P.threshold_param())
         add_hybrid_raster_outputs(self)
+        for p in target_point_params("the predicted columns (prediction, kriging estimate and "
+                                     "variance, standard deviation, interval bounds and, with "
+                                     "a threshold, the exceedance probability)"):
+            self.addParameter(p)
 
     def validate(self, parameters, context):
         super().validate(parameters, context)
@@ -90,8 +140,12 @@ class PredictHybrid(EngineAlgorithm):
         if not folder or not (Path(folder) / "model.json").is_file():
             raise QgsProcessingException(
                 f"{folder!r} is not a model folder from 'Train hybrid model' (no model.json)")
+        check_threshold_outputs(self, parameters, context)
+        check_points_outputs(self, parameters, context)
+        if wants_points(parameters):
+            return
         info = bundle_info(folder)
-        self.check_grid(parameters, context, bundle_crs(info), None)
+        self.check_grid(parameters, context, bundle_crs(info), *bundle_samples(info))
 
     def processAlgorithm(self, parameters, context, feedback):
         folder = self.parameterAsFile(parameters, P.MODEL, context)
@@ -100,10 +154,19 @@ class PredictHybrid(EngineAlgorithm):
         mask = self.parameterAsSource(parameters, P.MASK, context)
         with self.work_folder() as work:
             args = ["--model-dir", folder]
-            args += self.grid_args(parameters, context, bundle_crs(info))
+            points = wants_points(parameters)
+            if points:
+                args += points_args(self, parameters, context, feedback)
+            else:
+                args += self.grid_args(parameters, context, bundle_crs(info),
+                                       bundle_samples(info), feedback)
             args += self.threshold_args(parameters, context)
             args += ["--output-dir", str(work)]
             self.engine("predict", args, feedback, work)
+            if points:
+                return deliver_points(self, parameters, context, work / "prediction_points.gpkg",
+                                      f"Hybrid prediction at points{f' ({field})' if field else ''}")
             required = tuple(n for n in HYBRID_RASTERS if n != "EXCEEDANCE")
             return self.deliver_rasters(HYBRID_RASTERS, parameters, context, work, feedback,
-                                        f" ({field})" if field else "", mask, required)
+                                        f" ({field})" if field else "", mask, required,
+                                        run_label=f"Hybrid prediction ({field or 'model'})")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import QgsProcessingException, QgsProcessingParameterFolderDestination
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFolderDestination,
+)
 
-from ..constants import GROUP_HYBRID
+from ..constants import GROUP_HYBRID, TRAIN_NUMBERS
 from . import params as P
-from .base import EngineAlgorithm, move_folder
+from .base import EngineAlgorithm, move_folder, read_json
+
+HYBRID_OOF, OK_LOO = "HYBRID_OOF_RMSE", "OK_LOO_RMSE"
 
 HYBRID_METHOD = (
     "<p>The hybrid GCNN-RNN model: for every location, the nearest samples ordered by distance "
@@ -29,8 +35,10 @@ class TrainHybrid(EngineAlgorithm):
     GROUP = GROUP_HYBRID
     ICON = "train"
     TAGS = ("deep learning", "lstm", "conv1d", "neural network", "hybrid", "training", "model")
-    NUMBERS_NOTE = ("The training metrics and the interval calibration are in the model "
-                    "folder's model.json; honest accuracy comes from 'Cross-validate'.")
+    NUMBERS_NOTE = ("The out-of-fold metrics of training, in transformed units (as in the "
+                    "model folder's model.json): each sample predicted by the ensemble member "
+                    "that held it out, against kriging's leave-one-out error. A comparison of "
+                    "methods on identical folds comes from 'Cross-validate'.")
     DESCRIPTION = (
         "<p>Trains the hybrid GCNN-RNN model on point samples and saves a model folder "
         "(<code>model.json</code> with the variogram, transform, feature set-up, scalers, "
@@ -52,6 +60,8 @@ class TrainHybrid(EngineAlgorithm):
         self.addParameter(P.select_param())
         self.addParameter(P.gate_param())
         self.addParameter(P.base_param())
+        for name, (_, label) in TRAIN_NUMBERS.items():
+            self.addOutput(QgsProcessingOutputNumber(name, label))
 
     def processAlgorithm(self, parameters, context, feedback):
         with self.work_folder() as work:
@@ -66,5 +76,15 @@ class TrainHybrid(EngineAlgorithm):
             dest = self.parameterAsString(parameters, P.MODEL, context)
             if not dest:
                 raise QgsProcessingException("no model folder (MODEL) given")
+            metrics = read_json(bundle / "model.json").get("metrics") or {}
             move_folder(bundle, Path(dest))
-        return {P.MODEL: dest}
+        results = {P.MODEL: dest}
+        for name, (key, _) in TRAIN_NUMBERS.items():
+            value = metrics.get(key) if isinstance(metrics, dict) else None
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                results[name] = float(value)
+        if HYBRID_OOF in results and OK_LOO in results:
+            feedback.pushInfo(
+                f"Out-of-fold RMSE (transformed units): hybrid {results[HYBRID_OOF]:.4g}, "
+                f"kriging {results[OK_LOO]:.4g}.")
+        return results

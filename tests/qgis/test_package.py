@@ -87,3 +87,28 @@ def test_qgis_process_runs_hybrid_interpolation(qgis_process_env, tmp_path):
         assert path.with_suffix(".qml").is_file()
     assert report.is_file() and "<html" in report.read_text(errors="replace").lower()
     assert results.get("RMSE_OK", 0) > 0 and results.get("RMSE_HYBRID", 0) > 0
+
+
+def test_addresses_live_in_pyproject_and_reach_the_zip(tmp_path):
+    """D4: tracker, repository and homepage are set once (pyproject's [project.urls]); the
+    zip's metadata.txt carries them, and the category is a documented one."""
+    import configparser
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import package
+    finally:
+        sys.path.pop(0)
+    urls = package.project_urls(REPO / "pyproject.toml")
+    out = build_zip(tmp_path)
+    meta = configparser.ConfigParser(interpolation=None)
+    meta.read_string(zipfile.ZipFile(out).read("gcnn_rnn/metadata.txt").decode("utf-8"))
+    general = meta["general"]
+    assert general["homepage"] == urls["Homepage"]
+    assert general["repository"] == urls["Repository"]
+    assert general["tracker"] == urls["Issues"]
+    assert general["category"] in ("Raster", "Vector", "Database", "Mesh", "Web")
+    checkout = configparser.ConfigParser(interpolation=None)
+    checkout.read(REPO / "metadata.txt", encoding="utf-8")
+    for key in package.URL_KEYS:  # the development checkout agrees (Help button, tests)
+        assert checkout["general"][key] == general[key], key

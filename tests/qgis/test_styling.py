@@ -88,3 +88,28 @@ def test_mask_sets_cells_outside_polygons_to_nodata(tmp_path):
     np.testing.assert_array_equal(after[inside], before[inside])
     assert (after[~inside] == -9999).all()
     assert n == int((~inside).sum())
+
+
+def test_legend_numbers_are_rounded_to_three_significant_digits_of_the_span():
+    # D13: the report saw 1,853,814.699 and 3,055.136053 in legends
+    assert styling.readable(1853814.699, 1853814.699 - 3055.136053) == "1,850,000"
+    assert styling.readable(3055.136053, 1850759.0) == "0"
+    assert styling.readable(3055.136053, 3000.0) == "3,060"
+    assert styling.readable(0.23456, 1.0) == "0.23"
+    assert styling.readable(108.129968, 50.0) == "108.1"
+    assert styling.legend_decimals(1e6) == 0 and styling.legend_decimals(0.01) == 4
+
+
+def test_loaded_style_gets_readable_legend_labels_and_format(tmp_path):
+    path = copy_dist(tmp_path, with_qml=True)
+    layer = QgsRasterLayer(str(path), "dist")
+    assert styling.apply_style(layer, "value")
+    shader = layer.renderer().shader().rasterShaderFunction()
+    labels = [item.label for item in shader.colorRampItemList()]
+    span = shader.maximumValue() - shader.minimumValue()
+    decimals = styling.legend_decimals(span)
+    for label in labels:
+        digits = label.split(".")[1] if "." in label else ""
+        assert len(digits) == decimals, labels
+    fmt = shader.legendSettings().numericFormat()
+    assert fmt.numberDecimalPlaces() == decimals
