@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InputDataError
 from ..progress import scaled
-from ..variogram.empirical import DEFAULT_LAGS, DEFAULT_TOLERANCE, directional_variograms
+from ..variogram.empirical import DEFAULT_LAGS, DEFAULT_MAX_POINTS, directional_variograms
 from ..variogram.fit import (
     DEFAULT_CANDIDATES,
     SELECT,
@@ -84,10 +84,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--tolerance",
         type=float,
-        default=DEFAULT_TOLERANCE,
         metavar="DEG",
-        help=f"angular tolerance of directions (default {DEFAULT_TOLERANCE})",
+        help="angular tolerance of directions (default 90 / number of directions, as gstat)",
     )
+    g.add_argument(
+        "--max-points",
+        type=int,
+        default=DEFAULT_MAX_POINTS,
+        metavar="N",
+        help=f"above N points use the pairs of a seeded random subsample of N points "
+        f"(default {DEFAULT_MAX_POINTS}; 0 = always all points); V.json records n_used",
+    )
+    g.add_argument("--seed", type=int, default=0, help="seed of that subsample (default 0)")
     g.add_argument(
         "--bandwidth",
         type=float,
@@ -196,6 +204,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         estimator=args.estimator,
         tolerance=args.tolerance,
         bandwidth=args.bandwidth,
+        max_points=args.max_points,
+        seed=args.seed,
         progress=scaled(session.progress, 0.0, 0.5),
         should_stop=session.should_stop,
     )
@@ -226,6 +236,9 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         fitted = type(fitted)(
             aniso.model, aniso.sse, fitted.method, fitted.candidates, fitted.selected_by
         )
+    if omni.subsample_seed is not None:
+        session.info(f"experimental variogram from a random subsample of {omni.n_used} of "
+                     f"{omni.n_points} points (seed {omni.subsample_seed})")
     session.info(f"variogram model: {fitted.model.to_text()}")
     doc = variogram_document(
         fitted.model,
