@@ -210,6 +210,7 @@ def krige(
     config: KrigingConfig | None = None,
     *,
     exclude_self: bool = False,
+    self_index: np.ndarray | None = None,
     return_details: bool = False,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
@@ -233,6 +234,10 @@ def krige(
         Targets are the samples themselves (``m == n``, same order) and each target's own
         sample is left out of its neighbourhood (leave-one-out). Other samples at the same
         location still count.
+    self_index : ndarray of int, shape (m,), optional
+        Leave-one-out for some samples: target ``r`` is sample ``self_index[r]`` (its
+        coordinates), left out of its own neighbourhood (``exclude_self`` is
+        ``self_index = arange(n)``).
     return_details : bool
         Also return neighbours, weights, distances and target covariances.
     progress, should_stop : callable, optional
@@ -272,6 +277,14 @@ def krige(
             f"exclude_self needs the samples as targets ({coords.shape[0]}), "
             f"got {targets.shape[0]} targets"
         )
+    if exclude_self:
+        self_index = np.arange(coords.shape[0], dtype=np.int64)
+    elif self_index is not None:
+        self_index = np.asarray(self_index, dtype=np.int64).ravel()
+        if self_index.shape[0] != targets.shape[0] or (
+                self_index.size and not 0 <= self_index.min() <= self_index.max()
+                < coords.shape[0]):
+            raise InputDataError("self_index needs one sample index (0..n-1) per target")
     kr = _Kriger(coords, values, model, config, bounding_corners(coords, targets))
     _set_threads(kr.threads)
     m = targets.shape[0]
@@ -281,12 +294,12 @@ def krige(
         k = kr.k
         det = (np.full((m, k), -1, dtype=np.int64), np.zeros((m, k)), np.full((m, k), np.inf),
                np.zeros((m, k)))
-    size = kr.chunk_size(return_details, exclude_self)
+    size = kr.chunk_size(return_details, self_index is not None)
     n_sing = n_miss = 0
     for start in range(0, m, size):
         check_cancel(should_stop)
         stop = min(m, start + size)
-        own = np.arange(start, stop, dtype=np.int64) if exclude_self else None
+        own = None if self_index is None else self_index[start:stop]
         e, v, mu, ns, nm, extra = kr.run(targets[start:stop], own, return_details)
         est[start:stop], var[start:stop], lag[start:stop] = e, v, mu
         n_sing += ns
