@@ -101,6 +101,7 @@ def bench_variogram(work: Path, sizes: list[int], gstat_max: int) -> list[dict]:
         row = {"n": n, "engine_s": t2 - t0, "engine_pairs_s": t1 - t0, "engine_fit_s": t2 - t1,
                "n_used": ev.n_used, "npairs": int(ev.npairs.sum()),
                "model": fit.model.to_text(4)}
+        print({"engine": row}, flush=True)
         if rscript and n <= gstat_max:
             src = work / f"v{n}.csv"
             _csv(src, xy, v)

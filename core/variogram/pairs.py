@@ -173,7 +173,10 @@ class CellGrid:
         n, ndim = coords.shape
         lo = coords.min(axis=0)
         span = coords.max(axis=0) - lo
-        side = cutoff / 2.0
+        # a hair over half the cutoff: a point's cell, computed with round-off, can be one
+        # off only within round-off of a cell edge, and cells ``ceil(cutoff / side) + 1``
+        # apart are then still more than the cutoff apart
+        side = cutoff / 2.0 * (1.0 + 1e-6)
         max_cells = max(64, _CELLS_PER_POINT * n)
         while np.prod(np.floor(span / side) + 1.0) > max_cells:
             side *= 1.5
