@@ -7,7 +7,7 @@ them one at a time):
   gau) of ``--variogram-sizes`` random samples (default 1e4, 1e5, 1e6) in process, against
   gstat ``variogram()`` + ``fit.variogram(vgm(c("Sph", "Exp", "Gau")))`` timed inside R for
   the sizes up to ``--gstat-max`` (default 1e5). The engine uses a seeded subsample of
-  100,000 points above that size (``n_used`` is reported).
+  50,000 points above that size (``n_used`` is reported).
 * ``global``: global ordinary kriging (``neighbours = 0``) of 1e4 samples at 400 nodes, the
   engine as a child process (its peak RSS from ``wait4``) and gstat ``krige()`` without
   ``nmax`` (global) as a child process.
