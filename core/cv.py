@@ -557,10 +557,11 @@ def ok_method(train: PointData, test: PointData, options: dict,
 
 #: Leave-one-out with a refitted variogram: one refit per sample up to this many samples;
 #: above, one refit without each of :data:`LOO_REFIT_GROUPS` seeded random groups of samples
-#: (each sample is then kriged from all others with its group's variogram). A fit costs about
-#: 0.1-0.5 s (five starts of three candidates), far more than a leave-one-out kriging.
-LOO_EXACT_REFITS = 200
-LOO_REFIT_GROUPS = 10
+#: (each sample is then kriged from all others with its group's variogram). A fit costs
+#: 0.3-1.7 s on two cores (five starts of three candidates), more than the leave-one-out
+#: kriging of 1,000 samples, so the number of fits sets the cost.
+LOO_EXACT_REFITS = 50
+LOO_REFIT_GROUPS = 5
 
 
 def _needs_refit(options: dict) -> bool:
