@@ -121,3 +121,19 @@ def test_subsample_is_seeded_and_recorded():
     assert full.n_used == 2500 and full.subsample_seed is None
     d = full.to_dict()
     assert (d["n_points"], d["n_used"], d["subsample_seed"]) == (2500, 2500, None)
+
+
+def test_pooled_directions_keep_the_bins():
+    """3D ``auto`` pools horizontal directions bin by bin: on a regular grid the 0-degree
+    (10, 20] bin (all pairs at 20 m, mean lag on the bin's upper edge) and the 45-degree one
+    (pairs at 14.1 m) are the same bin."""
+    from gcnn_rnn.core.variogram.fit import _pool
+
+    x, y = np.meshgrid(np.arange(0.0, 100.0, 10.0), np.arange(0.0, 100.0, 10.0))
+    xy = np.column_stack([x.ravel(), y.ravel()])
+    z = np.random.default_rng(0).normal(size=len(xy))
+    evs = directional_variograms(xy, z, [0.0, 45.0], cutoff=30.0, width=10.0, tolerance=10.0)
+    assert evs[0].lags.tolist() == [10.0, 20.0, 30.0]
+    pooled = _pool(evs)
+    assert pooled.npairs.tolist() == [evs[0].npairs[0], evs[0].npairs[1] + evs[1].npairs[0],
+                                      evs[0].npairs[2] + evs[1].npairs[1]]
