@@ -41,6 +41,7 @@ $(ENGINE_STAMP): pyproject.toml | $(SYS_STAMP)
 	[ -x $(VENV)/bin/python ] || "$$PY" -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e ".[dl,test]"
+	$(VENV)/bin/gcnn-rnn warmup --quiet  # compile the numba kernels into their cache once
 	@touch $@
 
 engine: $(ENGINE_STAMP)

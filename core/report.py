@@ -111,9 +111,14 @@ def _section_data(d: dict) -> str:
 
 def _section_variogram(v: dict) -> str:
     model = v["model"]
-    img = plots.variogram(model, v.get("experimental"), v.get("title", ""))
+    ev = v.get("experimental")
+    img = plots.variogram(model, ev, v.get("title", ""))
+    sample = ""
+    if ev is not None and getattr(ev, "subsample_seed", None) is not None:
+        sample = (f" Experimental variogram from the pairs of a random subsample of "
+                  f"{ev.n_used:,} of {ev.n_points:,} samples (seed {ev.subsample_seed}).")
     return (f"<h2>Variogram</h2><p>Fitted model (transformed units): "
-            f"<code>{html.escape(model.to_text())}</code></p>"
+            f"<code>{html.escape(model.to_text())}</code>.{sample}</p>"
             + _candidates_table(v.get("fit") or {}) + _img(img, "variogram"))
 
 

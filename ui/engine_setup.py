@@ -146,7 +146,7 @@ class EngineSetupTask(QgsTask):
             if not self._step(argv, start, stop):
                 return False
         if self.run_doctor:
-            argv = engine_command(self.python, "doctor", [])
+            argv = engine_command(self.python, "doctor", ["--warmup"])  # compile kernels now
             if not self._step(argv, 92, 100, env=engine_environment(), doctor=True):
                 return False
         self.setProgress(100)

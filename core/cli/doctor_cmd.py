@@ -22,6 +22,9 @@ PACKAGES = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tensorflow", action="store_true",
                         help="skip importing TensorFlow (slow to import)")
+    parser.add_argument("--warmup", action="store_true",
+                        help="also compile the kernels ahead of time (as `gcnn-rnn warmup`; "
+                        "the set-up dialog does it after installing the engine)")
 
 
 def _version(name: str) -> str | None:
@@ -63,6 +66,12 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         versions["gdal"] = None
     tf = {"available": None} if args.no_tensorflow else tensorflow_status()
     ok = not missing
+    warmup = None
+    if args.warmup and ok:
+        from ..warmup import warm_up
+
+        warmup = warm_up(session.progress)
+        session.info(f"kernels compiled or loaded from the cache in {warmup['seconds']:.1f} s")
     if missing:
         session.log("warning", f"missing engine packages: {', '.join(missing)}")
     if tf.get("available") is False:
@@ -75,4 +84,5 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "versions": versions,
         "tensorflow": tf,
         "gpu": bool(tf.get("gpus")),
+        "warmup": warmup,
     }

@@ -20,6 +20,7 @@ from .session import Session
 #: ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, session) -> dict``.
 COMMAND_MODULES = (
     "doctor",
+    "warmup",
     "inspect",
     "variogram",
     "krige",

@@ -10,7 +10,7 @@ import math
 
 from ..errors import InputDataError
 from ..progress import scaled
-from ..variogram.empirical import DEFAULT_LAGS, DEFAULT_TOLERANCE, directional_variograms
+from ..variogram.empirical import DEFAULT_LAGS, DEFAULT_MAX_POINTS, directional_variograms
 from ..variogram.fit import (
     DEFAULT_CANDIDATES,
     SELECT,
@@ -82,10 +82,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--tolerance",
         type=float,
-        default=DEFAULT_TOLERANCE,
         metavar="DEG",
-        help=f"angular tolerance of directions (default {DEFAULT_TOLERANCE})",
+        help="angular tolerance of directions (default 90 / number of directions, as gstat)",
     )
+    g.add_argument(
+        "--max-points",
+        type=int,
+        default=DEFAULT_MAX_POINTS,
+        metavar="N",
+        help=f"above N points use the pairs of a seeded random subsample of N points "
+        f"(default {DEFAULT_MAX_POINTS}; 0 = always all points); V.json records n_used",
+    )
+    g.add_argument("--seed", type=int, default=0, help="seed of that subsample (default 0)")
     g.add_argument(
         "--bandwidth",
         type=float,
@@ -183,6 +191,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         estimator=args.estimator,
         tolerance=args.tolerance,
         bandwidth=args.bandwidth,
+        max_points=args.max_points,
+        seed=args.seed,
         progress=scaled(session.progress, 0.0, 0.5),
         should_stop=session.should_stop,
     )
@@ -220,6 +230,9 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         fitted = type(fitted)(
             aniso.model, aniso.sse, fitted.method, fitted.candidates, fitted.selected_by
         )
+    if omni.subsample_seed is not None:
+        session.info(f"experimental variogram from a random subsample of {omni.n_used} of "
+                     f"{omni.n_points} points (seed {omni.subsample_seed})")
     session.info(f"variogram model: {fitted.model.to_text()}")
     if len(fitted.candidates) > 1:
         session.info(f"candidates (selected by {fitted.selected_by}):\n{fitted.summary()}")

@@ -14,7 +14,14 @@ from ..errors import InputDataError
 from ..grid import Grid
 from ..progress import ProgressFn, StopFn, check_cancel
 from .config import KrigingConfig, KrigingResult
-from .dense import DenseSystem, SingularSystem
+from .dense import (
+    DenseSystem,
+    SingularSystem,
+    available_bytes,
+    global_bytes,
+    max_global_samples,
+    target_chunk,
+)
 from .fallback import solve_singular
 from .neighbours import search
 from .solver import STATUS_EXACT, STATUS_MISSING, STATUS_SINGULAR, krige_kernel
@@ -22,8 +29,6 @@ from .solver import STATUS_EXACT, STATUS_MISSING, STATUS_SINGULAR, krige_kernel
 logger = logging.getLogger(__name__)
 
 _MIN_CHUNK, _MAX_CHUNK = 256, 262_144
-#: Largest global system solved densely (its factor takes n^2 * 8 bytes).
-DENSE_MAX_BYTES = 2 * 1024**3
 
 
 def _cores(n_jobs: int) -> int:
@@ -65,7 +70,9 @@ class _Kriger:
         self.k = self.n if config.neighbours == 0 else min(config.neighbours, self.n)
         self.threads = _cores(config.n_jobs)
         self.global_ = (self.k == self.n and config.max_distance is None
-                        and config.sectors == 0 and 16 * self.n**2 <= DENSE_MAX_BYTES)
+                        and config.sectors == 0)
+        if self.global_ and self.n > 1000:
+            _check_global_memory(self.n)
         self._dense: DenseSystem | None | bool = None  # False: tried, singular
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -93,7 +100,8 @@ class _Kriger:
         if self.global_:
             per_node = self.n * 40 * (3 if details else 1) + 128
             size = int(self.config.memory_budget_mb * 1024**2 / per_node)
-            return max(64, min(_MAX_CHUNK, size))
+            # chunks of n x m arrays stay within half the n x n matrix (dense.MATRIX_FACTOR)
+            return max(1, min(_MAX_CHUNK, size, target_chunk(self.n, details)))
         factor = 4.0 if self.config.sectors else (1.0 + 1.0 / self.k if exclude_self else 1.0)
         per_node = self.k * 16 * (factor + 1.0) + (self.k * 32 if details else 0) + 128
         size = int(self.config.memory_budget_mb * 1024**2 / per_node)
@@ -146,6 +154,21 @@ class _Kriger:
         n_missing = int((status == STATUS_MISSING).sum())
         extra = (nbr, w, dist, c) if details else None
         return est, var, lag, int(bad.size), n_missing, extra
+
+
+def _check_global_memory(n: int) -> None:
+    """Refuse a global neighbourhood whose ``n x n`` system does not fit in memory, before
+    anything is allocated, with the number of samples that would fit."""
+    need, avail = global_bytes(n), available_bytes()
+    if avail is None or need <= avail:
+        return
+    gib = 1024**3
+    raise InputDataError(
+        f"global kriging (neighbours = 0) of {n:,} samples needs {need / gib:.1f} GiB (one "
+        f"{n:,} x {n:,} float64 matrix and work space) but {avail / gib:.1f} GiB are "
+        f"available: at most {max_global_samples(avail):,} samples fit; use a local "
+        f"neighbourhood (e.g. --neighbours 32, gstat's nmax) instead"
+    )
 
 
 def covariance_shift(model, points: np.ndarray) -> float:
@@ -215,6 +238,7 @@ def krige(
     config: KrigingConfig | None = None,
     *,
     exclude_self: bool = False,
+    self_index: np.ndarray | None = None,
     return_details: bool = False,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
@@ -238,6 +262,10 @@ def krige(
         Targets are the samples themselves (``m == n``, same order) and each target's own
         sample is left out of its neighbourhood (leave-one-out). Other samples at the same
         location still count.
+    self_index : ndarray of int, shape (m,), optional
+        Leave-one-out for some samples: target ``r`` is sample ``self_index[r]`` (its
+        coordinates), left out of its own neighbourhood (``exclude_self`` is
+        ``self_index = arange(n)``).
     return_details : bool
         Also return neighbours, weights, distances and target covariances.
     progress, should_stop : callable, optional
@@ -277,6 +305,14 @@ def krige(
             f"exclude_self needs the samples as targets ({coords.shape[0]}), "
             f"got {targets.shape[0]} targets"
         )
+    if exclude_self:
+        self_index = np.arange(coords.shape[0], dtype=np.int64)
+    elif self_index is not None:
+        self_index = np.asarray(self_index, dtype=np.int64).ravel()
+        if self_index.shape[0] != targets.shape[0] or (
+                self_index.size and not 0 <= self_index.min() <= self_index.max()
+                < coords.shape[0]):
+            raise InputDataError("self_index needs one sample index (0..n-1) per target")
     kr = _Kriger(coords, values, model, config, bounding_corners(coords, targets))
     _set_threads(kr.threads)
     m = targets.shape[0]
@@ -286,12 +322,12 @@ def krige(
         k = kr.k
         det = (np.full((m, k), -1, dtype=np.int64), np.zeros((m, k)), np.full((m, k), np.inf),
                np.zeros((m, k)))
-    size = kr.chunk_size(return_details, exclude_self)
+    size = kr.chunk_size(return_details, self_index is not None)
     n_sing = n_miss = 0
     for start in range(0, m, size):
         check_cancel(should_stop)
         stop = min(m, start + size)
-        own = np.arange(start, stop, dtype=np.int64) if exclude_self else None
+        own = None if self_index is None else self_index[start:stop]
         e, v, mu, ns, nm, extra = kr.run(targets[start:stop], own, return_details)
         est[start:stop], var[start:stop], lag[start:stop] = e, v, mu
         n_sing += ns

@@ -1,14 +1,18 @@
 """Experimental (sample) variograms: omnidirectional and directional, 2D and 3D.
 
-Defaults follow gstat's ``variogram()``: the cutoff is one third of the diagonal of the data's
-bounding box and the lag width is ``cutoff / 15``. A pair at distance ``d <= cutoff`` goes to
-bin ``floor(d / width)`` (the last bin also takes ``d == cutoff``); per bin the result holds the
-mean pair distance, the estimate and the pair count; empty bins are dropped.
+Defaults follow gstat's ``variogram()``: the cutoff is 0.33333 times the diagonal of the data's
+bounding box and the lag width is ``cutoff / 15``. Bins are gstat's ``(lo, hi]``: a pair at
+distance ``0 < d <= cutoff`` goes to bin ``ceil(d / width) - 1`` (a distance that is an exact
+multiple of the width to the lower bin; zero distances to the first); per bin the result holds
+the mean pair distance, the estimate and the pair count; empty bins are dropped.
 
 Directions are azimuths in degrees clockwise from north (the +y axis). A pair belongs to
 direction ``phi`` when the horizontal angle between its offset (either orientation) and ``phi``
-is at most ``tolerance`` and, if ``bandwidth`` is given, its horizontal distance from the line
-through the first point in direction ``phi`` is at most ``bandwidth`` (GSLIB). In 3D this uses
+is at most ``tolerance`` (default ``90 / number of directions``, as gstat) and, if
+``bandwidth`` is given, its horizontal distance from the line through the first point in
+direction ``phi`` is at most ``bandwidth`` (GSLIB). A horizontal pair exactly on the edge of a
+cone narrower than 90 degrees is counted on the clockwise edge only (angle ``tolerance``, not
+``-tolerance``), so adjacent directions whose cones touch never both count it. In 3D this uses
 the horizontal projection (gstat with ``tol.ver = 90``) unless ``dip`` is given; then the
 angle is measured in 3D between the offset and the unit vector ``(sin az cos dip,
 cos az cos dip, sin dip)`` (dip in degrees, positive upwards; 90 = vertical) and the bandwidth,
@@ -21,8 +25,15 @@ per bin and a function of the bin mean and pair count giving the semivariance:
 * ``cressie`` (Cressie & Hawkins 1980): ``gamma = mean(|z_i - z_j|**0.5)**4 /
   (2 (0.457 + 0.494 / N))``.
 
-Pairs are visited by a compiled loop in blocks of rows, so memory does not grow with the
-number of pairs and ``progress``/``should_stop`` are honoured between blocks.
+Pairs are found with a grid of cells (:mod:`.pairs`): only pairs of neighbouring cells are
+looked at, on all cores, and memory does not grow with the number of pairs;
+``progress``/``should_stop`` are honoured between rounds. Above :data:`DEFAULT_MAX_POINTS`
+points a seeded random subsample of points is used (recorded as ``n_used`` and
+``subsample_seed``); below it the pair counts are exactly those of all pairs.
+
+Remaining differences from gstat: a pair of coincident points (or, in 3D on the horizontal
+projection, a vertical pair) has no direction and is left out of directional variograms,
+whereas gstat counts it in every direction; in 3D with a dip the cone edge is inclusive.
 """
 
 from __future__ import annotations
@@ -34,16 +45,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from ..errors import InputDataError, UnknownModelError
 from ..progress import ProgressFn, StopFn, check_cancel
+from .pairs import N_CHUNKS, SELECTOR_WIDTH, grid_sums
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LAGS = 15
+#: Angular tolerance of one direction among four (gstat's default is 90 / number of
+#: directions; :func:`default_tolerance`).
 DEFAULT_TOLERANCE = 22.5
-_BLOCK_PAIRS = 2_000_000
+#: Above this many points a seeded random subsample of this many is used (as GSTools'
+#: ``sampling_size``): 50,000 points give about 1.25e9 pairs (5e8 within gstat's default
+#: cutoff), far more than a variogram estimate needs, found in seconds on two cores; all
+#: pairs of 1e6 points would take about 400 times as long.
+DEFAULT_MAX_POINTS = 50_000
+#: Seed of that subsample.
+DEFAULT_SUBSAMPLE_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,12 @@ class EmpiricalVariogram:
         Maximum distance from the direction line, None when not used.
     dip : float or None
         3D dip of the direction in degrees (positive upwards), None when horizontal-only.
+    n_points : int or None
+        Points given (None when unknown, e.g. read from an old file).
+    n_used : int or None
+        Points whose pairs were used: ``n_points`` unless a random subsample was drawn.
+    subsample_seed : int or None
+        Seed of that subsample, None when every point was used.
     """
 
     lags: np.ndarray
@@ -112,6 +137,9 @@ class EmpiricalVariogram:
     width: float
     bandwidth: float | None = None
     dip: float | None = None
+    n_points: int | None = None
+    n_used: int | None = None
+    subsample_seed: int | None = None
 
     @property
     def n_bins(self) -> int:
@@ -131,6 +159,9 @@ class EmpiricalVariogram:
             "estimator": self.estimator,
             "cutoff": self.cutoff,
             "width": self.width,
+            "n_points": self.n_points,
+            "n_used": self.n_used,
+            "subsample_seed": self.subsample_seed,
         }
 
     @classmethod
@@ -147,13 +178,23 @@ class EmpiricalVariogram:
             width=float(d.get("width", np.nan)),
             bandwidth=d.get("bandwidth"),
             dip=d.get("dip"),
+            n_points=d.get("n_points"),
+            n_used=d.get("n_used"),
+            subsample_seed=d.get("subsample_seed"),
         )
 
 
+#: gstat's "one third" of the bounding-box diagonal is this constant (src/defaults.h
+#: ``DEF_fraction``); with exactly 1/3 a 10 m grid's (30, 30) offsets would fall on the cutoff.
+CUTOFF_FRACTION = 0.33333
+
+
 def default_cutoff(coords: np.ndarray) -> float:
-    """gstat's default cutoff: one third of the bounding-box diagonal of ``coords``."""
+    """gstat's default cutoff: :data:`CUTOFF_FRACTION` (about a third) of the bounding-box
+    diagonal of ``coords``."""
     coords = np.asarray(coords, dtype=float)
-    return float(np.linalg.norm(coords.max(axis=0) - coords.min(axis=0)) / 3.0)
+    span = coords.max(axis=0) - coords.min(axis=0)
+    return float(math.sqrt(float(span @ span)) * CUTOFF_FRACTION)
 
 
 def get_estimator(name: str) -> Estimator:
@@ -194,51 +235,26 @@ class _Selector:
     dip: float | None
 
     def row(self, ndim: int) -> np.ndarray:
-        """``[omni, use_3d, ux, uy, uz, cos_tol, bandwidth]`` for the compiled loop."""
+        """``[omni, use_3d, ux, uy, uz, cos_lo, bandwidth, cos_hi, edge_rule]`` for the
+        compiled loop (:func:`.pairs._add_pair`)."""
         if self.direction is None:
-            return np.array([1.0, 0, 0, 0, 0, 0, 0])
+            return np.array([1.0, 0, 0, 0, 0, 0, 0, 0, 0])
         az = math.radians(self.direction)
         use_3d = self.dip is not None and ndim == 3
         dp = math.radians(self.dip) if use_3d else 0.0
         u = (math.sin(az) * math.cos(dp), math.cos(az) * math.cos(dp), math.sin(dp))
-        # a relative slack keeps pairs exactly on the cone's edge despite round-off
-        cos_tol = math.cos(math.radians(self.tolerance)) * (1.0 - 1e-12)
+        cos_tol = math.cos(math.radians(self.tolerance))
+        # a relative slack keeps pairs exactly on the cone's edge despite round-off; those
+        # within the slack are counted on one side only (horizontal cones of < 90 degrees)
+        cos_lo, cos_hi = cos_tol * (1.0 - 1e-12), cos_tol * (1.0 + 1e-12)
+        edge_rule = float(self.tolerance < 90.0 and not use_3d)
         bw = math.inf if self.bandwidth is None else self.bandwidth * (1.0 + 1e-12)
-        return np.array([0.0, float(use_3d), *u, cos_tol, bw])
+        return np.array([0.0, float(use_3d), *u, cos_lo, bw, cos_hi, edge_rule])
 
 
-@njit(cache=True)
-def _pair_loop(coords, values, start, stop, cutoff, width, n_bins, stat_code, sel, sd, ss, sc):
-    n, ndim = coords.shape
-    n_sel = sel.shape[0]
-    for i in range(start, stop):
-        for j in range(i + 1, n):
-            dx = coords[j, 0] - coords[i, 0]
-            dy = coords[j, 1] - coords[i, 1]
-            dz = coords[j, 2] - coords[i, 2] if ndim == 3 else 0.0
-            hor2 = dx * dx + dy * dy
-            d2 = hor2 + dz * dz
-            dist = math.sqrt(d2)
-            if dist > cutoff:
-                continue
-            b = min(int(dist / width), n_bins - 1)
-            diff = values[j] - values[i]
-            stat = diff * diff if stat_code == 0 else math.sqrt(abs(diff))
-            for k in range(n_sel):
-                if sel[k, 0] == 0.0:
-                    if sel[k, 1] != 0.0:
-                        length2 = d2
-                        along = abs(dx * sel[k, 2] + dy * sel[k, 3] + dz * sel[k, 4])
-                    else:
-                        length2 = hor2
-                        along = abs(dx * sel[k, 2] + dy * sel[k, 3])
-                    if length2 <= 0.0 or along < math.sqrt(length2) * sel[k, 5]:
-                        continue
-                    if length2 - along * along > sel[k, 6] * sel[k, 6]:
-                        continue
-                sd[k, b] += dist
-                ss[k, b] += stat
-                sc[k, b] += 1
+def selector_rows(selectors: Sequence[_Selector], ndim: int) -> np.ndarray:
+    """The selectors as rows of the compiled loop's table."""
+    return np.array([s.row(ndim) for s in selectors], dtype=float).reshape(-1, SELECTOR_WIDTH)
 
 
 def _accumulate(
@@ -253,21 +269,36 @@ def _accumulate(
     should_stop: StopFn | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per selector and bin: sum of distances, sum of the pair statistic, pair count."""
-    n, ndim = coords.shape
-    sel = np.array([s.row(ndim) for s in selectors], dtype=float).reshape(-1, 7)
-    sd = np.zeros((len(selectors), n_bins))
-    ss = np.zeros((len(selectors), n_bins))
-    sc = np.zeros((len(selectors), n_bins), dtype=np.int64)
-    block = max(1, _BLOCK_PAIRS // max(n, 1))
-    c = np.ascontiguousarray(coords, dtype=float)
-    v = np.ascontiguousarray(values, dtype=float)
-    for start in range(0, n - 1, block):
+    sel = selector_rows(selectors, coords.shape[1])
+    # rounds of about 10,000 points each, at least one: progress and cancel between them
+    rounds = min(N_CHUNKS, max(1, coords.shape[0] // 10_000))
+
+    def on_round(fraction: float) -> None:
         check_cancel(should_stop)
-        stop = min(start + block, n - 1)
-        _pair_loop(c, v, start, stop, cutoff, width, n_bins, est.stat_code, sel, sd, ss, sc)
         if progress is not None:
-            progress(stop * (2 * n - stop - 1) / (n * (n - 1)), "variogram pairs")
-    return sd, ss, sc
+            progress(fraction, "variogram pairs")
+
+    check_cancel(should_stop)
+    return grid_sums(coords, values, cutoff, width, n_bins, est.stat_code, sel, rounds,
+                     on_round)
+
+
+def subsample(n: int, max_points: int | None, seed: int) -> np.ndarray | None:
+    """Indices (sorted) of the seeded random subsample of ``max_points`` of ``n`` points, or
+    None when all are used (``n <= max_points`` or ``max_points`` is None/0)."""
+    if max_points is not None and (int(max_points) < 0 or int(max_points) == 1):
+        raise InputDataError(f"the variogram subsample needs at least 2 points (or 0 for all "
+                             f"points), not {max_points!r}")
+    if not max_points or n <= max_points:
+        return None
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=int(max_points), replace=False))
+
+
+def default_tolerance(directions: Sequence[float | None]) -> float:
+    """gstat's default angular tolerance: 90 degrees / the number of directions."""
+    k = sum(d is not None for d in directions)
+    return 90.0 / k if k else 90.0
 
 
 def _settings(coords, cutoff, width, n_lags, tolerance, bandwidth) -> tuple[float, float, int]:
@@ -291,6 +322,92 @@ def _settings(coords, cutoff, width, n_lags, tolerance, bandwidth) -> tuple[floa
     return cutoff, width, n_bins
 
 
+@dataclass(frozen=True)
+class VariogramPlan:
+    """Everything fixed before the pairs are visited: the points used (after any subsample),
+    the bins and the direction selectors. :meth:`sums` visits the pairs,
+    :meth:`variograms` turns (possibly edited, see :mod:`.folds`) sums into variograms."""
+
+    coords: np.ndarray
+    values: np.ndarray
+    used: np.ndarray | None
+    n_points: int
+    seed: int
+    est: Estimator
+    cutoff: float
+    width: float
+    n_bins: int
+    directions: tuple[float | None, ...]
+    selectors: tuple[_Selector, ...]
+
+    @classmethod
+    def build(cls, coords, values, directions, *, cutoff=None, width=None,
+              n_lags=DEFAULT_LAGS, estimator="matheron", tolerance=None, bandwidth=None,
+              dip=None, max_points=DEFAULT_MAX_POINTS,
+              seed=DEFAULT_SUBSAMPLE_SEED) -> VariogramPlan:
+        """Check the inputs and settings (see :func:`directional_variograms`)."""
+        c, v = _check_inputs(coords, values)
+        est = get_estimator(estimator)
+        if tolerance is None:
+            tolerance = default_tolerance(directions)
+        cutoff, width, n_bins = _settings(c, cutoff, width, n_lags, tolerance, bandwidth)
+        bw = None if bandwidth is None else float(bandwidth)
+        dp = None if dip is None or c.shape[1] == 2 else float(dip)
+        selectors = tuple(
+            _Selector(None if d is None else float(d) % 180.0, float(tolerance), bw, dp)
+            for d in directions
+        )
+        used = subsample(c.shape[0], max_points, seed)
+        if used is not None:
+            logger.info("variogram: a random subsample of %d of %d points (seed %d)",
+                        used.size, c.shape[0], seed)
+            c, v = c[used], v[used]
+        return cls(np.ascontiguousarray(c), np.ascontiguousarray(v), used,
+                   int(len(values)), int(seed), est, cutoff, width, n_bins,
+                   tuple(None if d is None else float(d) for d in directions), selectors)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The direction selectors as the compiled loop's table."""
+        return selector_rows(self.selectors, self.coords.shape[1])
+
+    def sums(self, progress: ProgressFn | None = None, should_stop: StopFn | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per direction and bin: sums of distances and of the pair statistic, pair counts."""
+        return _accumulate(self.coords, self.values, self.cutoff, self.width, self.n_bins,
+                           self.est, self.selectors, progress, should_stop)
+
+    def variograms(self, sd: np.ndarray, ss: np.ndarray, sc: np.ndarray,
+                   n_used: int | None = None) -> list[EmpiricalVariogram]:
+        """The variograms of these sums (``n_used``: points behind them, default all used)."""
+        n_used = self.coords.shape[0] if n_used is None else int(n_used)
+        out = []
+        for d, sel, sdk, ssk, sck in zip(self.directions, self.selectors, sd, ss, sc):
+            ok = sck > 0
+            cnt = sck[ok]
+            gamma = self.est.finalize(ssk[ok] / cnt, cnt.astype(float))
+            out.append(
+                EmpiricalVariogram(
+                    lags=sdk[ok] / cnt,
+                    gamma=np.asarray(gamma, dtype=float),
+                    npairs=cnt,
+                    direction=d,
+                    tolerance=sel.tolerance,
+                    estimator=self.est.name,
+                    cutoff=self.cutoff,
+                    width=self.width,
+                    bandwidth=None if d is None else sel.bandwidth,
+                    dip=None if d is None else sel.dip,
+                    n_points=self.n_points,
+                    n_used=n_used,
+                    subsample_seed=None if self.used is None else self.seed,
+                )
+            )
+            if not np.any(ok):
+                logger.warning("no pairs within the cutoff %r for direction %r", self.cutoff, d)
+        return out
+
+
 def directional_variograms(
     coords: np.ndarray,
     values: np.ndarray,
@@ -300,9 +417,11 @@ def directional_variograms(
     width: float | None = None,
     n_lags: int = DEFAULT_LAGS,
     estimator: str = "matheron",
-    tolerance: float = DEFAULT_TOLERANCE,
+    tolerance: float | None = None,
     bandwidth: float | None = None,
     dip: float | None = None,
+    max_points: int | None = DEFAULT_MAX_POINTS,
+    seed: int = DEFAULT_SUBSAMPLE_SEED,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> list[EmpiricalVariogram]:
@@ -316,48 +435,22 @@ def directional_variograms(
         Values at the points.
     directions : sequence of float or None
         Azimuths in degrees clockwise from north; None gives the omnidirectional variogram.
-    cutoff, width, n_lags, estimator, tolerance, bandwidth, dip
+    cutoff, width, n_lags, estimator, bandwidth, dip, max_points, seed
         See :func:`empirical_variogram`.
+    tolerance : float, optional
+        Angular tolerance in degrees; default 90 / the number of directions (gstat).
     progress, should_stop : callable, optional
-        Progress and cancellation callbacks (checked between blocks of pairs).
+        Progress and cancellation callbacks (checked between rounds of pairs).
 
     Returns
     -------
     list of EmpiricalVariogram
         One per direction, in the given order.
     """
-    c, v = _check_inputs(coords, values)
-    est = get_estimator(estimator)
-    cutoff, width, n_bins = _settings(c, cutoff, width, n_lags, tolerance, bandwidth)
-    bw = None if bandwidth is None else float(bandwidth)
-    dp = None if dip is None or c.shape[1] == 2 else float(dip)
-    selectors = [
-        _Selector(None if d is None else float(d) % 180.0, float(tolerance), bw, dp)
-        for d in directions
-    ]
-    sums = _accumulate(c, v, cutoff, width, n_bins, est, selectors, progress, should_stop)
-    out = []
-    for d, sd, ss, sc in zip(directions, *sums):
-        ok = sc > 0
-        cnt = sc[ok]
-        gamma = est.finalize(ss[ok] / cnt, cnt.astype(float))
-        out.append(
-            EmpiricalVariogram(
-                lags=sd[ok] / cnt,
-                gamma=np.asarray(gamma, dtype=float),
-                npairs=cnt,
-                direction=None if d is None else float(d),
-                tolerance=float(tolerance),
-                estimator=est.name,
-                cutoff=cutoff,
-                width=width,
-                bandwidth=None if d is None else bw,
-                dip=None if d is None else dp,
-            )
-        )
-        if not np.any(ok):
-            logger.warning("no pairs within the cutoff %r for direction %r", cutoff, d)
-    return out
+    plan = VariogramPlan.build(coords, values, directions, cutoff=cutoff, width=width,
+                               n_lags=n_lags, estimator=estimator, tolerance=tolerance,
+                               bandwidth=bandwidth, dip=dip, max_points=max_points, seed=seed)
+    return plan.variograms(*plan.sums(progress, should_stop))
 
 
 def empirical_variogram(
@@ -369,9 +462,11 @@ def empirical_variogram(
     n_lags: int = DEFAULT_LAGS,
     estimator: str = "matheron",
     direction: float | None = None,
-    tolerance: float = DEFAULT_TOLERANCE,
+    tolerance: float | None = None,
     bandwidth: float | None = None,
     dip: float | None = None,
+    max_points: int | None = DEFAULT_MAX_POINTS,
+    seed: int = DEFAULT_SUBSAMPLE_SEED,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> EmpiricalVariogram:
@@ -393,13 +488,20 @@ def empirical_variogram(
         Semivariance estimator.
     direction : float, optional
         Azimuth in degrees clockwise from north; None (default) for omnidirectional.
-    tolerance : float
-        Angular tolerance in degrees, in (0, 90] (default 22.5).
+    tolerance : float, optional
+        Angular tolerance in degrees, in (0, 90]; default 90 for one direction (gstat's
+        ``90 / number of directions``).
     bandwidth : float, optional
         Maximum distance of a pair offset from the direction line.
     dip : float, optional
         3D only: dip of the direction in degrees (positive upwards); None = horizontal
         projection only.
+    max_points : int or None
+        Above this many points, the pairs of a seeded random subsample of ``max_points``
+        points are used (:data:`DEFAULT_MAX_POINTS`; None or 0: always all points). The
+        result records ``n_used`` and ``subsample_seed``.
+    seed : int
+        Seed of that subsample.
     progress, should_stop : callable, optional
         Progress and cancellation callbacks.
 
@@ -435,6 +537,8 @@ def empirical_variogram(
         tolerance=tolerance,
         bandwidth=bandwidth,
         dip=dip,
+        max_points=max_points,
+        seed=seed,
         progress=progress,
         should_stop=should_stop,
     )[0]

@@ -634,7 +634,8 @@ def _pool(evs: Sequence[EmpiricalVariogram]) -> EmpiricalVariogram:
     n_bins = max(1, int(round(first.cutoff / first.width)))
     sd, sg, sn = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
     for ev in evs:
-        b = np.minimum((ev.lags / ev.width).astype(np.int64), n_bins - 1)
+        # bins are (lo, hi]: a bin whose pairs all lie on its upper edge has lag == hi
+        b = np.clip(np.ceil(ev.lags / ev.width).astype(np.int64) - 1, 0, n_bins - 1)
         np.add.at(sd, b, ev.lags * ev.npairs)
         np.add.at(sg, b, ev.gamma * ev.npairs)
         np.add.at(sn, b, ev.npairs)

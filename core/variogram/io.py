@@ -19,7 +19,9 @@ read, one JSON object (format version 1; keys may be added, never renamed)::
         "omni": {"lag": [..], "gamma": [..], "npairs": [..], ...},
         "directions": {"0": {...}, "45": {...}},    # azimuth (degrees) -> same shape as omni
         "cutoff": .., "width": .., "estimator": "matheron", "tolerance": 22.5,
-        "bandwidth": null
+        "bandwidth": null,
+        "n_points": 155, "n_used": 155,              # points given / whose pairs were used
+        "subsample_seed": null                        # seed of the random subsample, if any
       },
       "fit": {"weights": "npairs_h2", "sse": .., "selected_by": "sse",
               "candidates": [{"text": .., "sse": .., "loo_rmse": null}, ..]}
@@ -82,6 +84,9 @@ def variogram_document(
             "estimator": ref.estimator,
             "tolerance": ref.tolerance,
             "bandwidth": ref.bandwidth,
+            "n_points": ref.n_points,
+            "n_used": ref.n_used,
+            "subsample_seed": ref.subsample_seed,
         }
     return {
         "format": FORMAT,

@@ -149,13 +149,13 @@ def test_refit_uses_only_training_points(monkeypatch):
 
     pts = _points(30)
     calls = []
-    real = fit.auto_variogram
+    real = fit.fit_variogram
 
-    def recording(coords, values, *a, **kw):
-        calls.append(len(coords))
-        return real(coords, values, *a, **kw)
+    def recording(ev, *a, **kw):
+        calls.append(ev.n_used)  # the points whose pairs the fitted variogram holds
+        return real(ev, *a, **kw)
 
-    monkeypatch.setattr(fit, "auto_variogram", recording)
+    monkeypatch.setattr(fit, "fit_variogram", recording)
     folds = cv.make_folds(pts.coords, "3", seed=0)
     res = cv.cross_validate(pts, ["ok"], folds, {"variogram": MODEL, "refit_variogram": True})
     assert sorted(calls) == sorted((30 - np.bincount(folds)).tolist())

@@ -109,7 +109,7 @@ def test_external_drift_against_direct_kriging_in_both_units(meuse_gpkg, meuse_d
     got = np.array([r["ked_prediction"] for r in doc["per_point"]])[te]
     np.testing.assert_allclose(got, np.exp(res.estimate + res.variance / 2), rtol=1e-10)
     mt = doc["metrics_transformed"]
-    assert mt["ked"]["rmse"] < 0.97 * mt["ok"]["rmse"]  # dist explains log zinc on Meuse
+    assert mt["ked"]["rmse"] < 0.98 * mt["ok"]["rmse"]  # dist explains log zinc on Meuse
     assert doc["metrics"]["ked"]["rmse"] < doc["metrics"]["ok"]["rmse"]
 
 

@@ -36,6 +36,21 @@ def test_doctor_human_and_json():
     assert isinstance(out["gpu"], bool)
 
 
+def test_doctor_warmup_runs_every_kernel():
+    """``doctor --warmup`` (the set-up dialog's post-install step) runs each compiled kernel
+    once, so numba's cache holds them before the first real command."""
+    from gcnn_rnn.core.warmup import _steps
+
+    js = run_cli("doctor", "--no-tensorflow", "--warmup", "--json-progress")
+    assert js.returncode == 0, js.stderr
+    out = [m for m in json_lines(js.stdout) if m["type"] == "result"][0]["outputs"]
+    assert list(out["warmup"]["steps"]) == [name for name, _ in _steps()]
+    assert out["warmup"]["seconds"] >= sum(out["warmup"]["steps"].values()) - 0.01
+    plain = run_cli("doctor", "--no-tensorflow", "--json-progress")
+    assert [m for m in json_lines(plain.stdout) if m["type"] == "result"][0]["outputs"][
+        "warmup"] is None
+
+
 def test_json_result_of_inspect(meuse_gpkg):
     r = run_cli("inspect", "--input", meuse_gpkg, "--layer", "meuse", "--field", "zinc",
                 "--json-progress")

@@ -14,16 +14,17 @@ short of the minimum for the Gaussian model (where the SSE gradient is not zero,
 ``NA`` start and even from our solution); there the test checks that our SSE is lower and is
 the minimum an independent Nelder-Mead search finds from gstat's solution.
 
-Bins: gstat puts a pair whose distance is an exact multiple of the lag width in the lower bin
-(intervals ``(lo, hi]``, src/sem.c ``get_index``), the engine in the upper one (``[lo, hi)``);
-the cases avoid such pairs (the default width ``cutoff / 15`` on the integer Meuse
-coordinates has none; a given cutoff uses a width that cannot hit a Meuse distance), and
-``test_no_pair_on_a_bin_boundary`` guards that. gstat's *default* cutoff for 3D data is not
-the bounding-box diagonal / 3 it documents (for the Meuse 3D case it is 1599.2 instead of
+Bins: gstat and the engine put a pair whose distance is an exact multiple of the lag width in
+the lower bin (intervals ``(lo, hi]``, src/sem.c ``get_index``): Meuse with ``cutoff = 500,
+width = 100`` has pairs at exactly 100, 200, ... m, and a regular 10 m grid with ``width = 10``
+has every distance on a bin edge (5 bins, none empty). gstat's *default* cutoff for 3D data is
+not the bounding-box diagonal / 3 it documents (for the Meuse 3D case it is 1599.2 instead of
 1606.5), so the 3D cases give the cutoff. A pair exactly on the edge of a direction's
 tolerance (offset at 45 degrees from directions 0 and 90 with ``tol.hor = 45``, common on
-integer coordinates) is counted by the engine in both directions and by gstat in one only;
-the cases use tolerances whose edges no Meuse offset can hit exactly.
+integer coordinates) is counted by gstat in zero, one or two directions depending on the
+round-off of ``cos``/``sin`` of the angles, by the engine in exactly one (the clockwise edge,
+see :mod:`gcnn_rnn.core.variogram.empirical`); the Meuse directional cases use tolerances whose
+edges no Meuse offset can hit exactly, and the grid case checks the engine's rule.
 
 Not compared: gstat's ``fit.method = 2`` (Cressie weights ``N_j / gamma(h_j)^2``), because
 gstat computes those weights once from the *start* model and never updates them (src/fit.c:
@@ -60,6 +61,10 @@ EXPERIMENTAL = {
     "cutoff1200_19lags": (
         "variogram(v ~ 1, d, cutoff = 1200, width = 1200 / 19)",
         {"cutoff": 1200.0, "n_lags": 19},
+    ),
+    "cutoff500_width100": (
+        "variogram(v ~ 1, d, cutoff = 500, width = 100)",
+        {"cutoff": 500.0, "width": 100.0},
     ),
     "cressie": ("variogram(v ~ 1, d, cressie = TRUE)", {"estimator": "cressie"}),
     "dir4": (
@@ -101,6 +106,14 @@ FITS = {
 }
 
 
+def _grid() -> np.ndarray:
+    """A regular 10 m grid of 10 x 10 points (x, y, value): every pair distance on a bin edge
+    of width 10, and half the diagonals on the edge of 45-degree cones."""
+    x, y = np.meshgrid(np.arange(0.0, 100.0, 10.0), np.arange(0.0, 100.0, 10.0))
+    v = np.random.default_rng(1).normal(size=x.size)
+    return np.column_stack([x.ravel(), y.ravel(), v])
+
+
 def _xyz(meuse: pd.DataFrame, dims: int) -> np.ndarray:
     cols = [meuse["x"], meuse["y"]] + ([meuse["elev"] * Z_SCALE] if dims == 3 else [])
     return np.column_stack(cols).astype(float)
@@ -116,6 +129,9 @@ def gstat_out(meuse) -> dict[str, pd.DataFrame]:
             f"OUT(data.frame(np = e$np, dist = e$dist, gamma = e$gamma, "
             f'dir = e$dir.hor), "ev_{name}")'
         )
+    lines.append('g <- IN("grid"); coordinates(g) <- ~x + y')
+    lines.append("e <- variogram(v ~ 1, g, width = 10)")
+    lines.append('OUT(data.frame(np = e$np, dist = e$dist, gamma = e$gamma), "ev_grid")')
     lines.append("v <- variogram(v ~ 1, d)")
     lines.append('fits <- list(auto = fit.variogram(v, vgm(c("Sph", "Exp", "Gau"))))')
     for name, (call, _) in FITS.items():
@@ -131,6 +147,7 @@ for (name in names(fits)) {
     inputs = {
         "data": {"x": meuse["x"], "y": meuse["y"], "v": meuse["logzinc"]},
         "data3": {"x": c3[:, 0], "y": c3[:, 1], "z": c3[:, 2], "v": meuse["logzinc"]},
+        "grid": dict(zip(("x", "y", "v"), _grid().T)),
     }
     return run_r("\n".join(lines), inputs)
 
@@ -150,7 +167,7 @@ def test_experimental_variogram_matches_gstat(name, gstat_out, meuse):
     directions = settings.pop("directions", None)
     if directions is None:
         ours = empirical_variogram(coords, values, **settings)
-        assert ours.n_bins == len(ref) >= 10
+        assert ours.n_bins == len(ref) >= 5
         _compare(ours, ref)
         return
     evs = directional_variograms(coords, values, directions, **settings)
@@ -161,18 +178,34 @@ def test_experimental_variogram_matches_gstat(name, gstat_out, meuse):
         _compare(ev, sub)
 
 
-def test_no_pair_on_a_bin_boundary(meuse):
-    """The 2D cases have no pair distance at an exact multiple of the lag width below the
-    cutoff, where gstat's ``(lo, hi]`` and our ``[lo, hi)`` bins would differ (see above)."""
+def test_bin_edges_as_gstat(meuse):
+    """The ``(lo, hi]`` cases really put pairs on bin edges (else they would test nothing)."""
     c = _xyz(meuse, 2)
     d = np.sqrt(((c[:, None, :] - c[None, :, :]) ** 2).sum(-1))[np.triu_indices(len(c), 1)]
-    for cutoff, width in [
-        (empirical_variogram(c, np.ones(len(c))).cutoff, None),
-        (1200.0, 1200.0 / 19),
-    ]:
-        width = cutoff / 15 if width is None else width
-        q = d[d < cutoff] / width
-        assert not np.any(np.abs(q - np.round(q)) < 1e-9), (cutoff, width)
+    assert np.sum(np.isin(d, [100.0, 200.0, 300.0, 400.0])) >= 1
+
+
+def test_regular_grid_bins_as_gstat(gstat_out):
+    """A 10 m grid, width 10, default cutoff (42.4 m): gstat's five bins (10, 20], ..., and
+    the same counts, mean distances and semivariances."""
+    g = _grid()
+    ours = empirical_variogram(g[:, :2], g[:, 2], width=10.0)
+    ref = gstat_out["ev_grid"]
+    assert ours.n_bins == len(ref) == 5
+    _compare(ours, ref)
+
+
+def test_regular_grid_cone_edges_count_once():
+    """Directions 0 and 90 with gstat's default tolerance (45): each diagonal pair is on both
+    cones' edges and is counted in exactly one of them, so the two directions partition the
+    omnidirectional pairs (gstat counts some diagonals twice and others not at all)."""
+    g = _grid()
+    omni, north, east = directional_variograms(g[:, :2], g[:, 2], [None, 0.0, 90.0], width=10.0)
+    assert north.tolerance == east.tolerance == 45.0
+    np.testing.assert_array_equal(north.npairs + east.npairs, omni.npairs)
+    # bin (10, 20]: 80 axis pairs at 20 m, and 81 diagonals of each orientation, each on
+    # the clockwise edge of one cone: azimuth 45 to north, azimuth 135 to east
+    assert north.npairs[1] == east.npairs[1] == 80 + 81
 
 
 def _gstat_model(table: pd.DataFrame) -> VariogramModel:

@@ -43,39 +43,46 @@ GSTAT_MEUSE = [
 
 def test_hand_computed_omni():
     ev = empirical_variogram(XY, Z, cutoff=2.5, width=1.0)
-    assert ev.npairs.tolist() == [4, 2]  # the first bin [0, 1) is empty and dropped
-    np.testing.assert_allclose(ev.lags, [(3 + math.sqrt(2)) / 4, (2 + math.sqrt(5)) / 2])
-    np.testing.assert_allclose(ev.gamma, [10 / 8, 10 / 4])
+    # gstat's (lo, hi] bins: d = 1 in (0, 1], d = sqrt2 and 2 in (1, 2], sqrt5 in (2, 2.5]
+    assert ev.npairs.tolist() == [3, 2, 1]
+    np.testing.assert_allclose(ev.lags, [1.0, (2 + math.sqrt(2)) / 2, math.sqrt(5)])
+    np.testing.assert_allclose(ev.gamma, [9 / 6, 10 / 4, 1 / 2])
     assert ev.cutoff == 2.5 and ev.width == 1.0 and ev.direction is None
 
 
 def test_hand_computed_cressie():
     ev = empirical_variogram(XY, Z, cutoff=2.5, width=1.0, estimator="cressie")
-    m1 = (1 + math.sqrt(2) + math.sqrt(2) + 1) / 4
-    m2 = (math.sqrt(3) + 1) / 2
+    m1 = (1 + math.sqrt(2) + math.sqrt(2)) / 3
+    m2 = (1 + math.sqrt(3)) / 2
     np.testing.assert_allclose(
-        ev.gamma, [m1**4 / (2 * (0.457 + 0.494 / 4)), m2**4 / (2 * (0.457 + 0.494 / 2))]
+        ev.gamma,
+        [m1**4 / (2 * (0.457 + 0.494 / 3)), m2**4 / (2 * (0.457 + 0.494 / 2)),
+         1.0 / (2 * (0.457 + 0.494))],
     )
     assert ev.estimator == "cressie"
 
 
 def test_hand_computed_directional():
-    east = empirical_variogram(XY, Z, cutoff=2.5, width=1.0, direction=90.0)
+    east = empirical_variogram(XY, Z, cutoff=2.5, width=1.0, direction=90.0, tolerance=22.5)
     assert east.npairs.tolist() == [2, 1]
     np.testing.assert_allclose(east.gamma, [5 / 4, 9 / 2])
     assert east.direction == 90.0 and east.tolerance == 22.5
+    # gstat's default tolerance: 90 / number of directions (one direction: every pair)
+    alone = empirical_variogram(XY, Z, cutoff=2.5, width=1.0, direction=90.0)
+    assert alone.tolerance == 90.0 and alone.npairs.tolist() == [3, 2, 1]
+    assert [e.tolerance for e in directional_variograms(XY, Z, [None, 0, 90])] == [45.0] * 3
     # the pair (2,3) is 26.57 degrees off east: in with a 30 degree tolerance
     wide = empirical_variogram(XY, Z, cutoff=2.5, width=1.0, direction=90.0, tolerance=30.0)
-    np.testing.assert_allclose(wide.gamma, [5 / 4, 10 / 4])
+    np.testing.assert_allclose(wide.gamma, [5 / 4, 9 / 2, 1 / 2])
     # ... but 1 away from the east line through point 2: out with a 0.5 bandwidth
     band = empirical_variogram(
         XY, Z, cutoff=2.5, width=1.0, direction=90.0, tolerance=30.0, bandwidth=0.5
     )
     np.testing.assert_allclose(band.gamma, [5 / 4, 9 / 2])
-    north = empirical_variogram(XY, Z, cutoff=2.5, width=1.0, direction=0.0)
+    north = empirical_variogram(XY, Z, cutoff=2.5, width=1.0, direction=0.0, tolerance=22.5)
     assert north.npairs.tolist() == [1] and north.gamma.tolist() == [2.0]
     # a direction and its opposite are the same
-    west = empirical_variogram(XY, Z, cutoff=2.5, width=1.0, direction=270.0)
+    west = empirical_variogram(XY, Z, cutoff=2.5, width=1.0, direction=270.0, tolerance=22.5)
     np.testing.assert_array_equal(west.gamma, east.gamma)
 
 
@@ -119,7 +126,7 @@ def test_3d_vertical_and_horizontal():
     )
     assert east.npairs.tolist() == [6]
     assert east.gamma.tolist() == [0.5 * 100.0**2]
-    assert default_cutoff(pts) == pytest.approx(math.hypot(10.0, 5.0) / 3)
+    assert default_cutoff(pts) == pytest.approx(math.hypot(10.0, 5.0) * 0.33333, rel=1e-15)
 
 
 def test_to_dict_round_trip():
@@ -187,7 +194,8 @@ def test_matches_gstools(azimuth, bandwidth, estimator):
         kw["bandwidth"] = bandwidth
     _, ref_g, ref_n = gs.vario_estimate((xy[:, 0], xy[:, 1]), z, np.arange(0, 41, 4.0), **kw)
     ev = empirical_variogram(
-        xy, z, cutoff=40.0, width=4.0, direction=azimuth, bandwidth=bandwidth, estimator=estimator
+        xy, z, cutoff=40.0, width=4.0, direction=azimuth, bandwidth=bandwidth,
+        estimator=estimator, tolerance=22.5,
     )
     np.testing.assert_array_equal(ev.npairs, ref_n)
     # GSTools' Cressie denominator adds 0.045 / N^2 (Cressie 1993); gstat and we use 1980's
