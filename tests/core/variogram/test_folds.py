@@ -14,7 +14,7 @@ from gcnn_rnn.core import cv
 from gcnn_rnn.core.io import PointData
 from gcnn_rnn.core.kriging import krige
 from gcnn_rnn.core.variogram.empirical import empirical_variogram
-from gcnn_rnn.core.variogram.fit import fit_variogram
+from gcnn_rnn.core.variogram.fit import _cv_scorer, fit_variogram
 from gcnn_rnn.core.variogram.folds import FoldVariograms
 
 
@@ -69,13 +69,20 @@ def _points(xy, z) -> PointData:
     return PointData(xy, z, crs="", field="v", source="test")
 
 
-def _manual(xy, z, groups, cutoff, width, models=("sph", "exp", "gau")):
-    """Fold by fold from scratch: the variogram of the others (same bins), then kriging."""
+def _fold_model(xy, z, train, cutoff, width, models=cv.OK_DEFAULT_MODELS):
+    """The model ``auto`` picks from scratch on the training part: its variogram in the
+    given bins, every candidate fitted, the lowest kriging CV RMSE of the training part."""
+    ev = empirical_variogram(xy[train], z[train], cutoff=cutoff, width=width)
+    return fit_variogram(ev, models, select="cv",
+                         cv_score=_cv_scorer(xy[train], z[train], 32)).model
+
+
+def _manual(xy, z, groups, cutoff, width):
+    """Fold by fold from scratch: the model of the others (same bins), then kriging."""
     pred = np.empty(len(z))
     for g in groups:
         train = np.setdiff1d(np.arange(len(z)), g)
-        ev = empirical_variogram(xy[train], z[train], cutoff=cutoff, width=width)
-        model = fit_variogram(ev, models).model
+        model = _fold_model(xy, z, train, cutoff, width)
         pred[g] = krige(xy[train], z[train], xy[g], model).estimate
     return pred
 
@@ -104,8 +111,7 @@ def test_loo_refit_in_groups_above_the_size(monkeypatch):
     ref = np.empty(len(z))
     for g in groups:
         train = np.setdiff1d(np.arange(len(z)), g)
-        ev = empirical_variogram(xy[train], z[train], cutoff=full.cutoff, width=full.width)
-        model = fit_variogram(ev, ("sph", "exp", "gau")).model
+        model = _fold_model(xy, z, train, full.cutoff, full.width)
         for i in g:
             others = np.setdiff1d(np.arange(len(z)), [i])
             ref[i] = krige(xy[others], z[others], xy[[i]], model).estimate[0]
