@@ -138,3 +138,21 @@ def test_cancel_stops_the_cluster_tasks_and_leaves_nothing(meuse_gpkg, tmp_path,
             time.monotonic() < deadline:
         time.sleep(0.2)
     assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0
+
+
+@pytest.mark.parametrize(("folds", "methods"), [("5", "ok,uk"), ("loo", "ok")])
+def test_cv_folds_and_methods_on_the_cluster_equal_in_process(meuse_gpkg, tmp_path, cluster,
+                                                              capsys, folds, methods):
+    address, _ = cluster
+    base = ["cv", "--quiet", "--input", meuse_gpkg, "--layer", "meuse", "--field", "zinc",
+            "--transform", "log", "--variogram", VG, "--method", methods, "--folds", folds,
+            "--seed", "3"]
+    docs = []
+    for extra, name in (([], "a.json"), (["--scheduler", address], "b.json")):
+        assert main(list(map(str, [*base, *extra, "--output-json", tmp_path / name]))) == 0, \
+            capsys.readouterr().err
+        doc = json.loads((tmp_path / name).read_text())
+        doc.pop("timings_s", None)
+        docs.append(doc)
+    assert docs[0]["metrics"]["ok"]["n"] == 155
+    assert docs[0] == docs[1]
