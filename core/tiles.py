@@ -287,3 +287,42 @@ def _checked(results: Iterator, should_stop: StopFn | None) -> Iterator:
             yield next(results)
         except StopIteration:
             return
+
+
+def stream_to_rasters(job: TileFn, ranges: Iterable[Tile], grid: Grid,
+                      layers: dict[str, tuple[Path, str, str]],
+                      convert: Callable[[Tile, object], dict[str, np.ndarray]],
+                      cog: bool = False, client=None, progress: ProgressFn | None = None,
+                      should_stop: StopFn | None = None,
+                      text: str = "kriging") -> dict[str, list[float] | None]:
+    """Compute ``job`` on ``ranges`` and stream ``convert(range, result)`` (layer name →
+    values) into one GeoTIFF per layer (``layers``: name → (path, kind, description)).
+
+    All or nothing: every file is written under a temporary name and renamed (with its
+    ``.qml``) only when all are complete. Returns each layer's value range.
+    """
+    from .raster import temp_path_for
+
+    tmp = {k: temp_path_for(p) for k, (p, _, _) in layers.items()}
+    writers: dict[str, RasterStreamWriter] = {}
+
+    def on_result(r, res) -> None:
+        for name, values in convert(r, res).items():
+            writers[name].write(r[0], values)
+
+    try:
+        with streaming_env():
+            for name, (path, kind, desc) in layers.items():
+                writers[name] = RasterStreamWriter(tmp[name], grid, desc, kind, cog=cog,
+                                                   qml_path=path.with_suffix(".qml"))
+            run_ranges(job, ranges, on_result, progress, should_stop, client, text)
+            value_ranges = {k: w.close()["range"] for k, w in writers.items()}
+        for name, (path, _, _) in layers.items():
+            os.replace(tmp[name], path)
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        for p in tmp.values():
+            Path(p).unlink(missing_ok=True)
+        raise
+    return value_ranges

@@ -1,21 +1,19 @@
 """``krige`` onto a grid in bounded memory: ranges kriged in-process or on a Dask cluster,
 back-transformed and streamed into the estimate and variance GeoTIFFs as they finish.
 
-Each file is written under a temporary name and renamed only when both are complete, so a
-failure or a cancel leaves nothing behind.
+Both files are written under temporary names and renamed only when both are complete
+(:func:`~gcnn_rnn.core.tiles.stream_to_rasters`), so a failure or a cancel leaves nothing.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..grid import Grid
 from ..progress import ProgressFn, StopFn
-from ..raster import temp_path_for
-from ..tiles import RasterStreamWriter, run_ranges, streaming_env
+from ..tiles import stream_to_rasters
 
 
 @dataclass
@@ -40,35 +38,19 @@ def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dic
     output units (None: as kriged).
     """
     kinds = {"estimate": "value", "variance": "variance"}
-    tmp = {k: temp_path_for(p) for k, p in paths.items()}
-    writers: dict[str, RasterStreamWriter] = {}
     counts = [0, 0]
 
-    def on_result(r, res) -> None:
+    def convert(r, res) -> dict:
         est, var = res.estimate, res.variance
         if back is not None:
             est, var = back(est, var, res.lagrange)
-        writers["estimate"].write(r[0], est)
-        writers["variance"].write(r[0], var)
         counts[0] += res.n_singular
         counts[1] += res.n_missing
+        return {"estimate": est, "variance": var}
 
-    try:
-        with streaming_env():
-            for key, path in paths.items():
-                writers[key] = RasterStreamWriter(tmp[key], grid, descriptions[key],
-                                                  kinds[key], cog=cog,
-                                                  qml_path=path.with_suffix(".qml"))
-            run_ranges(job, job.ranges(), on_result, progress, should_stop, client)
-            ranges = {k: w.close()["range"] for k, w in writers.items()}
-        for key, path in paths.items():
-            os.replace(tmp[key], path)
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        for p in tmp.values():
-            Path(p).unlink(missing_ok=True)
-        raise
+    layers = {k: (p, kinds[k], descriptions[k]) for k, p in paths.items()}
+    ranges = stream_to_rasters(job, job.ranges(), grid, layers, convert, cog, client, progress,
+                               should_stop)
     return StreamedGrid({k: str(p) for k, p in paths.items()}, counts[0], counts[1],
                         ranges["estimate"], ranges["variance"])
 

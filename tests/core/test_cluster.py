@@ -156,3 +156,39 @@ def test_cv_folds_and_methods_on_the_cluster_equal_in_process(meuse_gpkg, tmp_pa
         docs.append(doc)
     assert docs[0]["metrics"]["ok"]["n"] == 155
     assert docs[0] == docs[1]
+
+
+def test_predict_streamed_and_on_the_cluster_equal_a_whole_grid_prediction(
+        meuse_gpkg, tmp_path, cluster, capsys):
+    """Two ranges of 65,536 nodes: the whole-grid prediction written at once, the streamed
+    in-process one and the cluster's are the same float32 cells."""
+    from gcnn_rnn.core.grid import Grid
+    from gcnn_rnn.core.model.bundle import load_bundle
+    from gcnn_rnn.core.model.outputs import LAYERS
+    from gcnn_rnn.core.raster import write_raster
+
+    address, _ = cluster
+    model = tmp_path / "model"
+    assert main(["train", "--quiet", "--input", str(meuse_gpkg), "--field", "zinc",
+                 "--transform", "log", "--variogram", VG, "--ensemble", "2", "--epochs", "2",
+                 "--neighbours", "8", "--kriging-neighbours", "16", "--seed", "1",
+                 "--model-dir", str(model)]) == 0, capsys.readouterr().err
+    grid_args = ["--cell-size", "12", "--extent", "178500,329700,181500,333600"]  # 81,250
+    for extra, name in (([], "a"), (["--scheduler", address], "b")):
+        assert main(["predict", "--quiet", "--model-dir", str(model), *grid_args, *extra,
+                     "--output-dir", str(tmp_path / name)]) == 0, capsys.readouterr().err
+    estimator, doc = load_bundle(model)
+    with rasterio.open(tmp_path / "a" / "prediction.tif") as ds:
+        t = ds.transform
+        grid = Grid(t.c, t.f, 12.0, ds.width, ds.height, ds.crs.to_wkt())
+    assert grid.n_nodes > 65_536
+    pred = estimator.predict_full(grid.node_coords())
+    for layer, (kind, desc) in LAYERS.items():
+        if layer == "exceedance_probability":
+            continue
+        whole = write_raster(tmp_path / f"{layer}.tif", np.asarray(getattr(pred, layer))
+                             .reshape(grid.shape), grid, desc, kind=kind)
+        with rasterio.open(whole) as w, rasterio.open(tmp_path / "a" / f"{layer}.tif") as a, \
+                rasterio.open(tmp_path / "b" / f"{layer}.tif") as b:
+            want = w.read()
+            assert np.array_equal(want, a.read()) and np.array_equal(want, b.read()), layer
