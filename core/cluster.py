@@ -84,9 +84,14 @@ def cluster_client(args: argparse.Namespace) -> Iterator[object | None]:
     cluster = client = None
     try:
         if n_workers is not None:
+            # The workers share this machine's cores: each gets its share for numba and BLAS
+            # (results do not depend on the number of threads).
+            share = str(max(1, (os.cpu_count() or 1) // n_workers))
             cluster = distributed.LocalCluster(
                 n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, local_directory=scratch, silence_logs=logging.ERROR)
+                dashboard_address=None, local_directory=scratch, silence_logs=logging.ERROR,
+                env={"NUMBA_NUM_THREADS": share, "OMP_NUM_THREADS": share,
+                     "OPENBLAS_NUM_THREADS": share})
             client = distributed.Client(cluster, timeout=CONNECT_TIMEOUT_S * 6)
             logger.info("local Dask cluster of %d worker process(es) at %s", n_workers,
                         cluster.scheduler_address)
