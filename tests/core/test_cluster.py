@@ -192,3 +192,19 @@ def test_predict_streamed_and_on_the_cluster_equal_a_whole_grid_prediction(
                 rasterio.open(tmp_path / "b" / f"{layer}.tif") as b:
             want = w.read()
             assert np.array_equal(want, a.read()) and np.array_equal(want, b.read()), layer
+
+
+def test_workers_starts_a_local_cluster_and_removes_it(meuse_gpkg, tmp_path, capsys):
+    import glob
+    import tempfile
+
+    before = set(glob.glob(f"{tempfile.gettempdir()}/gcnn-rnn-dask-*"))
+    grid = ["--cell-size", "40"]
+    assert main(_krige_args(meuse_gpkg, tmp_path / "a", *grid)) == 0
+    assert main(_krige_args(meuse_gpkg, tmp_path / "b", *grid, "--workers", "2")) == 0, \
+        capsys.readouterr().err
+    for a, b in zip(_rasters(tmp_path / "a"), _rasters(tmp_path / "b")):
+        assert np.array_equal(a, b)
+    assert set(glob.glob(f"{tempfile.gettempdir()}/gcnn-rnn-dask-*")) <= before
+    assert main(_krige_args(meuse_gpkg, tmp_path / "c", *grid, "--workers", "0")) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err
