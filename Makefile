@@ -40,7 +40,7 @@ $(ENGINE_STAMP): pyproject.toml | $(SYS_STAMP)
 	echo "engine environment $(VENV) from $$PY"; \
 	[ -x $(VENV)/bin/python ] || "$$PY" -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -e ".[dl,test]"
+	$(VENV)/bin/python -m pip install -q -e ".[dl,test,cluster]"
 	$(VENV)/bin/gcnn-rnn warmup --quiet  # compile the numba kernels into their cache once
 	@touch $@
 

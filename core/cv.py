@@ -371,6 +371,7 @@ def cross_validate(
     *,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    client=None,
 ) -> CVResult:
     """Run every method on the same folds and score it.
 
@@ -386,6 +387,8 @@ def cross_validate(
         Passed to every method (``output_units``, ``transform``, ``variogram``, ...).
     progress, should_stop : callable, optional
         Progress and cancellation (checked between folds).
+    client : distributed.Client, optional
+        Run the folds × methods on this Dask cluster (:mod:`.cv_cluster`); same results.
 
     Returns
     -------
@@ -404,10 +407,16 @@ def cross_validate(
     loo = fold_ids.size == points.n
     obs, pred, var, lo, hi, scores, per_fold, texts = {}, {}, {}, {}, {}, {}, {}, []
     scores_t: dict[str, dict] = {}
+    done = None
+    if client is not None:
+        from .cv_cluster import outputs_on_cluster
+
+        done = outputs_on_cluster(client, points, folds, fold_ids, fns, options, loo, progress,
+                                  should_stop)
     for mi, (name, fn) in enumerate(fns.items()):
         sub = scaled(progress, mi / len(fns), (mi + 1) / len(fns))
-        out = None
-        if loo and hasattr(fn, "loo"):
+        out = None if done is None else done[name]
+        if out is None and loo and hasattr(fn, "loo"):
             check_cancel(should_stop)
             out = fn.loo(points, options, sub, should_stop)
         if out is None:
@@ -452,16 +461,26 @@ def _by_fold(fn, points, folds, fold_ids, options, progress, should_stop,
              per_fold: Callable[[np.ndarray], dict] | None = None) -> dict:
     """Run ``fn`` fold by fold; ``per_fold(test_idx)`` (a method's ``prepare``) may add
     options for a fold, e.g. a variogram fitted without the fold from shared work."""
-    n = points.n
-    keys = ("prediction", "variance", "lower", "upper", "observed", *TRANSFORMED_KEYS)
-    out: dict[str, np.ndarray | None] = {}
+    results = []
     for i, f in enumerate(fold_ids):
         check_cancel(should_stop)
         test_idx = np.flatnonzero(folds == f)
         train_idx = np.flatnonzero(folds != f)
         opts = options if per_fold is None else {**options, **per_fold(test_idx)}
-        res = fn(points.subset(train_idx), points.subset(test_idx), opts,
-                 scaled(progress, i / fold_ids.size, (i + 1) / fold_ids.size), should_stop)
+        results.append(fn(points.subset(train_idx), points.subset(test_idx), opts,
+                          scaled(progress, i / fold_ids.size, (i + 1) / fold_ids.size),
+                          should_stop))
+        if progress is not None:
+            progress((i + 1) / fold_ids.size, "cross-validation")
+    return assemble_folds(points.n, folds, fold_ids, results)
+
+
+def assemble_folds(n: int, folds: np.ndarray, fold_ids, results) -> dict:
+    """One method's per-point outputs from its results on each fold (in ``fold_ids`` order)."""
+    keys = ("prediction", "variance", "lower", "upper", "observed", *TRANSFORMED_KEYS)
+    out: dict[str, np.ndarray | None] = {}
+    for f, res in zip(fold_ids, results, strict=True):
+        test_idx = np.flatnonzero(folds == f)
         for key in keys:
             val = res.get(key)
             if val is None:
@@ -469,8 +488,6 @@ def _by_fold(fn, points, folds, fold_ids, options, progress, should_stop,
             if key not in out:
                 out[key] = np.full(n, np.nan)
             out[key][test_idx] = np.asarray(val, dtype=float)
-        if progress is not None:
-            progress((i + 1) / fold_ids.size, "cross-validation")
     if "prediction" not in out:
         raise InputDataError("a cross-validation method returned no prediction")
     return out

@@ -168,9 +168,40 @@ def package_root() -> Path:
         return PLUGIN_DIR.parent
 
 
+#: Plugin setting: the Dask scheduler address every algorithm's engine run uses (optional).
+SCHEDULER_KEY = "gcnn_rnn/dask_scheduler"
+#: The engine's environment variable for it (core/cluster.py).
+SCHEDULER_ENV = "GCNN_RNN_SCHEDULER"
+
+
+def setting_scheduler() -> str:
+    """The Dask scheduler address in the plugin setting (empty: run in the engine process)."""
+    from qgis.core import QgsSettings
+
+    return (QgsSettings().value(SCHEDULER_KEY, "", type=str) or "").strip()
+
+
+def set_setting_scheduler(address: str) -> None:
+    """Store (or clear, with ``""``) the Dask scheduler address."""
+    from qgis.core import QgsSettings
+
+    settings = QgsSettings()
+    if (address or "").strip():
+        settings.setValue(SCHEDULER_KEY, address.strip())
+    else:
+        settings.remove(SCHEDULER_KEY)
+
+
 def engine_environment() -> dict[str, str]:
-    """The environment for the engine process: QGIS's own Python settings removed."""
+    """The environment for the engine process: QGIS's own Python settings removed, and the
+    Dask scheduler of the plugin setting, when set, for every command."""
     env = dict(os.environ)
+    try:
+        scheduler = setting_scheduler()
+    except Exception:  # no QGIS settings (tests of the runner outside QGIS)
+        scheduler = ""
+    if scheduler:
+        env[SCHEDULER_ENV] = scheduler
     for key in ("PYTHONHOME", "PYTHONSTARTUP", "PYTHONEXECUTABLE", "VIRTUAL_ENV",
                 "PYTHONNOUSERSITE"):
         env.pop(key, None)

@@ -109,6 +109,16 @@ class SetupDialog(QDialog):
         el.addWidget(use)
         el.addWidget(clear)
 
+        cluster_box = QGroupBox("Dask cluster (optional: the engine needs gcnn-rnn[cluster])")
+        kl = QHBoxLayout(cluster_box)
+        self.scheduler = QLineEdit(engine.setting_scheduler())
+        self.scheduler.setPlaceholderText("scheduler address, e.g. tcp://10.0.0.5:8786 (empty: "
+                                          "run on this computer)")
+        save_scheduler = QPushButton("Use for every algorithm")
+        save_scheduler.clicked.connect(lambda: self.use_scheduler(self.scheduler.text()))
+        kl.addWidget(self.scheduler, 1)
+        kl.addWidget(save_scheduler)
+
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
@@ -119,7 +129,7 @@ class SetupDialog(QDialog):
         boxes = QWidget()
         boxes_layout = QVBoxLayout(boxes)
         boxes_layout.setContentsMargins(0, 0, 0, 0)
-        for w in (status_box, create_box, existing_box):
+        for w in (status_box, create_box, existing_box, cluster_box):
             boxes_layout.addWidget(w)
         boxes_layout.addStretch(1)
         self.scroll = QScrollArea()
@@ -178,6 +188,13 @@ class SetupDialog(QDialog):
         self.append(f"engine setting: {path} (engine {detail})")
         self.refresh_status()
         return True
+
+    def use_scheduler(self, address: str) -> None:
+        """Store the Dask scheduler address every algorithm passes to the engine."""
+        address = (address or "").strip()
+        engine.set_setting_scheduler(address)
+        self.append(f"Dask scheduler: {address}" if address
+                    else "Dask scheduler cleared: algorithms run on this computer")
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Engine Python", "", "Python (python*)")

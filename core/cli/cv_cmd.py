@@ -62,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-json", required=True, metavar="M.json",
                         help="metrics, folds and per-point residuals")
     add_kriging_arguments(parser, neighbours_flag="--kriging-neighbours")
+    from ..cluster import add_cluster_arguments
+
+    add_cluster_arguments(parser)
     for modname, fname in EXTRA_ARGUMENTS:
         try:
             module = importlib.import_module(modname)
@@ -135,9 +138,12 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         kriging=config,
         output_units=args.output_units,
     )
-    res = cv.cross_validate(pts, methods, folds, options,
-                            progress=scaled(session.progress, 0.05, 0.95),
-                            should_stop=session.should_stop)
+    from ..cluster import cluster_client
+
+    with cluster_client(args) as client:
+        res = cv.cross_validate(pts, methods, folds, options,
+                                progress=scaled(session.progress, 0.05, 0.95),
+                                should_stop=session.should_stop, client=client)
     block = None
     if scheme.kind == "spatial":
         block = scheme.block or cv.auto_block_size(pts.coords, scheme.k, range_hint)

@@ -114,6 +114,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="original",
                         help="with a transform: back-transformed (default) or transformed units")
     parser.add_argument("--output-dir", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--cog", action="store_true",
+                        help="write the rasters as Cloud-Optimized GeoTIFFs")
+    from ..cluster import add_cluster_arguments
+
+    add_cluster_arguments(parser)
 
 
 def kriging_config(args: argparse.Namespace, n: int):
@@ -330,9 +335,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         from .idw_mode import run_idw
 
         return run_idw(args, session)
-    from ..kriging import krige, krige_grid
+    from ..kriging import krige
     from ..progress import scaled
-    from ..raster import write_raster
     from ..transforms import fit_transform
 
     t0 = time.perf_counter()
@@ -341,7 +345,13 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     pts = points_from_args(args, parse_csv_list(args.covariate_fields))
     out_dir = Path(args.output_dir)
     lo, hi = pts.coords.min(axis=0), pts.coords.max(axis=0)
-    grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]))
+    # A grid is streamed to disk range by range: only covariate rasters are held whole.
+    streamed = not args.covariates
+    grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]), streamed=streamed)
+    if grid is not None and streamed:
+        from ..tiles import check_disk
+
+        check_disk(grid, 2, out_dir, args.cog)
     targets_gdf = targets = None
     if grid is None:
         from ..model.outputs import read_target_points
@@ -384,52 +394,50 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     times["variogram"] = time.perf_counter() - t0 - times["read"]
     prog = scaled(session.progress, 0.05, 0.9)
     t1 = time.perf_counter()
-    if universal:
-        from ..kriging import krige_universal, krige_universal_grid
-
-        opts = {"covariates": drift.sample_cov, "drift": drift.terms,
-                "neighbours": config.neighbours, "block": drift.block,
-                "block_discretisation": drift.discretisation, "progress": prog,
-                "should_stop": session.should_stop}
-        if grid is None:
-            res = krige_universal(coords, y, targets, model, target_covariates=drift.target_cov,
-                                  **opts)
-        else:
-            res = krige_universal_grid(coords, y, grid, model, grid_covariates=drift.target_cov,
-                                       **opts)
-    elif grid is None:
-        res = krige(pts.coords, y, targets, model, config, progress=prog,
-                    should_stop=session.should_stop)
-    else:
-        res = krige_grid(pts.coords, y, grid, model, config, progress=prog,
-                         should_stop=session.should_stop)
-    times["kriging"] = time.perf_counter() - t1
-    session.check()
     units = args.output_units if kind != "none" else "original"
-    est, var = res.estimate, res.variance
-    if units == "original" and kind != "none":
-        est, var = ft.back(est, var, None if config.simple or universal else res.lagrange)
-    session.progress(0.9, "writing")
-    t2 = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outputs: dict[str, str] = {}
     label = f"{pts.field}" + (f" ({kind}, {units} units)" if kind != "none" else "")
     what = drift.method(config.simple)
     if model.measurement_error:
         what += " with measurement error"
+    if grid is not None:
+        from .krige_stream import krige_grid_to_rasters
+
+        res = krige_grid_to_rasters(args, grid, out_dir, coords, y, model, config, drift,
+                                    universal, ft if units == "original" and kind != "none" else None,
+                                    {"estimate": f"{what} estimate of {label}",
+                                     "variance": f"{what} variance of {label}"}, prog,
+                                    session.should_stop)
+        est = var = None
+    elif universal:
+        from ..kriging import krige_universal
+
+        res = krige_universal(coords, y, targets, model, target_covariates=drift.target_cov,
+                              covariates=drift.sample_cov, drift=drift.terms,
+                              neighbours=config.neighbours, block=drift.block,
+                              block_discretisation=drift.discretisation, progress=prog,
+                              should_stop=session.should_stop)
+    else:
+        res = krige(pts.coords, y, targets, model, config, progress=prog,
+                    should_stop=session.should_stop)
+    times["kriging"] = time.perf_counter() - t1
+    session.check()
+    if grid is None:
+        est, var = res.estimate, res.variance
+        if units == "original" and kind != "none":
+            est, var = ft.back(est, var, None if config.simple or universal else res.lagrange)
+    session.progress(0.9, "writing")
+    t2 = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs: dict[str, str] = {}
     if grid is None:
         path = out_dir / POINTS_GPKG
         _write_points(path, targets_gdf, est, var)
         outputs["points"] = str(path)
     else:
-        outputs["estimate"] = str(write_raster(out_dir / ESTIMATE_TIF, est, grid,
-                                               f"{what} estimate of {label}", kind="value"))
-        session.check()
-        outputs["variance"] = str(write_raster(out_dir / VARIANCE_TIF, var, grid,
-                                               f"{what} variance of {label}", kind="variance"))
+        outputs.update(res.outputs)
     times["writing"] = time.perf_counter() - t2
     times["total"] = time.perf_counter() - t0
-    n_targets = int(np.size(est))
+    n_targets = int(np.size(est)) if grid is None else grid.n_nodes
     summary = {
         "command": "krige",
         "input": pts.source,
@@ -447,8 +455,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "grid": grid.to_dict() if grid is not None else None,
         "n_singular": res.n_singular,
         "n_missing": res.n_missing,
-        "estimate_range": _range(est),
-        "variance_range": _range(var),
+        "estimate_range": _range(est) if grid is None else res.estimate_range,
+        "variance_range": _range(var) if grid is None else res.variance_range,
         "timings_s": {k: round(v, 4) for k, v in times.items()},
         "nodes_per_second": n_targets / times["kriging"] if times["kriging"] > 0 else None,
         "outputs": dict(outputs),

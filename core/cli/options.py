@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,10 +63,13 @@ def add_grid_target(parser: argparse.ArgumentParser, points: bool = True) -> Non
                    help="refuse grids whose outputs need more memory (default 2)")
 
 
-def grid_from_args(args: argparse.Namespace, crs: str | None, bounds) -> Grid | None:
+def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
+                   streamed: bool = False) -> Grid | None:
     """The output grid the flags describe, or ``None`` when ``--points`` was given.
 
     ``bounds`` is the default extent ``(xmin, ymin, xmax, ymax)`` (the samples' box).
+    ``streamed``: the command writes the grid range by range (:mod:`gcnn_rnn.core.tiles`), so
+    ``--max-memory-gb`` bounds what one stripe of the grid holds, not the whole grid.
     """
     chosen = [bool(args.cell_size), bool(args.template), bool(getattr(args, "points", None))]
     if sum(chosen) != 1:
@@ -76,13 +80,19 @@ def grid_from_args(args: argparse.Namespace, crs: str | None, bounds) -> Grid | 
         return None
     levels = parse_z_levels(args.z_levels) if args.z_levels else None
     max_bytes = int(args.max_memory_gb * 1024**3)
+    limit = max_bytes
+    if streamed:  # the whole grid is never held: only a stripe of it (checked below)
+        max_bytes = sys.maxsize
     if args.template:
         if not Path(args.template).exists():
             raise InputDataError(f"template raster not found: {args.template!r}")
         grid = Grid.from_template(args.template, z_levels=levels, max_bytes=max_bytes)
-        return _template_in_crs(grid, crs, args.template)
-    extent = parse_extent(args.extent) if args.extent else tuple(bounds)
-    return Grid.from_extent(extent, args.cell_size, crs=crs, z_levels=levels, max_bytes=max_bytes)
+        grid = _template_in_crs(grid, crs, args.template)
+    else:
+        extent = parse_extent(args.extent) if args.extent else tuple(bounds)
+        grid = Grid.from_extent(extent, args.cell_size, crs=crs, z_levels=levels,
+                                max_bytes=max_bytes)
+    return _check_stripe(grid, limit) if streamed else grid
 
 
 def _template_in_crs(grid: Grid, crs: str | None, path: str) -> Grid:
@@ -108,3 +118,18 @@ def parse_csv_list(text: str | None) -> list[str]:
     if not text:
         return []
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _check_stripe(grid: Grid, max_bytes: int) -> Grid:
+    """A streamed grid holds a stripe (256 rows) per output at once: refuse only that."""
+    from ..errors import GridTooLargeError
+    from ..tiles import stripe_bytes
+
+    need = 2 * stripe_bytes(grid)
+    if need > max_bytes:
+        raise GridTooLargeError(
+            f"the grid has {grid.ncols:,} columns: one stripe of 256 rows of its outputs needs "
+            f"{need / 1024**3:.2f} GiB, over --max-memory-gb {max_bytes / 1024**3:.2f}; use a "
+            "coarser cell size or a narrower extent"
+        )
+    return grid

@@ -19,6 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the probability of exceeding T (data units)")
     parser.add_argument("--output-dir", required=True, metavar="DIR",
                         help="directory for the output rasters or prediction_points.gpkg")
+    parser.add_argument("--cog", action="store_true",
+                        help="write the rasters as Cloud-Optimized GeoTIFFs")
+    from ..cluster import add_cluster_arguments
+
+    add_cluster_arguments(parser)
 
 
 def run(args: argparse.Namespace, session: Session) -> dict:
@@ -31,7 +36,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     crs = doc.get("crs")
     coords = estimator.coords_
     bounds = (coords[:, 0].min(), coords[:, 1].min(), coords[:, 0].max(), coords[:, 1].max())
-    grid = grid_from_args(args, crs, bounds)
+    grid = grid_from_args(args, crs, bounds, streamed=True)  # written range by range
     progress = scaled(session.progress, 0.05, 1.0)
     if grid is None:
         outputs = predict_points(estimator, args.points, args.output_dir,
@@ -39,6 +44,12 @@ def run(args: argparse.Namespace, session: Session) -> dict:
                                  threshold=args.threshold, crs=crs, progress=progress,
                                  should_stop=session.should_stop)
     else:
-        outputs = predict_grid(estimator, grid, args.output_dir, threshold=args.threshold,
-                               crs=crs, progress=progress, should_stop=session.should_stop)
+        from ..cluster import cluster_client
+        from ..tiles import check_disk
+
+        check_disk(grid, 7 if args.threshold is not None else 6, args.output_dir, args.cog)
+        with cluster_client(args) as client:
+            outputs = predict_grid(estimator, grid, args.output_dir, threshold=args.threshold,
+                                   crs=crs, progress=progress, should_stop=session.should_stop,
+                                   client=client, model_dir=args.model_dir, cog=args.cog)
     return {**outputs, "output_dir": args.output_dir, "model_dir": args.model_dir}

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "classical baseline for a covariate)")
     g.add_argument("--output-dir", required=True, metavar="DIR",
                    help="directory for report.html, cv.json, model/ and the rasters")
+    from ..cluster import add_cluster_arguments
+
+    add_cluster_arguments(parser)
 
 
 def run(args: argparse.Namespace, session: Session) -> dict:
@@ -61,9 +64,13 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     if str(args.folds).strip().lower() not in ("0", "none", "no"):
         methods = tuple(parse_csv(args.cv_methods)) or (
             ("ok", "ked", "hybrid") if opts["covariates"] else ("ok", "hybrid"))
-        cv = compare_methods(points, methods, folds=args.folds, seed=opts["seed"],
-                             options=vars(args), progress=scaled(session.progress, 0.01, 0.6),
-                             should_stop=session.should_stop)
+        from ..cluster import cluster_client
+
+        with cluster_client(args) as client:
+            cv = compare_methods(points, methods, folds=args.folds, seed=opts["seed"],
+                                 options=vars(args),
+                                 progress=scaled(session.progress, 0.01, 0.6),
+                                 should_stop=session.should_stop, client=client)
         cv_path = out_dir / "cv.json"
         tmp = cv_path.with_name(f".{cv_path.name}.tmp")
         tmp.write_text(json.dumps(cv, indent=1, default=float), encoding="utf-8")

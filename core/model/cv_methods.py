@@ -183,8 +183,9 @@ def kfold_indices(n: int, k: int, seed: int) -> np.ndarray:
 def compare_methods(points, methods: tuple[str, ...] = ("ok", "hybrid"), folds="10",
                     seed: int = 0, options: dict | None = None,
                     progress: ProgressFn | None = None,
-                    should_stop: StopFn | None = None) -> dict:
-    """Nested cross-validation of several methods on identical folds (:mod:`..cv`).
+                    should_stop: StopFn | None = None, client=None) -> dict:
+    """Nested cross-validation of several methods on identical folds (:mod:`..cv`); with a
+    Dask ``client`` the folds × methods run on its cluster (same results).
 
     Parameters
     ----------
@@ -234,7 +235,7 @@ def compare_methods(points, methods: tuple[str, ...] = ("ok", "hybrid"), folds="
     )
     t0 = time.perf_counter()
     res = cv.cross_validate(points, tuple(methods), fold_of, opts, progress=progress,
-                            should_stop=should_stop)
+                            should_stop=should_stop, client=client)
     seconds = time.perf_counter() - t0
     metrics_out = {}
     for name in res.methods:

@@ -63,8 +63,12 @@ def _same_crs(a: str | None, b: str | None) -> bool:
 def predict_grid(estimator, grid: Grid, output_dir: str | os.PathLike,
                  threshold: float | None = None, crs: str | None = None,
                  progress: ProgressFn | None = None,
-                 should_stop: StopFn | None = None) -> dict[str, str]:
+                 should_stop: StopFn | None = None, *, client=None,
+                 model_dir: str | None = None, cog: bool = False) -> dict[str, str]:
     """Predict at every node of ``grid`` and write one GeoTIFF per layer into ``output_dir``.
+
+    The grid is predicted and written range by range (:mod:`.predict_stream`); with a Dask
+    ``client`` the ranges run on its workers, which load the bundle from ``model_dir``.
 
     Returns
     -------
@@ -90,42 +94,18 @@ def predict_grid(estimator, grid: Grid, output_dir: str | os.PathLike,
             f"the model was trained on {estimator.coords_.shape[1]}D samples but the grid is "
             f"{grid.ndim}D" + ("; give --z-levels" if estimator.coords_.shape[1] == 3 else "")
         )
-    nodes = grid.node_coords()
-    pred = estimator.predict_full(nodes, threshold=threshold,
-                                  progress=scaled(progress, 0.0, 0.9), should_stop=should_stop)
-    check_cancel(should_stop)
-    out_dir = Path(output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, str] = {}
     names = [n for n in LAYERS if n != "exceedance_probability" or threshold is not None]
-    descriptions = layer_descriptions(estimator)
-    try:
-        for i, name in enumerate(names):
-            check_cancel(should_stop)
-            kind, desc = LAYERS[name][0], descriptions[name]
-            if name == "exceedance_probability":
-                desc = f"{desc} {threshold:g}"
-            data = np.asarray(getattr(pred, name)).reshape(grid.shape)
-            path = out_dir / f"{name}.tif"
-            from ..raster import write_raster
+    descriptions = layer_descriptions(estimator)  # the base (OK, KED) named in its layers
+    layers = {n: (LAYERS[n][0], descriptions[n]) for n in names}
+    if threshold is not None:
+        kind, desc = layers["exceedance_probability"]
+        layers["exceedance_probability"] = (kind, f"{desc} {threshold:g}")
+    from .predict_stream import stream_predictions
 
-            write_raster(path, data, grid, desc, kind=kind)
-            written[name] = str(path)
-            if progress is not None:
-                progress(0.9 + 0.1 * (i + 1) / len(names), f"writing {path.name}")
-    except BaseException:
-        for p in written.values():  # all or nothing
-            Path(p).unlink(missing_ok=True)
-            Path(p).with_suffix(".qml").unlink(missing_ok=True)
-        raise
-    missing = np.isnan(np.asarray(pred.prediction))
-    masked = 0
-    if grid.mask is not None and grid.mask.size == missing.size:
-        # the template's own nodata cells are expected to stay nodata: not a warning
-        outside = ~np.asarray(grid.mask, dtype=bool).ravel()
-        masked = int((missing & outside).sum())
-        missing = missing & ~outside
-    n_nan = int(missing.sum())
+    # Streamed range by range (bounded memory), on a Dask cluster when ``client`` is given.
+    written, n_nan, masked = stream_predictions(estimator, grid, Path(output_dir), layers,
+                                                threshold, model_dir, client, cog, progress,
+                                                should_stop)
     if masked:
         logger.info("%d of %d cells are nodata in the template raster and stay nodata",
                     masked, grid.n_nodes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,33 @@ def test_explorer_hands_the_engine_a_readable_file(meuse_layer, tmp_path):
     assert exported.crs().authid() == "EPSG:28992"
     assert sorted(f["zinc"] for f in exported.getFeatures()) == sorted(
         f["zinc"] for f in memory.getFeatures())
+
+
+@needs_engine("krige")
+def test_setup_dialog_scheduler_reaches_every_algorithm(qtbot, provider, meuse_layer, tmp_path):
+    """The Dask scheduler setting goes to the engine of every algorithm: an unreachable one
+    makes ordinary kriging fail quickly with the engine's message; cleared, it runs locally."""
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    import processing
+    from gcnn_rnn.ui.setup_dialog import SetupDialog
+
+    dialog = SetupDialog(detect=False)
+    qtbot.addWidget(dialog)
+    params = {"INPUT": meuse_layer, "FIELD": "zinc", "CELL_SIZE": 200,
+              "ESTIMATE": str(tmp_path / "e.tif"), "VARIANCE": str(tmp_path / "v.tif")}
+    try:
+        dialog.scheduler.setText("tcp://127.0.0.1:9")
+        dialog.use_scheduler(dialog.scheduler.text())
+        assert QgsSettings().value(engine_mod.SCHEDULER_KEY) == "tcp://127.0.0.1:9"
+        assert engine_mod.engine_environment()["GCNN_RNN_SCHEDULER"] == "tcp://127.0.0.1:9"
+        with pytest.raises(QgsProcessingException, match="cannot reach the Dask scheduler"):
+            processing.run("gcnnrnn:ordinarykriging", params, feedback=QgsProcessingFeedback())
+        assert not (tmp_path / "e.tif").exists()
+    finally:
+        dialog.use_scheduler("")
+    assert "GCNN_RNN_SCHEDULER" not in engine_mod.engine_environment() or \
+        engine_mod.engine_environment()["GCNN_RNN_SCHEDULER"] == os.environ.get(
+            "GCNN_RNN_SCHEDULER")
+    processing.run("gcnnrnn:ordinarykriging", params, feedback=QgsProcessingFeedback())
+    assert (tmp_path / "e.tif").is_file()

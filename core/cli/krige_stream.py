@@ -1,0 +1,100 @@
+"""``krige`` onto a grid in bounded memory: ranges kriged in-process or on a Dask cluster,
+back-transformed and streamed into the estimate and variance GeoTIFFs as they finish.
+
+Both files are written under temporary names and renamed only when both are complete
+(:func:`~gcnn_rnn.core.tiles.stream_to_rasters`), so a failure or a cancel leaves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..grid import Grid
+from ..progress import ProgressFn, StopFn
+from ..tiles import stream_to_rasters
+
+
+@dataclass
+class StreamedGrid:
+    """What the summary needs of a streamed grid."""
+
+    outputs: dict[str, str]
+    n_singular: int
+    n_missing: int
+    estimate_range: list[float] | None
+    variance_range: list[float] | None
+
+
+def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dict[str, str],
+                      back: Callable | None, cog: bool = False, client=None,
+                      progress: ProgressFn | None = None,
+                      should_stop: StopFn | None = None) -> StreamedGrid:
+    """Krige ``job`` (:mod:`~gcnn_rnn.core.kriging.tiled`) range by range into the rasters
+    ``paths["estimate"]`` and ``paths["variance"]``.
+
+    ``back(estimate, variance, lagrange) -> (estimate, variance)`` converts each range to
+    output units (None: as kriged).
+    """
+    kinds = {"estimate": "value", "variance": "variance"}
+    counts = [0, 0]
+
+    def convert(r, res) -> dict:
+        est, var = res.estimate, res.variance
+        if back is not None:
+            est, var = back(est, var, res.lagrange)
+        counts[0] += res.n_singular
+        counts[1] += res.n_missing
+        return {"estimate": est, "variance": var}
+
+    layers = {k: (p, kinds[k], descriptions[k]) for k, p in paths.items()}
+    ranges = stream_to_rasters(job, job.ranges(), grid, layers, convert, cog, client, progress,
+                               should_stop)
+    return StreamedGrid({k: str(p) for k, p in paths.items()}, counts[0], counts[1],
+                        ranges["estimate"], ranges["variance"])
+
+
+def krige_grid_to_rasters(args, grid: Grid, out_dir: Path, coords, values, model, config,
+                          drift, universal: bool, ft, descriptions: dict[str, str],
+                          progress: ProgressFn | None,
+                          should_stop: StopFn | None) -> StreamedGrid:
+    """The ``krige`` command's grid branch: the job of its flags, on the cluster they name
+    (:func:`~gcnn_rnn.core.cluster.cluster_client`) or in-process."""
+    import time
+
+    from ..cluster import cluster_client
+    from .krige_cmd import ESTIMATE_TIF, VARIANCE_TIF
+
+    t0 = time.perf_counter()
+    if universal:
+        from ..kriging.tiled import UniversalGridJob
+
+        job = UniversalGridJob(coords, values, model, grid, drift.sample_cov, drift.target_cov,
+                               drift.terms, config.neighbours, drift.block,
+                               drift.discretisation)
+    else:
+        from ..kriging.tiled import GridKrigingJob
+
+        job = GridKrigingJob(coords, values, model, config, grid)
+    back = None
+    if ft is not None:
+        def back(est, var, lag):
+            return ft.back(est, var, None if config.simple or universal else lag)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with cluster_client(args) as client:
+        res = stream_krige_grid(job, grid, {"estimate": out_dir / ESTIMATE_TIF,
+                                            "variance": out_dir / VARIANCE_TIF},
+                                descriptions, back, getattr(args, "cog", False), client,
+                                progress, should_stop)
+    if universal:
+        from ..kriging.universal import _warn_missing
+
+        inside = grid.n_nodes if grid.mask is None else int(grid.mask.sum()) * (
+            grid.n_nodes // grid.mask.size)
+        _warn_missing(res.n_missing, inside)
+    else:
+        from ..kriging.api import _report
+
+        _report(res.n_singular, res.n_missing, config, grid.n_nodes, time.perf_counter() - t0)
+    return res

@@ -1,0 +1,131 @@
+"""Kriging of a grid range by range: a picklable job that a Dask worker (or the engine
+itself) calls on ``(start, stop)`` runs of nodes in raster order.
+
+The ranges are the chunks :func:`~.api.krige_grid` and :func:`~.universal.krige_universal_grid`
+have always used, and every node's system is built from the same inputs (samples, model,
+covariance shift of the whole grid's box), so a streamed or distributed grid has exactly the
+floats of a whole-grid call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputDataError
+from ..grid import Grid
+from .api import _as_coords, _Kriger, _set_threads, bounding_corners
+from .config import KrigingConfig
+from .universal import GRID_CHUNK, _check_model, _solve, drop_samples_without_covariates
+
+
+@dataclass
+class RangeResult:
+    """One range's estimate, variance and (ordinary/simple kriging) Lagrange multiplier."""
+
+    estimate: np.ndarray
+    variance: np.ndarray
+    lagrange: np.ndarray | None
+    n_singular: int
+    n_missing: int
+
+
+def _grid_box(grid: Grid) -> np.ndarray:
+    xmin, ymin, xmax, ymax = grid.extent
+    if grid.ndim == 3:
+        return np.asarray([[xmin, ymin, min(grid.z_levels)], [xmax, ymax, max(grid.z_levels)]])
+    return np.asarray([[xmin, ymin], [xmax, ymax]])
+
+
+@dataclass
+class GridKrigingJob:
+    """Ordinary/simple kriging of ``grid`` (the inputs of :func:`~.api.krige_grid`)."""
+
+    coords: np.ndarray
+    values: np.ndarray
+    model: object
+    config: KrigingConfig
+    grid: Grid
+    _kriger: _Kriger | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.coords = _as_coords(self.coords, "sample coordinates")
+        if self.grid.ndim != self.coords.shape[1]:
+            raise InputDataError(
+                f"the grid is {self.grid.ndim}D but the samples are {self.coords.shape[1]}D"
+                + ("; give z levels for 3D samples" if self.coords.shape[1] == 3 else ""))
+        self.values = np.asarray(self.values, dtype=float).ravel()
+        if self.values.shape[0] != self.coords.shape[0] or not np.isfinite(self.values).all():
+            raise InputDataError("kriging needs one finite value per sample")
+
+    def __getstate__(self) -> dict:  # the tree and buffers are rebuilt where the job runs
+        return {**self.__dict__, "_kriger": None}
+
+    def kriger(self) -> _Kriger:
+        if self._kriger is None:
+            self._kriger = _Kriger(self.coords, self.values, self.model, self.config,
+                                   bounding_corners(self.coords, _grid_box(self.grid)))
+            _set_threads(self._kriger.threads)
+        return self._kriger
+
+    def ranges(self) -> list[tuple[int, int]]:
+        return list(self.grid.chunks(self.kriger().chunk_size(False, False)))
+
+    def __call__(self, start: int, stop: int) -> RangeResult:
+        e, v, mu, ns, nm, _ = self.kriger().run(self.grid.node_coords(start, stop), None, False)
+        return RangeResult(e, v, mu, ns, nm)
+
+
+@dataclass
+class UniversalGridJob:
+    """Universal kriging / external drift / block kriging of ``grid`` (the inputs of
+    :func:`~.universal.krige_universal_grid`; ``grid_covariates`` in raster order)."""
+
+    coords: np.ndarray
+    values: np.ndarray
+    model: object
+    grid: Grid
+    covariates: np.ndarray | None = None
+    grid_covariates: np.ndarray | None = None
+    drift: tuple[str, ...] = ()
+    neighbours: int = 32
+    block: tuple[float, ...] | None = None
+    block_discretisation: int | None = None
+
+    def __post_init__(self) -> None:
+        self.coords = np.asarray(self.coords, dtype=float)
+        self.values = np.asarray(self.values, dtype=float).ravel()
+        if self.coords.ndim != 2 or self.grid.ndim != self.coords.shape[1]:
+            raise InputDataError(
+                f"the grid is {self.grid.ndim}D but the samples are {self.coords.shape!r}")
+        if (self.covariates is None) != (self.grid_covariates is None):
+            raise InputDataError("give covariates at both the samples and the grid, or neither")
+        _check_model(self.model)
+        self.coords, self.values, self.covariates, _ = drop_samples_without_covariates(
+            self.coords, self.values, self.covariates)
+        if self.grid_covariates is not None:
+            self.grid_covariates = np.asarray(self.grid_covariates, dtype=float).reshape(
+                self.grid.n_nodes, -1)
+
+    def ranges(self) -> list[tuple[int, int]]:
+        return list(self.grid.chunks(GRID_CHUNK))
+
+    def __call__(self, start: int, stop: int) -> RangeResult:
+        n = stop - start
+        est, var = np.full(n, np.nan), np.full(n, np.nan)
+        inside = np.ones(n, dtype=bool)
+        if self.grid.mask is not None:
+            per_level = self.grid.nrows * self.grid.ncols
+            inside = self.grid.mask.ravel()[np.arange(start, stop) % per_level]
+        rows = np.flatnonzero(inside)
+        ns = nm = 0
+        if rows.size:
+            nodes = self.grid.node_coords(start, stop)[rows]
+            cov = None if self.grid_covariates is None else self.grid_covariates[rows + start]
+            res = _solve(self.coords, self.values, nodes, self.model, self.covariates, cov,
+                         self.drift, self.neighbours, self.block, self.block_discretisation,
+                         None, None)
+            est[rows], var[rows] = res.estimate, res.variance
+            ns, nm = res.n_singular, res.n_missing
+        return RangeResult(est, var, None, ns, nm)

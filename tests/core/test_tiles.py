@@ -1,0 +1,144 @@
+"""Streaming grids into GeoTIFFs range by range (:mod:`gcnn_rnn.core.tiles`): the files are
+those a whole-grid write gives (same float32 cells, metadata and style), in any order."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import rasterio
+
+from gcnn_rnn.core.cli.main import main
+from gcnn_rnn.core.cli.options import grid_from_args
+from gcnn_rnn.core.errors import EngineIOError, GridTooLargeError
+from gcnn_rnn.core.grid import Grid
+from gcnn_rnn.core.io import read_points
+from gcnn_rnn.core.kriging import KrigingConfig, krige_grid, krige_universal_grid
+from gcnn_rnn.core.raster import write_raster
+from gcnn_rnn.core.tiles import RasterStreamWriter, check_disk, flat_ranges, streaming_env
+from gcnn_rnn.core.variogram.models import parse_model
+
+CRS = 'PROJCS["x",GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",3],PARAMETER["scale_factor",0.9996],PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1]]'  # noqa: E501
+VG = "0.0507 Nug + 0.5906 Sph(897)"
+
+
+def _read(path):
+    with rasterio.open(path) as ds:
+        return ds.read(), ds.nodata, ds.crs, ds.descriptions, ds.tags()
+
+
+def _stream(path, grid, data, ranges, **kw):
+    with streaming_env():
+        w = RasterStreamWriter(path, grid, "a field", "value", qml_path=path.with_suffix(".qml"),
+                               **kw)
+        flat = data.ravel()
+        for a, b in ranges:
+            w.write(a, flat[a:b])
+        return w.close()
+
+
+@pytest.mark.parametrize("levels", [None, (0.0, -5.0)])
+def test_ranges_in_any_order_give_the_whole_grid_file(tmp_path, levels):
+    rng = np.random.default_rng(3)
+    mask = rng.random((300, 520)) > 0.1
+    grid = Grid(1000.0, 9000.0, 10.0, 520, 300, CRS, levels, mask)
+    data = rng.normal(size=grid.shape)
+    data.ravel()[rng.integers(0, data.size, 50)] = np.nan
+    ranges = flat_ranges(grid.n_nodes, 7777)  # crosses rows, stripes and levels
+    order = rng.permutation(len(ranges))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    whole = write_raster(tmp_path / "a" / "f.tif", data, grid, "a field", kind="value")
+    got = _stream(tmp_path / "b" / "f.tif", grid, data, [ranges[i] for i in order])
+    a, b = _read(whole), _read(tmp_path / "b" / "f.tif")
+    assert np.array_equal(a[0], b[0]) and a[1:] == b[1:]
+    assert a[0].shape[0] == (2 if levels else 1)
+    assert (tmp_path / "a" / "f.qml").read_text() == (tmp_path / "b" / "f.qml").read_text()
+    inside = np.where(np.broadcast_to(mask, grid.shape), data, np.nan)
+    assert got["range"] == [np.nanmin(inside), np.nanmax(inside)]
+
+
+def test_cog_has_the_same_cells_and_overviews(tmp_path):
+    grid = Grid(0.0, 6000.0, 10.0, 600, 600, CRS)
+    data = np.add.outer(np.arange(600.0), np.arange(600.0))
+    _stream(tmp_path / "c.tif", grid, data, flat_ranges(grid.n_nodes, 50_000), cog=True)
+    with rasterio.open(tmp_path / "c.tif") as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert ds.overviews(1) and ds.descriptions == ("a field",)
+        assert np.array_equal(ds.read(1), data.astype(np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.qml", "c.tif"]
+
+
+def test_a_missing_range_fails_and_leaves_nothing(tmp_path):
+    grid = Grid(0.0, 3000.0, 10.0, 300, 300, CRS)
+    data = np.ones(grid.shape)
+    with pytest.raises(EngineIOError, match="never computed"):
+        _stream(tmp_path / "m.tif", grid, data, flat_ranges(grid.n_nodes, 1000)[:-1])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_memory_guard_is_a_stripe_and_the_disk(tmp_path):
+    args = argparse.Namespace(cell_size=1.0, template=None, points=None, z_levels=None,
+                              extent="0,0,100000,100000", max_memory_gb=2.0)
+    with pytest.raises(GridTooLargeError, match="GiB"):  # 1e10 nodes held whole: refused
+        grid_from_args(args, None, None)
+    grid = grid_from_args(args, None, None, streamed=True)  # streamed: only a stripe is held
+    assert grid.n_nodes == 10**10
+    with pytest.raises(GridTooLargeError, match=r"need up to 7450\.6 GiB of disk"):
+        check_disk(Grid(0.0, 1e9, 1.0, 10**6, 10**6), 2, tmp_path)  # 1e12 nodes
+    assert check_disk(Grid(0.0, 1e3, 1.0, 1000, 1000), 2, tmp_path) == 8 * 10**6
+    args.extent, args.max_memory_gb = "0,0,10000000,100", 0.5  # 1e7 columns: a stripe is 24 GiB
+    with pytest.raises(GridTooLargeError, match="columns"):
+        grid_from_args(args, None, None, streamed=True)
+
+
+def test_krige_command_streams_the_floats_of_a_whole_grid_call(meuse_gpkg, tmp_path, capsys):
+    """Several ranges (--memory-mb 1), log back-transform, template mask: cell for cell the
+    whole-grid kriging written at once."""
+    pts = read_points(meuse_gpkg, "zinc", layer="meuse")
+    args = ["krige", "--quiet", "--input", meuse_gpkg, "--layer", "meuse", "--field", "zinc",
+            "--transform", "log", "--variogram", VG, "--neighbours", "20", "--memory-mb", "1",
+            "--cell-size", "40", "--output-dir", tmp_path / "s"]
+    assert main(list(map(str, args))) == 0, capsys.readouterr().err
+    with rasterio.open(tmp_path / "s" / "kriging_estimate.tif") as ds:
+        t = ds.transform
+        grid = Grid(t.c, t.f, 40.0, ds.width, ds.height, ds.crs.to_wkt())
+    assert grid.n_nodes > 4 * 1000  # more than a few ranges of ~900 nodes
+    res = krige_grid(pts.coords, np.log(pts.values), grid, parse_model(VG),
+                     KrigingConfig(neighbours=20, memory_budget_mb=1))
+    est = np.exp(res.estimate + res.variance / 2 - res.lagrange)
+    var = est * est * np.expm1(res.variance)
+    (tmp_path / "w").mkdir()
+    for name, data, kind in (("kriging_estimate", est, "value"),
+                             ("kriging_variance", var, "variance")):
+        want = write_raster(tmp_path / "w" / f"{name}.tif", data, grid, "x", kind=kind)
+        assert np.array_equal(_read(want)[0], _read(tmp_path / "s" / f"{name}.tif")[0])
+        assert ((tmp_path / "w" / f"{name}.qml").read_text()
+                == (tmp_path / "s" / f"{name}.qml").read_text())
+
+
+def test_krige_command_3d_and_universal_stream_the_same_floats(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    xyz = rng.uniform(0, 1000, size=(120, 3)) * [1, 1, 0.1]
+    z = np.sin(xyz[:, 0] / 200) + xyz[:, 2] / 50 + rng.normal(0, 0.1, 120)
+    csv = tmp_path / "s.csv"
+    np.savetxt(csv, np.column_stack([xyz, z]), delimiter=",", header="x,y,depth,v",
+               comments="")
+    model = parse_model("0.05 Nug + 1 Exp(300)")
+    common = ["krige", "--quiet", "--input", csv, "--field", "v", "--z-field", "depth", "--crs", "EPSG:32631",
+              "--variogram", model.to_text(), "--cell-size", "20", "--extent", "0,0,1000,1000",
+              "--z-levels", "0:100:50", "--memory-mb", "1"]
+    assert main(list(map(str, [*common, "--output-dir", tmp_path / "ok"]))) == 0, \
+        capsys.readouterr().err
+    assert main(list(map(str, [*common, "--drift", "x,z", "--neighbours", "16",
+                               "--output-dir", tmp_path / "uk"]))) == 0, capsys.readouterr().err
+    grid = Grid(0.0, 1000.0, 20.0, 50, 50, None, (0.0, 50.0, 100.0))
+    ok = krige_grid(xyz, z, grid, model, KrigingConfig(neighbours=32, memory_budget_mb=1))
+    uk = krige_universal_grid(xyz, z, grid, model, drift="x,z", neighbours=16)
+    for folder, res in (("ok", ok), ("uk", uk)):
+        for name, data in (("estimate", res.estimate), ("variance", res.variance)):
+            got = _read(tmp_path / folder / f"kriging_{name}.tif")[0]
+            assert got.shape == (3, 50, 50)
+            assert np.array_equal(got, np.where(np.isfinite(data), data, -9999.0).astype(
+                np.float32)), (folder, name)
