@@ -135,6 +135,13 @@ def _read_csv(path: Path, x_field, y_field, z_field, crs):
     src = str(path)
     sep = "\t" if path.suffix.lower() == ".tsv" else None
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if not head.strip():
+            raise InputDataError(f"{src}: the file is empty")
+    except OSError as exc:
+        raise InputDataError(f"{src}: cannot read ({exc})") from None
+    try:
         frame = pd.read_csv(path, sep=sep, engine="python")
     except Exception as exc:  # pandas raises many kinds here
         raise InputDataError(f"{src}: cannot read as CSV ({exc})") from None
@@ -162,17 +169,30 @@ def _read_csv(path: Path, x_field, y_field, z_field, crs):
     return frame, coords, crs, exclude
 
 
+def read_csv_points(path: Path):
+    """A CSV of points (coordinate columns detected as for the samples) as a GeoDataFrame
+    without CRS; the caller assigns one."""
+    import geopandas as gpd
+
+    frame, coords, _, _ = _read_csv(Path(path), None, None, None, None)
+    z = coords[:, 2] if coords.shape[1] > 2 else None
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(coords[:, 0], coords[:, 1], z))
+
+
 def _read_vector(path: Path, layer, z_field, source):
     import geopandas as gpd
     import pyogrio
 
-    if layer is not None:
-        try:
-            names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-        except Exception as exc:
-            raise InputDataError(f"{source}: cannot open as a vector source ({exc})") from None
-        if layer not in names:
-            raise InputDataError(f"{path}: no layer {layer!r}; layers are {names}")
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception as exc:
+        raise InputDataError(f"{source}: cannot open as a vector source ({exc})") from None
+    if layer is not None and layer not in names:
+        raise InputDataError(f"{path}: no layer {layer!r}; layers are {names}")
+    if layer is None and len(names) > 1:
+        layer = names[0]
+        logger.warning("%s has %d layers %s; using the first, %r (choose one with --layer)",
+                       path, len(names), names, layer)
     try:
         gdf = gpd.read_file(path, layer=layer)
     except Exception as exc:
@@ -411,16 +431,28 @@ def write_points(gdf, path: str | os.PathLike, layer: str) -> Path:
     EngineIOError
         The file cannot be written; nothing is left at ``path`` or beside it.
     """
-    from .raster import temp_path_for
+    from .safe_write import replace_verified, temp_path_for
 
     path = Path(path)
     tmp = temp_path_for(path).with_suffix(".gpkg")
     try:
         gdf.to_file(tmp, layer=layer, driver="GPKG")
-        os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) or type(exc).__name__ == "DataSourceError":
             raise EngineIOError(f"cannot write {str(path)!r}: {exc}") from None
         raise
-    return path
+
+    def _readable(p: Path) -> None:  # a short write must not replace a good file
+        import pyogrio
+
+        try:
+            info = pyogrio.read_info(p, layer=layer)
+        except Exception as exc:
+            raise EngineIOError(f"cannot write {str(path)!r}: the file cannot be read back "
+                                f"({exc}); disk full or a file-size limit?") from None
+        if int(info["features"]) != len(gdf):
+            raise EngineIOError(f"cannot write {str(path)!r}: {info['features']} of {len(gdf)} "
+                                "features read back; disk full or a file-size limit?")
+
+    return replace_verified(tmp, path, _readable, "GeoPackage")

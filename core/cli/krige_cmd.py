@@ -9,15 +9,14 @@ Outputs in ``--output-dir``: ``kriging_estimate.tif`` and ``kriging_variance.tif
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineIOError, InputDataError
+from ..errors import InputDataError
+from ..output_set import final_paths
 from .options import (
     add_grid_target,
     add_point_input,
@@ -37,6 +36,9 @@ VARIANCE_TIF = "kriging_variance.tif"
 POINTS_GPKG = "kriging_points.gpkg"
 SUMMARY_JSON = "kriging.json"
 AUTO_MODELS = ("sph", "exp", "gau")
+#: All-or-nothing output set (see ``core/output_set.py``): staged, then committed by the CLI.
+OUTPUT_SET = ("output_dir", (ESTIMATE_TIF, "kriging_estimate.qml", VARIANCE_TIF,
+                             "kriging_variance.qml", POINTS_GPKG, SUMMARY_JSON))
 
 
 def add_kriging_arguments(parser: argparse.ArgumentParser,
@@ -136,15 +138,9 @@ def resolve_variogram(spec: str, coords: np.ndarray, values: np.ndarray,
 
 
 def _write_json(path: Path, doc: dict) -> None:
-    from ..raster import temp_path_for
+    from ..safe_write import write_json_verified
 
-    tmp = temp_path_for(path)
-    try:
-        tmp.write_text(json.dumps(doc, indent=2, default=_json_default), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise EngineIOError(f"cannot write {str(path)!r}: {exc}") from None
+    write_json_verified(path, doc, default=_json_default)
 
 
 def _json_default(obj):
@@ -251,7 +247,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "variance_range": _range(var),
         "timings_s": {k: round(v, 4) for k, v in times.items()},
         "nodes_per_second": n_targets / times["kriging"] if times["kriging"] > 0 else None,
-        "outputs": dict(outputs),
+        "outputs": final_paths(dict(outputs)),
     }
     path = out_dir / SUMMARY_JSON
     _write_json(path, summary)

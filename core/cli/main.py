@@ -53,11 +53,29 @@ OUTPUT_FILE_ARGS = {"output_json": "output file", "output": "output file", "plot
 def _check_outputs(args: argparse.Namespace) -> None:
     for attr, what in OUTPUT_DIR_ARGS.items():
         if getattr(args, attr, None):
-            check_writable_dir(getattr(args, attr), what)
+            if attr == "model_dir":  # made (atomically) by the save; a cancel leaves nothing
+                check_writable_dir(Path(args.model_dir).resolve().parent, f"folder of the {what}")
+            else:
+                check_writable_dir(getattr(args, attr), what)
     for attr, what in OUTPUT_FILE_ARGS.items():
         value = getattr(args, attr, None)
         if isinstance(value, str) and value:
+            if attr != "truth" and Path(value).is_dir():
+                raise InputDataError(f"the {what} {value!r} is a folder; give a file name")
             check_writable_dir(Path(value).resolve().parent, f"folder of the {what}")
+
+
+def _open_output_set(args: argparse.Namespace, module):
+    """The command's all-or-nothing output set (``OUTPUT_SET`` of its module), opened: its
+    folder argument now names the staging folder. ``None`` for commands without one."""
+    spec = getattr(module, "OUTPUT_SET", None)
+    if spec is None or not getattr(args, spec[0], None):
+        return None
+    from ..output_set import OutputSet
+
+    oset = OutputSet(getattr(args, spec[0]), spec[1])
+    setattr(args, spec[0], str(oset.open()))
+    return oset
 
 
 class _Unavailable:
@@ -179,9 +197,13 @@ def _run(argv: list[str], session: Session, json_mode: bool) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_INPUT
+    oset = None
     try:
         _check_outputs(args)
+        oset = _open_output_set(args, commands[args.command])
         outputs = commands[args.command].run(args, session)
+        if oset is not None:
+            outputs = oset.commit(outputs)
     except (Cancelled, KeyboardInterrupt):
         session.error("cancelled", "cancelled by the user")
         return EXIT_CANCELLED
@@ -194,10 +216,16 @@ def _run(argv: list[str], session: Session, json_mode: bool) -> int:
     except MemoryError:
         session.error("memory", "out of memory; use a coarser cell size or fewer neighbours")
         return EXIT_ERROR
+    except RecursionError:  # deeply nested input (JSON) that slipped through a reader
+        session.error("input", "the input is nested too deeply to be read")
+        return EXIT_INPUT
     except Exception as exc:  # an engine bug: still one clean error line, details on stderr
         traceback.print_exc(file=sys.stderr)
         session.error("internal", f"{type(exc).__name__}: {exc}")
         return EXIT_ERROR
+    finally:
+        if oset is not None:
+            oset.close()
     session.result(outputs or {})
     return EXIT_OK
 
