@@ -79,7 +79,11 @@ def write_raster(
     # Values beyond float32's range would become +-inf in the file: nodata instead.
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.where(np.isfinite(bands), bands, nodata).astype(np.float32)
-    out[~np.isfinite(out)] = np.float32(nodata)
+    overflow = ~np.isfinite(out)
+    if overflow.any():
+        logger.warning("%s: %d value(s) beyond the float32 range are written as nodata",
+                       path.name, int(overflow.sum()))
+        out[overflow] = np.float32(nodata)
     if kind not in RAMPS:
         raise ValueError(f"unknown raster kind {kind!r}; one of {sorted(RAMPS)}")
 

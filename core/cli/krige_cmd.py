@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputDataError
+from ..kriging.checks import check_estimates, stability_summary
 from ..output_set import final_paths
 from .options import (
     add_grid_target,
@@ -208,6 +209,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     est, var = res.estimate, res.variance
     if units == "original" and kind != "none":
         est, var = ft.back(est, var, None if config.simple else res.lagrange)
+    check_estimates(est, res, model)
     session.progress(0.9, "writing")
     t2 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -243,6 +245,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "grid": grid.to_dict() if grid is not None else None,
         "n_singular": res.n_singular,
         "n_missing": res.n_missing,
+        **stability_summary(est, var, res),
         "estimate_range": _range(est),
         "variance_range": _range(var),
         "timings_s": {k: round(v, 4) for k, v in times.items()},

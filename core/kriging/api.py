@@ -18,6 +18,7 @@ from .dense import DenseSystem, SingularSystem
 from .fallback import solve_singular
 from .neighbours import search
 from .solver import STATUS_EXACT, STATUS_MISSING, STATUS_SINGULAR, krige_kernel
+from .stability import stabilised
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +203,7 @@ def _report(n_singular: int, n_missing: int, config: KrigingConfig, n: int, seco
                  n / seconds if seconds > 0 else math.inf)
 
 
+@stabilised
 def krige(
     coords: np.ndarray,
     values: np.ndarray,
@@ -305,6 +307,7 @@ def krige(
                          distances=dist, cov_target=cov)
 
 
+@stabilised
 def krige_grid(
     coords: np.ndarray,
     values: np.ndarray,
