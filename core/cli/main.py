@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         session.install_signal_handlers()
         return _run(argv, session, json_mode)
+    except (Cancelled, KeyboardInterrupt):  # e.g. while the command's modules import
+        session.error("cancelled", "cancelled by the user")
+        return EXIT_CANCELLED
     finally:
         session.close()
 
