@@ -62,6 +62,7 @@ class _Kriger:
         self.threads = _cores(config.n_jobs)
         self.global_ = (self.k == self.n and config.max_distance is None
                         and config.sectors == 0 and 16 * self.n**2 <= DENSE_MAX_BYTES)
+        self.should_stop = None  # set by the caller; polled in the slow fallback loop
         self._dense: DenseSystem | None | bool = None  # False: tried, singular
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -127,7 +128,9 @@ class _Kriger:
         if order is not None and (details or (status >= STATUS_SINGULAR).any()):
             nbr, dist = nbr[pos], dist[pos]
         bad = np.flatnonzero(status == STATUS_SINGULAR)
-        for r in bad:
+        for i, r in enumerate(bad):
+            if i % 8 == 0:  # the fallback is slow (a global system per target): cancellable
+                check_cancel(self.should_stop)
             e, v, mu, wr = solve_singular(self.data, self.z, t_red[r], nbr[r], self.model.gamma,
                                           self.shift, self.simple)
             est[r], var[r], lag[r] = e, v, mu
@@ -275,6 +278,7 @@ def krige(
             f"got {targets.shape[0]} targets"
         )
     kr = _Kriger(coords, values, model, config, bounding_corners(coords, targets))
+    kr.should_stop = should_stop
     _set_threads(kr.threads)
     m = targets.shape[0]
     est, var, lag = np.empty(m), np.empty(m), np.empty(m)
@@ -339,6 +343,7 @@ def krige_grid(
     if grid.ndim == 3:
         box = [[xmin, ymin, min(grid.z_levels)], [xmax, ymax, max(grid.z_levels)]]
     kr = _Kriger(coords, values, model, config, bounding_corners(coords, np.asarray(box)))
+    kr.should_stop = should_stop
     _set_threads(kr.threads)
     n = grid.n_nodes
     est, var, lag = np.empty(n), np.empty(n), np.empty(n)
