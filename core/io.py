@@ -157,7 +157,7 @@ def _read_csv(path: Path, x_field, y_field, z_field, crs):
     xyz = [frame[xcol].to_numpy(float), frame[ycol].to_numpy(float)]
     if z_field:
         zcol = _find_column(frame, z_field, (), "z", src)
-        xyz.append(pd.to_numeric(frame[zcol], errors="coerce").to_numpy(float))
+        xyz.append(_numeric_z(frame[zcol], zcol, src))
     coords = np.column_stack(xyz)
     bad = ~np.isfinite(coords).all(axis=1)
     if bad.any():
@@ -167,6 +167,16 @@ def _read_csv(path: Path, x_field, y_field, z_field, crs):
         )
     exclude = (xcol, ycol) + ((z_field,) if z_field else ())
     return frame, coords, crs, exclude
+
+
+def _numeric_z(column: pd.Series, name: str, source: str) -> np.ndarray:
+    """The z field as floats; text in it is an error (as in ``--field``), NULLs stay NaN."""
+    converted = pd.to_numeric(column, errors="coerce")
+    bad = column[converted.isna() & column.notna()]
+    if len(bad):
+        raise InputDataError(f"{source}: z field {name!r} is not numeric (e.g. value "
+                             f"{bad.iloc[0]!r})")
+    return converted.to_numpy(dtype=float, na_value=np.nan)
 
 
 def read_csv_points(path: Path):
@@ -221,7 +231,7 @@ def _read_vector(path: Path, layer, z_field, source):
     exclude: tuple[str, ...] = ()
     if z_field:
         zcol = _find_column(gdf, z_field, (), "z", source)
-        xy.append(pd.to_numeric(gdf[zcol], errors="coerce").to_numpy(float))
+        xy.append(_numeric_z(gdf[zcol], zcol, source))
         exclude = (zcol,)
     elif bool(geoms.has_z.all()):
         xy.append(geoms.z.to_numpy(float))

@@ -65,6 +65,21 @@ def _check_outputs(args: argparse.Namespace) -> None:
             check_writable_dir(Path(value).resolve().parent, f"folder of the {what}")
 
 
+#: File arguments whose name decides the format: the suffix must match what is written.
+OUTPUT_SUFFIXES = {("synth", "output"): (".gpkg",),
+                   ("variogram", "plot"): (".png",)}
+
+
+def _check_suffixes(args: argparse.Namespace) -> None:
+    for (command, attr), suffixes in OUTPUT_SUFFIXES.items():
+        value = getattr(args, attr, None)
+        if args.command == command and isinstance(value, str) and value \
+                and Path(value).suffix.lower() not in suffixes:
+            raise InputDataError(f"--{attr} {value!r}: the file is written as "
+                                 f"{'/'.join(suffixes)}; give a name ending in "
+                                 f"{' or '.join(suffixes)}")
+
+
 def _open_output_set(args: argparse.Namespace, module):
     """The command's all-or-nothing output set (``OUTPUT_SET`` of its module), opened: its
     folder argument now names the staging folder. ``None`` for commands without one."""
@@ -203,6 +218,7 @@ def _run(argv: list[str], session: Session, json_mode: bool) -> int:
     oset = None
     try:
         _check_outputs(args)
+        _check_suffixes(args)
         oset = _open_output_set(args, commands[args.command])
         outputs = commands[args.command].run(args, session)
         if oset is not None:

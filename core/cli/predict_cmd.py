@@ -39,6 +39,10 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         raise InputDataError(f"--threshold must be a finite number, not {args.threshold!r}")
     estimator, doc = load_bundle(args.model_dir, covariates=parse_csv_list(args.covariates),
                                  should_stop=session.should_stop)
+    if (args.threshold is not None and args.threshold <= 0
+            and estimator.transform_.kind.value == "log"):
+        raise InputDataError(f"--threshold {args.threshold:g} is not above 0: the model was "
+                             "trained on log values, which are all positive")
     crs = doc.get("crs")
     coords = estimator.coords_
     bounds = (coords[:, 0].min(), coords[:, 1].min(), coords[:, 0].max(), coords[:, 1].max())

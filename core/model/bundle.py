@@ -304,7 +304,9 @@ def _restore(path: Path, doc: dict):
             singles.append(keras.saving.load_model(file, custom_objects=CUSTOM_OBJECTS,
                                                    compile=False, safe_mode=True))
         except Exception as exc:
-            raise BundleError(f"cannot load {str(file)!r}: {type(exc).__name__}: {exc}") from None
+            raise BundleError(f"cannot load {str(file)!r}: it is damaged, not a Keras model "
+                              f"file, or holds code safe mode refuses ({type(exc).__name__}: "
+                              f"{exc})") from None
     if not singles:
         raise BundleError(f"model bundle {str(path)!r} lists no ensemble members")
 

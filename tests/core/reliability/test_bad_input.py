@@ -162,3 +162,28 @@ def test_run_checks_points_before_the_long_work(meuse_gpkg, tmp_path, capsys):
     assert code == 2 and "target points not found" in capsys.readouterr().err
     assert time.perf_counter() - t0 < 30
     assert not any((tmp_path / "o").glob("*.json")) and not (tmp_path / "o" / "model").exists()
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["synth", "--n", "20", "--variogram", "1 Sph(300)", "--output", "{tmp}/s.txt"],
+     "ending in .gpkg"),
+    (["variogram", "--input", "{gpkg}", "--field", "zinc", "--output-json", "{tmp}/V.json",
+      "--plot", "{tmp}/V.xyz"], "ending in .png"),
+])
+def test_output_names_must_match_their_format(meuse_gpkg, tmp_path, capsys, argv, words):
+    argv = [a.format(tmp=tmp_path, gpkg=meuse_gpkg) for a in argv]
+    assert main([*argv, "--quiet"]) == 2
+    assert words in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_text_in_the_z_field_is_an_error(tmp_path, capsys):
+    import pandas as pd
+
+    pd.DataFrame({"x": [0.0, 100, 200, 50], "y": [0.0, 100, 0, 200], "v": [1.0, 2, 3, 4],
+                  "z": ["1", "2", "deep", "4"]}).to_csv(tmp_path / "p.csv", index=False)
+    code = main(["krige", "--quiet", "--input", str(tmp_path / "p.csv"), "--crs", "EPSG:28992",
+                 "--field", "v", "--z-field", "z", "--cell-size", "50", "--z-levels", "0:4:2",
+                 "--output-dir", str(tmp_path / "o")])
+    assert code == 2 and "z field 'z' is not numeric (e.g. value 'deep')" in (
+        capsys.readouterr().err)
