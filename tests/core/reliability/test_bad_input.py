@@ -45,7 +45,6 @@ CASES = {
                             "--max-memory-gb must be a positive number"),
     "max_memory_nan": (["--cell-size", "40", "--max-memory-gb", "nan"],
                        "--max-memory-gb must be a positive number"),
-    "z_levels_huge": (["--cell-size", "40", "--z-levels", "0:1e12:1"], "levels, more than"),
 }
 
 
@@ -56,7 +55,8 @@ def test_bad_grid_flags_are_clean_input_errors(meuse_gpkg, tmp_path, capsys, nam
     code, err = _krige(meuse_gpkg, tmp_path, capsys, *flags)
     assert code == 2, err
     assert words in err and "Traceback" not in err
-    assert time.perf_counter() - t0 < 30  # refused before any work (D3: 24 GB before)
+    assert time.perf_counter() - t0 < 30  # refused before any work
+    # (--z-levels 0:1e12:1, which grew to 24 GB, runs memory-bounded in test_cancel.py)
 
 
 def test_variogram_file_with_a_text_azimuth(meuse_gpkg, tmp_path, capsys):
