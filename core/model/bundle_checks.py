@@ -123,8 +123,7 @@ def require_safe_keras():
 
 def use_covariates(bundle: Path, doc: dict, covariates: Sequence[str] | None) -> None:
     """Check the covariate paths of ``doc`` (in place), or replace them by ``covariates``."""
-    stored = [list(doc.get("params", {}).get("covariates") or []),
-              list(doc.get("feature_config", {}).get("covariates") or [])]
+    stored = [_covariate_list(bundle, doc, "params"), _covariate_list(bundle, doc, "feature_config")]
     n = max(len(s) for s in stored)
     if covariates:
         if len(covariates) != n:
@@ -141,6 +140,14 @@ def use_covariates(bundle: Path, doc: dict, covariates: Sequence[str] | None) ->
     for group in stored:
         for p in group:
             check_local_file(p, f"model bundle {str(bundle)!r} names the covariate raster", hint)
+
+
+def _covariate_list(bundle: Path, doc: dict, key: str) -> list:
+    node = doc.get(key)
+    value = node.get("covariates") if isinstance(node, dict) else None
+    if not isinstance(node, dict) or not isinstance(value, list | type(None)):
+        raise BundleError(f"model bundle {str(bundle)!r}: {key} in model.json is damaged")
+    return list(value or [])
 
 
 def _finite(value: Any, where: str, low: float = -math.inf, high: float = math.inf,
@@ -214,6 +221,8 @@ def validate_model_doc(bundle: Path, doc: dict) -> None:
 
 def check_metrics(metrics: dict, where: str = "") -> None:
     """Refuse a diverged network: non-finite hybrid error or far above the kriging one."""
+    if not isinstance(metrics, dict):
+        raise BundleError(f"{where}metrics in model.json are damaged")
     hy, ok = metrics.get("hybrid_oof_rmse"), metrics.get("ok_loo_rmse")
     if not isinstance(hy, int | float) or not isinstance(ok, int | float):
         return

@@ -12,9 +12,11 @@ from reliability_helpers import V, limits
 from gcnn_rnn.core.grid import BYTES_PER_NODE, Grid
 from gcnn_rnn.core.io import read_points
 
-PROBE = ("import resource, sys; from gcnn_rnn.core.cli.main import main; rc = main(sys.argv[1:]);"
-         "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr);"
-         "sys.exit(rc)")
+#: The peak of this process image: VmHWM starts afresh at exec (ru_maxrss would include the
+#: forked test process's memory).
+PROBE = ("import re, sys; from gcnn_rnn.core.cli.main import main; rc = main(sys.argv[1:]);"
+         "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1);"
+         "print('MAXRSS', hwm, file=sys.stderr); sys.exit(rc)")
 
 
 def _peak_kib(meuse_gpkg, out, cell: float) -> int:
