@@ -200,6 +200,16 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _unknown_options(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--options`` of ``argv`` that neither the command nor the common flags know."""
+    command = _requested_command(argv)
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    sub = subs[0].choices.get(command) if subs and command else None
+    known = set(parser._option_string_actions) | (
+        set(sub._option_string_actions) if sub is not None else set())
+    return [t for t in argv if t.startswith("--") and t.split("=")[0] not in known]
+
+
 def _run(argv: list[str], session: Session, json_mode: bool) -> int:
     argv = _join_negative_values(argv)
     parser, commands = build_parser(_requested_command(argv))
@@ -208,7 +218,10 @@ def _run(argv: list[str], session: Session, json_mode: bool) -> int:
         if unknown and not isinstance(commands.get(args.command), _Unavailable):
             parser.parse_args(argv)  # reports the unrecognised arguments
     except UsageError as exc:
-        session.error("usage", str(exc))
+        unknown = _unknown_options(parser, argv)  # name a typo rather than what it hid
+        message = (f"gcnn-rnn: unrecognized arguments: {' '.join(unknown)} (see 'gcnn-rnn "
+                   "--help')") if unknown else str(exc)
+        session.error("usage", message)
         return EXIT_INPUT
     except SystemExit as exc:  # argparse: --help / --version
         return EXIT_INPUT if exc.code else EXIT_OK

@@ -187,3 +187,9 @@ def test_text_in_the_z_field_is_an_error(tmp_path, capsys):
                  "--output-dir", str(tmp_path / "o")])
     assert code == 2 and "z field 'z' is not numeric (e.g. value 'deep')" in (
         capsys.readouterr().err)
+
+
+def test_an_unknown_flag_is_named(capsys):
+    assert main(["krige", "--bogus", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --bogus" in err and "required" not in err
