@@ -234,7 +234,12 @@ def _read_vector(path: Path, layer, z_field, source):
         xy.append(_numeric_z(gdf[zcol], zcol, source))
         exclude = (zcol,)
     elif bool(geoms.has_z.all()):
-        xy.append(geoms.z.to_numpy(float))
+        z = geoms.z.to_numpy(float)
+        if np.all(z == 0):  # 2D points saved with a Z of 0 (common): not a 3D data set
+            logger.warning("%s: every point has z = 0; treating the data as 2D (give --z-field "
+                           "for 3D)", source)
+        else:
+            xy.append(z)
     coords = np.column_stack(xy)
     crs = gdf.crs.to_wkt() if gdf.crs is not None else None
     return pd.DataFrame(gdf.drop(columns="geometry")), coords, crs, exclude
@@ -336,6 +341,16 @@ def read_points(
             f"{src}: has no coordinate reference system; give one with --crs EPSG:n"
         )
     crs_obj = _parse_crs(src_crs, src)
+    if crs_obj.is_geographic:
+        finite = np.isfinite(coords[:, :2]).all(axis=1)
+        xs, ys = coords[finite, 0], coords[finite, 1]
+        if xs.size and (np.abs(xs).max() > 360 or np.abs(ys).max() > 90):
+            raise InputDataError(
+                f"{src}: the CRS {crs_obj.name!r} is geographic, but the coordinates are not "
+                f"degrees (e.g. x={xs[np.argmax(np.abs(xs))]:g}, y={ys[np.argmax(np.abs(ys))]:g}):"
+                " the CRS is wrong; give the one the coordinates are in (e.g. --crs EPSG:n of a "
+                "projected system)"
+            )
     if reproject:
         target = _parse_crs(reproject, "--reproject")
         if target.is_geographic:

@@ -193,3 +193,23 @@ def test_an_unknown_flag_is_named(capsys):
     assert main(["krige", "--bogus", "1"]) == 2
     err = capsys.readouterr().err
     assert "unrecognized arguments: --bogus" in err and "required" not in err
+
+
+def test_metre_coordinates_declared_in_degrees(meuse_csv, tmp_path, capsys):
+    for extra in ([], ["--reproject", "EPSG:32631"]):
+        code = main(["krige", "--quiet", "--input", str(meuse_csv), "--field", "zinc", "--crs",
+                     "EPSG:4326", *extra, "--cell-size", "40", "--output-dir",
+                     str(tmp_path / "o")])
+        err = capsys.readouterr().err
+        assert code == 2 and "are not degrees" in err and "the CRS is wrong" in err
+
+
+def test_points_with_z_all_zero_are_2d(meuse_gpkg, tmp_path, capsys):
+    import geopandas as gpd
+
+    g = gpd.read_file(meuse_gpkg)
+    g["geometry"] = gpd.points_from_xy(g.geometry.x, g.geometry.y, np.zeros(len(g)))
+    g.to_file(tmp_path / "z0.gpkg")
+    code = main(["krige", "--quiet", "--input", str(tmp_path / "z0.gpkg"), "--field", "zinc",
+                 "--variogram", V, "--cell-size", "80", "--output-dir", str(tmp_path / "o")])
+    assert code == 0 and "treating the data as 2D" in capsys.readouterr().err
