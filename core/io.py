@@ -398,6 +398,14 @@ def read_points(
             f"{src}: all {len(values)} values of field {field!r} are equal ({float(values[0])!r}); "
             "there is no spatial variation to model"
         )
+    # Squared differences (variograms) overflow or underflow beyond these magnitudes.
+    big, spread = float(np.max(np.abs(values))), float(np.ptp(values))
+    if big > 1e150 or spread < 1e-150:
+        raise InputDataError(
+            f"{src}: field {field!r} has values of magnitude {big:.3g} (spread {spread:.3g}), "
+            "beyond what variograms can square without overflow or underflow; rescale the "
+            "field (e.g. change its units) first"
+        )
     epsg = crs_obj.to_epsg()
     return PointData(
         coords=np.ascontiguousarray(coords, dtype=float),

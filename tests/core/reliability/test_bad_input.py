@@ -213,3 +213,15 @@ def test_points_with_z_all_zero_are_2d(meuse_gpkg, tmp_path, capsys):
     code = main(["krige", "--quiet", "--input", str(tmp_path / "z0.gpkg"), "--field", "zinc",
                  "--variogram", V, "--cell-size", "80", "--output-dir", str(tmp_path / "o")])
     assert code == 0 and "treating the data as 2D" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_values_beyond_squaring_range_are_refused(meuse_gpkg, tmp_path, capsys, scale):
+    import geopandas as gpd
+
+    g = gpd.read_file(meuse_gpkg)
+    g["v"] = g["zinc"] * scale
+    g.to_file(tmp_path / "s.gpkg")
+    code = main(["krige", "--quiet", "--input", str(tmp_path / "s.gpkg"), "--field", "v",
+                 "--cell-size", "80", "--output-dir", str(tmp_path / "o")])
+    assert code == 2 and "rescale the field" in capsys.readouterr().err
