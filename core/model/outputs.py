@@ -79,6 +79,11 @@ def predict_grid(estimator, grid: Grid, output_dir: str | os.PathLike,
     pred = estimator.predict_full(nodes, threshold=threshold,
                                   progress=scaled(progress, 0.0, 0.9), should_stop=should_stop)
     check_cancel(should_stop)
+    if pred.prediction is not None and np.isnan(pred.prediction).all():
+        raise InputDataError(
+            f"no cell of the {grid.nrows} x {grid.ncols} grid gets a prediction: a covariate "
+            "has no data there (does the grid overlap the covariate rasters and the samples?)"
+        )
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}

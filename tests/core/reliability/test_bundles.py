@@ -157,3 +157,12 @@ def test_a_diverged_training_is_refused_and_saves_nothing(meuse_gpkg, tmp_path, 
     assert code == 2 and "diverged" in err
     assert not model.exists()
     assert list((tmp_path / "m").iterdir()) == []  # no temporary bundle either
+
+
+def test_a_grid_off_the_covariate_is_refused(cov_bundle, tmp_path, capsys):
+    """Report predict_extent_far / bundle_cov_other_grid: 100 % nodata, exit 0 before."""
+    code = main(["predict", "--quiet", "--model-dir", str(cov_bundle), "--cell-size", "40",
+                 "--extent", "0,0,4000,4000", "--output-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "gets a prediction" in err and "extrapolation" in err
+    assert not any((tmp_path / "o").iterdir())
