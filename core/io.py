@@ -406,6 +406,14 @@ def read_points(
             "beyond what variograms can square without overflow or underflow; rescale the "
             "field (e.g. change its units) first"
         )
+    med = float(np.median(values))
+    mad = float(np.median(np.abs(values - med)))
+    worst = int(np.argmax(np.abs(values - med)))
+    if mad > 0 and abs(values[worst] - med) > 1e3 * mad:  # a typo or a unit error, usually
+        logger.warning(
+            "%s: field %r has an extreme value %.6g (median %.6g): it dominates the variogram "
+            "and the kriging variance; check it", src, field, float(values[worst]), med,
+        )
     epsg = crs_obj.to_epsg()
     return PointData(
         coords=np.ascontiguousarray(coords, dtype=float),

@@ -225,3 +225,15 @@ def test_values_beyond_squaring_range_are_refused(meuse_gpkg, tmp_path, capsys, 
     code = main(["krige", "--quiet", "--input", str(tmp_path / "s.gpkg"), "--field", "v",
                  "--cell-size", "80", "--output-dir", str(tmp_path / "o")])
     assert code == 2 and "rescale the field" in capsys.readouterr().err
+
+
+def test_an_extreme_outlier_is_reported(meuse_gpkg, tmp_path, capsys):
+    import geopandas as gpd
+
+    g = gpd.read_file(meuse_gpkg)
+    g.loc[7, "zinc"] = 1e12
+    g.to_file(tmp_path / "o.gpkg")
+    code = main(["krige", "--quiet", "--input", str(tmp_path / "o.gpkg"), "--field", "zinc",
+                 "--variogram", V, "--transform", "log", "--cell-size", "80", "--output-dir",
+                 str(tmp_path / "o")])
+    assert code == 0 and "extreme value 1e+12" in capsys.readouterr().err
