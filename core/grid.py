@@ -15,12 +15,17 @@ import numpy as np
 
 from .errors import GridTooLargeError, InputDataError
 
-#: Bytes per node the engine holds for a whole grid while kriging it: estimate, variance and
-#: Lagrange multiplier in float64 (coordinates and solver buffers are per chunk, bounded apart).
-BYTES_PER_NODE = 24
+#: Bytes per node at the peak of kriging a whole grid, measured (``krige``, 2 M nodes: 62.7
+#: B/node above the baseline): estimate, variance and Lagrange multiplier (24, float64), the
+#: back-transformed estimate and variance (16), and the raster writer's masked, float32 and
+#: style copies (~22). Coordinates and solver buffers are per chunk, bounded apart.
+#: ``tests/core/reliability/test_memory_guard.py`` keeps this within 1.5x of the measured peak.
+BYTES_PER_NODE = 64
 #: Default ceiling for the output grid's memory (2 GiB), safely below a 24 GiB machine and
 #: the memory QGIS itself needs.
 DEFAULT_MAX_BYTES = 2 * 1024**3
+#: Most z levels of a 3D grid (parsed before anything is allocated).
+MAX_Z_LEVELS = 10_000
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,17 @@ class Grid:
         cell_size = float(cell_size)
         if not (cell_size > 0 and math.isfinite(cell_size)):
             raise InputDataError(f"cell size must be a positive number, not {cell_size!r}")
+        box = (xmin, ymin, xmax, ymax)
+        if not all(math.isfinite(v) for v in box):
+            raise InputDataError(f"extent {box!r} must consist of finite numbers")
         if not (xmax > xmin and ymax > ymin):
             raise InputDataError(
-                f"extent {extent!r} is empty: need xmin < xmax and ymin < ymax"
+                f"extent {box!r} is empty: need xmin < xmax and ymin < ymax"
             )
+        # Cell counts are checked as floats first: a tiny cell size would overflow integers.
+        cols_f, rows_f = (xmax - xmin) / cell_size + 1, (ymax - ymin) / cell_size + 1
+        if not cols_f * rows_f < 1e15:
+            check_size(cols_f, rows_f, len(z_levels) if z_levels else 1, cell_size, max_bytes)
         if snap:
             x0 = math.floor(xmin / cell_size) * cell_size
             y1 = math.ceil(ymax / cell_size) * cell_size
@@ -214,10 +226,18 @@ def parse_z_levels(text: str) -> tuple[float, ...]:
         start, stop, step = (float(v) for v in text.split(":"))
     except ValueError:
         raise InputDataError(f"z levels must be START:STOP:STEP, not {text!r}") from None
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        raise InputDataError(f"z levels {text!r}: START, STOP and STEP must be finite numbers")
     if step <= 0 or stop < start:
         raise InputDataError(f"z levels {text!r}: need STEP > 0 and START <= STOP")
-    n = int(math.floor((stop - start) / step + 1e-9)) + 1
-    return tuple(start + i * step for i in range(n))
+    n_f = math.floor((stop - start) / step + 1e-9) + 1
+    # Counted before any level is built: a huge range must not fill the memory first.
+    if n_f > MAX_Z_LEVELS:
+        raise GridTooLargeError(
+            f"z levels {text!r} make {n_f:,.0f} levels, more than {MAX_Z_LEVELS:,}; use a larger "
+            "STEP or a smaller range"
+        )
+    return tuple(start + i * step for i in range(int(n_f)))
 
 
 def parse_extent(text: str) -> tuple[float, float, float, float]:
@@ -232,16 +252,18 @@ def parse_extent(text: str) -> tuple[float, float, float, float]:
     return vals  # type: ignore[return-value]
 
 
-def check_size(ncols: int, nrows: int, nz: int, cell_size: float, max_bytes: int) -> None:
+def check_size(ncols: float, nrows: float, nz: int, cell_size: float, max_bytes: int) -> None:
     """Refuse grids whose outputs would not fit ``max_bytes``, saying what would fit."""
     n = ncols * nrows * nz
     need = n * BYTES_PER_NODE
+    if not math.isfinite(need):
+        raise GridTooLargeError(f"cell size {cell_size:g} is far too small for the extent")
     if need <= max_bytes:
         return
     factor = math.sqrt(need / max_bytes)
     fits = cell_size * factor * 1.01
     raise GridTooLargeError(
-        f"the grid would have {n:,} nodes ({ncols:,} columns x {nrows:,} rows"
+        f"the grid would have {n:,.0f} nodes ({ncols:,.0f} columns x {nrows:,.0f} rows"
         + (f" x {nz} levels" if nz > 1 else "")
         + f") and need about {need / 1024**3:.1f} GiB, over the limit of "
         f"{max_bytes / 1024**3:.1f} GiB; use a cell size of at least {fits:.4g} "

@@ -135,6 +135,13 @@ def _read_csv(path: Path, x_field, y_field, z_field, crs):
     src = str(path)
     sep = "\t" if path.suffix.lower() == ".tsv" else None
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if not head.strip():
+            raise InputDataError(f"{src}: the file is empty")
+    except OSError as exc:
+        raise InputDataError(f"{src}: cannot read ({exc})") from None
+    try:
         frame = pd.read_csv(path, sep=sep, engine="python")
     except Exception as exc:  # pandas raises many kinds here
         raise InputDataError(f"{src}: cannot read as CSV ({exc})") from None
@@ -150,7 +157,7 @@ def _read_csv(path: Path, x_field, y_field, z_field, crs):
     xyz = [frame[xcol].to_numpy(float), frame[ycol].to_numpy(float)]
     if z_field:
         zcol = _find_column(frame, z_field, (), "z", src)
-        xyz.append(pd.to_numeric(frame[zcol], errors="coerce").to_numpy(float))
+        xyz.append(_numeric_z(frame[zcol], zcol, src))
     coords = np.column_stack(xyz)
     bad = ~np.isfinite(coords).all(axis=1)
     if bad.any():
@@ -162,17 +169,40 @@ def _read_csv(path: Path, x_field, y_field, z_field, crs):
     return frame, coords, crs, exclude
 
 
+def _numeric_z(column: pd.Series, name: str, source: str) -> np.ndarray:
+    """The z field as floats; text in it is an error (as in ``--field``), NULLs stay NaN."""
+    converted = pd.to_numeric(column, errors="coerce")
+    bad = column[converted.isna() & column.notna()]
+    if len(bad):
+        raise InputDataError(f"{source}: z field {name!r} is not numeric (e.g. value "
+                             f"{bad.iloc[0]!r})")
+    return converted.to_numpy(dtype=float, na_value=np.nan)
+
+
+def read_csv_points(path: Path):
+    """A CSV of points (coordinate columns detected as for the samples) as a GeoDataFrame
+    without CRS; the caller assigns one."""
+    import geopandas as gpd
+
+    frame, coords, _, _ = _read_csv(Path(path), None, None, None, None)
+    z = coords[:, 2] if coords.shape[1] > 2 else None
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(coords[:, 0], coords[:, 1], z))
+
+
 def _read_vector(path: Path, layer, z_field, source):
     import geopandas as gpd
     import pyogrio
 
-    if layer is not None:
-        try:
-            names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-        except Exception as exc:
-            raise InputDataError(f"{source}: cannot open as a vector source ({exc})") from None
-        if layer not in names:
-            raise InputDataError(f"{path}: no layer {layer!r}; layers are {names}")
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception as exc:
+        raise InputDataError(f"{source}: cannot open as a vector source ({exc})") from None
+    if layer is not None and layer not in names:
+        raise InputDataError(f"{path}: no layer {layer!r}; layers are {names}")
+    if layer is None and len(names) > 1:
+        layer = names[0]
+        logger.warning("%s has %d layers %s; using the first, %r (choose one with --layer)",
+                       path, len(names), names, layer)
     try:
         gdf = gpd.read_file(path, layer=layer)
     except Exception as exc:
@@ -201,10 +231,15 @@ def _read_vector(path: Path, layer, z_field, source):
     exclude: tuple[str, ...] = ()
     if z_field:
         zcol = _find_column(gdf, z_field, (), "z", source)
-        xy.append(pd.to_numeric(gdf[zcol], errors="coerce").to_numpy(float))
+        xy.append(_numeric_z(gdf[zcol], zcol, source))
         exclude = (zcol,)
     elif bool(geoms.has_z.all()):
-        xy.append(geoms.z.to_numpy(float))
+        z = geoms.z.to_numpy(float)
+        if np.all(z == 0):  # 2D points saved with a Z of 0 (common): not a 3D data set
+            logger.warning("%s: every point has z = 0; treating the data as 2D (give --z-field "
+                           "for 3D)", source)
+        else:
+            xy.append(z)
     coords = np.column_stack(xy)
     crs = gdf.crs.to_wkt() if gdf.crs is not None else None
     return pd.DataFrame(gdf.drop(columns="geometry")), coords, crs, exclude
@@ -306,6 +341,16 @@ def read_points(
             f"{src}: has no coordinate reference system; give one with --crs EPSG:n"
         )
     crs_obj = _parse_crs(src_crs, src)
+    if crs_obj.is_geographic:
+        finite = np.isfinite(coords[:, :2]).all(axis=1)
+        xs, ys = coords[finite, 0], coords[finite, 1]
+        if xs.size and (np.abs(xs).max() > 360 or np.abs(ys).max() > 90):
+            raise InputDataError(
+                f"{src}: the CRS {crs_obj.name!r} is geographic, but the coordinates are not "
+                f"degrees (e.g. x={xs[np.argmax(np.abs(xs))]:g}, y={ys[np.argmax(np.abs(ys))]:g}):"
+                " the CRS is wrong; give the one the coordinates are in (e.g. --crs EPSG:n of a "
+                "projected system)"
+            )
     if reproject:
         target = _parse_crs(reproject, "--reproject")
         if target.is_geographic:
@@ -352,6 +397,22 @@ def read_points(
         raise InputDataError(
             f"{src}: all {len(values)} values of field {field!r} are equal ({float(values[0])!r}); "
             "there is no spatial variation to model"
+        )
+    # Squared differences (variograms) overflow or underflow beyond these magnitudes.
+    big, spread = float(np.max(np.abs(values))), float(np.ptp(values))
+    if big > 1e150 or spread < 1e-150:
+        raise InputDataError(
+            f"{src}: field {field!r} has values of magnitude {big:.3g} (spread {spread:.3g}), "
+            "beyond what variograms can square without overflow or underflow; rescale the "
+            "field (e.g. change its units) first"
+        )
+    med = float(np.median(values))
+    mad = float(np.median(np.abs(values - med)))
+    worst = int(np.argmax(np.abs(values - med)))
+    if mad > 0 and abs(values[worst] - med) > 1e3 * mad:  # a typo or a unit error, usually
+        logger.warning(
+            "%s: field %r has an extreme value %.6g (median %.6g): it dominates the variogram "
+            "and the kriging variance; check it", src, field, float(values[worst]), med,
         )
     epsg = crs_obj.to_epsg()
     return PointData(
@@ -411,16 +472,28 @@ def write_points(gdf, path: str | os.PathLike, layer: str) -> Path:
     EngineIOError
         The file cannot be written; nothing is left at ``path`` or beside it.
     """
-    from .raster import temp_path_for
+    from .safe_write import replace_verified, temp_path_for
 
     path = Path(path)
     tmp = temp_path_for(path).with_suffix(".gpkg")
     try:
         gdf.to_file(tmp, layer=layer, driver="GPKG")
-        os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) or type(exc).__name__ == "DataSourceError":
             raise EngineIOError(f"cannot write {str(path)!r}: {exc}") from None
         raise
-    return path
+
+    def _readable(p: Path) -> None:  # a short write must not replace a good file
+        import pyogrio
+
+        try:
+            info = pyogrio.read_info(p, layer=layer)
+        except Exception as exc:
+            raise EngineIOError(f"cannot write {str(path)!r}: the file cannot be read back "
+                                f"({exc}); disk full or a file-size limit?") from None
+        if int(info["features"]) != len(gdf):
+            raise EngineIOError(f"cannot write {str(path)!r}: {info['features']} of {len(gdf)} "
+                                "features read back; disk full or a file-size limit?")
+
+    return replace_verified(tmp, path, _readable, "GeoPackage")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -12,6 +11,8 @@ import numpy as np
 
 from .errors import EngineIOError, InputDataError
 from .grid import Grid
+from .safe_write import remove_quietly as _remove_quietly
+from .safe_write import temp_path_for, verify_raster, write_text_verified
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,6 @@ RAMPS: dict[str, list[str]] = {
     "probability": ["#fff5f0", "#fcbba1", "#fb6a4a", "#cb181d", "#67000d"],  # reds
     "residual": ["#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b"],  # diverging
 }
-
-
-def temp_path_for(path: Path) -> Path:
-    """A hidden sibling name used while a file is being written."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
 
 
 def write_raster(
@@ -86,11 +82,19 @@ def write_raster(
     bands = arr[None] if arr.ndim == 2 else arr
     if grid.mask is not None:
         bands = np.where(grid.mask[None], bands, np.nan)
-    out = np.where(np.isfinite(bands), bands, nodata).astype(np.float32)
+    # Values beyond float32's range would become +-inf in the file: nodata instead.
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.where(np.isfinite(bands), bands, nodata).astype(np.float32)
+    overflow = ~np.isfinite(out)
+    if overflow.any():
+        logger.warning("%s: %d value(s) beyond the float32 range are written as nodata",
+                       path.name, int(overflow.sum()))
+        out[overflow] = np.float32(nodata)
     if kind not in RAMPS:
         raise ValueError(f"unknown raster kind {kind!r}; one of {sorted(RAMPS)}")
 
     tmp = temp_path_for(path)
+    qml_written = False
     profile = {
         "driver": "GTiff",
         "width": grid.ncols,
@@ -117,24 +121,23 @@ def write_raster(
                 ds.set_band_description(b + 1, band_desc)
                 if units:
                     ds.update_tags(b + 1, UNITS=units)
+        # A short write (full disk, file-size limit) is only a GDAL error state, not an
+        # exception: read the file back before it may replace anything.
+        verify_raster(tmp, out)
         if qml:
-            finite = bands[np.isfinite(bands)]
+            finite = out[out != np.float32(nodata)]
             lo, hi = _ramp_limits(finite, kind)
             _write_atomic_text(path.with_suffix(".qml"), qml_pseudocolor(lo, hi, kind))
+            qml_written = True
         os.replace(tmp, path)
     except BaseException as exc:
         _remove_quietly(tmp)
+        if qml_written:  # no style without its raster
+            _remove_quietly(path.with_suffix(".qml"))
         if isinstance(exc, OSError | rasterio.errors.RasterioError):
             raise EngineIOError(f"cannot write raster {str(path)!r}: {exc}") from None
         raise
     return path
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def _ramp_limits(finite: np.ndarray, kind: str) -> tuple[float, float]:
@@ -152,12 +155,7 @@ def _ramp_limits(finite: np.ndarray, kind: str) -> tuple[float, float]:
 
 
 def _write_atomic_text(path: Path, text: str) -> None:
-    tmp = temp_path_for(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        _remove_quietly(tmp)
+    write_text_verified(path, text, "style file")
 
 
 def qml_pseudocolor(vmin: float, vmax: float, kind: str = "value", band: int = 1) -> str:

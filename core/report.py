@@ -236,7 +236,7 @@ def _section_maps(m: dict, coords: np.ndarray | None) -> str:
 
 def write_report(path: str | os.PathLike, ctx: ReportContext) -> Path:
     """Write the report to ``path`` (temporary name, then renamed) and return the path."""
-    from .raster import temp_path_for
+    from .safe_write import write_text_verified
 
     coords = ctx.data.get("coords")
     coords = None if coords is None else np.asarray(coords, dtype=float)
@@ -261,11 +261,6 @@ def write_report(path: str | os.PathLike, ctx: ReportContext) -> Path:
            + "".join(parts) + "</body></html>")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path_for(path)
-    try:
-        tmp.write_text(doc, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_verified(path, doc, "report")
     logger.info("report written to %s", path)
     return path

@@ -15,6 +15,7 @@ name and renames it); on failure it removes what it wrote.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -116,6 +117,7 @@ class RasterStreamWriter:
         self.qml_path = Path(qml_path) if qml_path else None
         self._per_level = grid.nrows * grid.ncols
         self._stripes: dict[tuple[int, int], list] = {}
+        self._digests: dict[tuple[int, int], bytes] = {}  # what each stripe wrote (verify)
         self._stride = max(1, math.ceil(grid.n_nodes / QML_SAMPLE))
         self._sample: list[np.ndarray] = []
         self.vmin, self.vmax = math.inf, -math.inf
@@ -183,6 +185,29 @@ class RasterStreamWriter:
             self._ds.write(out, level + 1, window=Window(0, r0, self.grid.ncols, out.shape[0]))
         except Exception as exc:
             raise EngineIOError(f"cannot write raster {str(self.path)!r}: {exc}") from None
+        self._digests[(level, s)] = hashlib.blake2b(out.tobytes(), digest_size=16).digest()
+
+    def verify(self) -> None:
+        """Reopen the finished file and compare every stripe with what was written (a short
+        write, e.g. a full disk or a file-size limit, must not pass as a good raster)."""
+        import rasterio
+        from rasterio.windows import Window
+
+        try:
+            with rasterio.Env(CPL_DEBUG=False), rasterio.open(self.path) as ds:
+                for (level, s), digest in self._digests.items():
+                    r0 = s * BLOCK
+                    rows = min(BLOCK, self.grid.nrows - r0)
+                    got = ds.read(level + 1, window=Window(0, r0, self.grid.ncols, rows))
+                    if hashlib.blake2b(got.astype(np.float32).tobytes(),
+                                       digest_size=16).digest() != digest:
+                        raise EngineIOError("the data read back differ")
+        except (EngineIOError, rasterio.errors.RasterioError, OSError) as exc:
+            self.abort()
+            raise EngineIOError(
+                f"the raster written to {str(self.path)!r} is damaged or cannot be read back "
+                f"({exc}); disk full or a file-size limit?"
+            ) from None
 
     @property
     def pending_bytes(self) -> int:
@@ -317,6 +342,8 @@ def stream_to_rasters(job: TileFn, ranges: Iterable[Tile], grid: Grid,
                                                    qml_path=path.with_suffix(".qml"))
             run_ranges(job, ranges, on_result, progress, should_stop, client, text)
             value_ranges = {k: w.close()["range"] for k, w in writers.items()}
+            for w in writers.values():
+                w.verify()
         for name, (path, _, _) in layers.items():
             os.replace(tmp[name], path)
     except BaseException:

@@ -48,7 +48,7 @@ CV_METHODS = (
 #: ``BYTES_PER_NODE`` and ``DEFAULT_MAX_BYTES`` in ``core/grid.py`` (the engine's check), so a
 #: grid the plugin accepts is never refused by the engine; tests/qgis/test_compat.py reads
 #: core/grid.py and fails when they drift. (Plain numbers here: this side never imports core.)
-BYTES_PER_NODE = 24
+BYTES_PER_NODE = 64
 MAX_GRID_BYTES = 2 * 1024**3
 
 #: Raster outputs: parameter name -> (engine file name, kind for the colour ramp, layer label).

@@ -90,6 +90,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     from ..progress import scaled
     from ..transforms import fit_transform
 
+    if args.seed < 0:
+        raise InputDataError(f"--seed must be >= 0, not {args.seed!r}")
     methods = parse_csv_list(args.method)
     if not methods:
         raise InputDataError("--method needs at least one method, e.g. ok")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .run_cmd import OUTPUT_SET  # noqa: F401 - the same all-or-nothing set as `run`
 from .session import Session
 
 NAME = "demo"

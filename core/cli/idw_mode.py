@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputDataError
+from ..output_set import final_paths
 from .session import Session
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ def run_idw(args: argparse.Namespace, session: Session) -> dict:
         "idw": {"power": args.idw_power, "neighbours": args.idw_neighbours},
         "targets": int(est.size), "grid": grid.to_dict() if grid is not None else None,
         "estimate_range": _range(est),
-        "timings_s": {"total": round(time.perf_counter() - t0, 4)}, "outputs": dict(outputs),
+        "timings_s": {"total": round(time.perf_counter() - t0, 4)},
+        "outputs": final_paths(dict(outputs)),
     }
     path = out_dir / SUMMARY_JSON
     _write_json(path, summary)

@@ -10,15 +10,15 @@ Outputs in ``--output-dir``: ``kriging_estimate.tif`` and ``kriging_variance.tif
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineIOError, InputDataError
+from ..errors import InputDataError
+from ..kriging.checks import check_estimate_counts, check_estimates, stability_summary
+from ..output_set import final_paths
 from .options import (
     add_grid_target,
     add_point_input,
@@ -39,6 +39,10 @@ VARIANCE_TIF = "kriging_variance.tif"
 POINTS_GPKG = "kriging_points.gpkg"
 SUMMARY_JSON = "kriging.json"
 AUTO_MODELS = ("sph", "exp", "gau", "mat")
+#: All-or-nothing output set (see ``core/output_set.py``): staged, then committed by the CLI.
+OUTPUT_SET = ("output_dir", (ESTIMATE_TIF, "kriging_estimate.qml", VARIANCE_TIF,
+                             "kriging_variance.qml", POINTS_GPKG, SUMMARY_JSON,
+                             "idw_estimate.tif", "idw_estimate.qml"))  # --method idw
 
 
 def add_kriging_arguments(parser: argparse.ArgumentParser,
@@ -183,15 +187,9 @@ def resolve_variogram(spec: str, coords: np.ndarray, values: np.ndarray,
 
 
 def _write_json(path: Path, doc: dict) -> None:
-    from ..raster import temp_path_for
+    from ..safe_write import write_json_verified
 
-    tmp = temp_path_for(path)
-    try:
-        tmp.write_text(json.dumps(doc, indent=2, default=_json_default), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise EngineIOError(f"cannot write {str(path)!r}: {exc}") from None
+    write_json_verified(path, doc, default=_json_default)
 
 
 def _json_default(obj):
@@ -425,6 +423,14 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         est, var = res.estimate, res.variance
         if units == "original" and kind != "none":
             est, var = ft.back(est, var, None if config.simple or universal else res.lagrange)
+        check_estimates(est, res, model)
+        stability = stability_summary(est, var, res)
+    else:
+        stability = res.stability
+        inside = grid.n_nodes if grid.mask is None else int(grid.mask.sum()) * (
+            grid.n_nodes // grid.mask.size)
+        check_estimate_counts(inside, stability["n_nonfinite_estimate"], res.n_missing,
+                              stability["n_unresolved"], model)
     session.progress(0.9, "writing")
     t2 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -455,11 +461,12 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "grid": grid.to_dict() if grid is not None else None,
         "n_singular": res.n_singular,
         "n_missing": res.n_missing,
+        **stability,
         "estimate_range": _range(est) if grid is None else res.estimate_range,
         "variance_range": _range(var) if grid is None else res.variance_range,
         "timings_s": {k: round(v, 4) for k, v in times.items()},
         "nodes_per_second": n_targets / times["kriging"] if times["kriging"] > 0 else None,
-        "outputs": dict(outputs),
+        "outputs": final_paths(dict(outputs)),
     }
     path = out_dir / SUMMARY_JSON
     _write_json(path, summary)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..grid import Grid
 from ..progress import ProgressFn, StopFn
 from ..tiles import stream_to_rasters
@@ -25,6 +27,7 @@ class StreamedGrid:
     n_missing: int
     estimate_range: list[float] | None
     variance_range: list[float] | None
+    stability: dict
 
 
 def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dict[str, str],
@@ -39,20 +42,31 @@ def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dic
     """
     kinds = {"estimate": "value", "variance": "variance"}
     counts = [0, 0]
+    # counted inside the grid's mask (a template's own nodata cells stay nodata by design)
+    stability = dict.fromkeys(("n_unstable", "n_unresolved", "n_nonfinite_estimate",
+                               "n_nonfinite_variance"), 0)
+
+    inside = None if grid.mask is None else np.asarray(grid.mask, dtype=bool).ravel()
+    per_level = grid.nrows * grid.ncols
 
     def convert(r, res) -> dict:
         est, var = res.estimate, res.variance
         if back is not None:
             est, var = back(est, var, res.lagrange)
+        sel = slice(None) if inside is None else inside[np.arange(r[0], r[1]) % per_level]
         counts[0] += res.n_singular
         counts[1] += res.n_missing
+        stability["n_unstable"] += getattr(res, "n_unstable", 0)
+        stability["n_unresolved"] += getattr(res, "n_unresolved", 0)
+        stability["n_nonfinite_estimate"] += int((~np.isfinite(est[sel])).sum())
+        stability["n_nonfinite_variance"] += int((~np.isfinite(var[sel])).sum())
         return {"estimate": est, "variance": var}
 
     layers = {k: (p, kinds[k], descriptions[k]) for k, p in paths.items()}
     ranges = stream_to_rasters(job, job.ranges(), grid, layers, convert, cog, client, progress,
                                should_stop)
     return StreamedGrid({k: str(p) for k, p in paths.items()}, counts[0], counts[1],
-                        ranges["estimate"], ranges["variance"])
+                        ranges["estimate"], ranges["variance"], stability)
 
 
 def krige_grid_to_rasters(args, grid: Grid, out_dir: Path, coords, values, model, config,

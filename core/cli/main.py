@@ -55,11 +55,44 @@ OUTPUT_FILE_ARGS = {"output_json": "output file", "output": "output file", "plot
 def _check_outputs(args: argparse.Namespace) -> None:
     for attr, what in OUTPUT_DIR_ARGS.items():
         if getattr(args, attr, None):
-            check_writable_dir(getattr(args, attr), what)
+            if attr == "model_dir":  # made (atomically) by the save; a cancel leaves nothing
+                check_writable_dir(Path(args.model_dir).resolve().parent, f"folder of the {what}")
+            else:
+                check_writable_dir(getattr(args, attr), what)
     for attr, what in OUTPUT_FILE_ARGS.items():
         value = getattr(args, attr, None)
         if isinstance(value, str) and value:
+            if attr != "truth" and Path(value).is_dir():
+                raise InputDataError(f"the {what} {value!r} is a folder; give a file name")
             check_writable_dir(Path(value).resolve().parent, f"folder of the {what}")
+
+
+#: File arguments whose name decides the format: the suffix must match what is written.
+OUTPUT_SUFFIXES = {("synth", "output"): (".gpkg",),
+                   ("variogram", "plot"): (".png",)}
+
+
+def _check_suffixes(args: argparse.Namespace) -> None:
+    for (command, attr), suffixes in OUTPUT_SUFFIXES.items():
+        value = getattr(args, attr, None)
+        if args.command == command and isinstance(value, str) and value \
+                and Path(value).suffix.lower() not in suffixes:
+            raise InputDataError(f"--{attr} {value!r}: the file is written as "
+                                 f"{'/'.join(suffixes)}; give a name ending in "
+                                 f"{' or '.join(suffixes)}")
+
+
+def _open_output_set(args: argparse.Namespace, module):
+    """The command's all-or-nothing output set (``OUTPUT_SET`` of its module), opened: its
+    folder argument now names the staging folder. ``None`` for commands without one."""
+    spec = getattr(module, "OUTPUT_SET", None)
+    if spec is None or not getattr(args, spec[0], None):
+        return None
+    from ..output_set import OutputSet
+
+    oset = OutputSet(getattr(args, spec[0]), spec[1])
+    setattr(args, spec[0], str(oset.open()))
+    return oset
 
 
 class _Unavailable:
@@ -143,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         session.install_signal_handlers()
         return _run(argv, session, json_mode)
+    except (Cancelled, KeyboardInterrupt):  # e.g. while the command's modules import
+        session.error("cancelled", "cancelled by the user")
+        return EXIT_CANCELLED
     finally:
         session.close()
 
@@ -166,6 +202,16 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _unknown_options(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--options`` of ``argv`` that neither the command nor the common flags know."""
+    command = _requested_command(argv)
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    sub = subs[0].choices.get(command) if subs and command else None
+    known = set(parser._option_string_actions) | (
+        set(sub._option_string_actions) if sub is not None else set())
+    return [t for t in argv if t.startswith("--") and t.split("=")[0] not in known]
+
+
 def _run(argv: list[str], session: Session, json_mode: bool) -> int:
     argv = _join_negative_values(argv)
     parser, commands = build_parser(_requested_command(argv))
@@ -174,16 +220,24 @@ def _run(argv: list[str], session: Session, json_mode: bool) -> int:
         if unknown and not isinstance(commands.get(args.command), _Unavailable):
             parser.parse_args(argv)  # reports the unrecognised arguments
     except UsageError as exc:
-        session.error("usage", str(exc))
+        unknown = _unknown_options(parser, argv)  # name a typo rather than what it hid
+        message = (f"gcnn-rnn: unrecognized arguments: {' '.join(unknown)} (see 'gcnn-rnn "
+                   "--help')") if unknown else str(exc)
+        session.error("usage", message)
         return EXIT_INPUT
     except SystemExit as exc:  # argparse: --help / --version
         return EXIT_INPUT if exc.code else EXIT_OK
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_INPUT
+    oset = None
     try:
         _check_outputs(args)
+        _check_suffixes(args)
+        oset = _open_output_set(args, commands[args.command])
         outputs = commands[args.command].run(args, session)
+        if oset is not None:
+            outputs = oset.commit(outputs)
     except (Cancelled, KeyboardInterrupt):
         session.error("cancelled", "cancelled by the user")
         return EXIT_CANCELLED
@@ -196,10 +250,16 @@ def _run(argv: list[str], session: Session, json_mode: bool) -> int:
     except MemoryError:
         session.error("memory", "out of memory; use a coarser cell size or fewer neighbours")
         return EXIT_ERROR
+    except RecursionError:  # deeply nested input (JSON) that slipped through a reader
+        session.error("input", "the input is nested too deeply to be read")
+        return EXIT_INPUT
     except Exception as exc:  # an engine bug: still one clean error line, details on stderr
         traceback.print_exc(file=sys.stderr)
         session.error("internal", f"{type(exc).__name__}: {exc}")
         return EXIT_ERROR
+    finally:
+        if oset is not None:
+            oset.close()
     session.result(outputs or {})
     return EXIT_OK
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -71,28 +72,57 @@ def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
     ``streamed``: the command writes the grid range by range (:mod:`gcnn_rnn.core.tiles`), so
     ``--max-memory-gb`` bounds what one stripe of the grid holds, not the whole grid.
     """
-    chosen = [bool(args.cell_size), bool(args.template), bool(getattr(args, "points", None))]
+    chosen = [args.cell_size is not None, bool(args.template),
+              bool(getattr(args, "points", None))]
     if sum(chosen) != 1:
         raise InputDataError(
             "give exactly one of --cell-size, --template" + (" or --points" if hasattr(args, "points") else "")
         )
     if getattr(args, "points", None):
         return None
+    gb = args.max_memory_gb
+    if not (math.isfinite(gb) and gb > 0):
+        raise InputDataError(f"--max-memory-gb must be a positive number, not {gb!r}")
     levels = parse_z_levels(args.z_levels) if args.z_levels else None
-    max_bytes = int(args.max_memory_gb * 1024**3)
+    max_bytes = int(min(gb, 1e9) * 1024**3)
     limit = max_bytes
     if streamed:  # the whole grid is never held: only a stripe of it (checked below)
         max_bytes = sys.maxsize
+    bounds = tuple(float(b) for b in bounds)
     if args.template:
         if not Path(args.template).exists():
             raise InputDataError(f"template raster not found: {args.template!r}")
         grid = Grid.from_template(args.template, z_levels=levels, max_bytes=max_bytes)
         grid = _template_in_crs(grid, crs, args.template)
     else:
-        extent = parse_extent(args.extent) if args.extent else tuple(bounds)
+        if not args.extent and not (bounds[2] > bounds[0] and bounds[3] > bounds[1]):
+            raise InputDataError(
+                "the samples are collinear (they lie on one line, so their bounding box "
+                f"{bounds} has no area); give the grid's extent with --extent "
+                "xmin,ymin,xmax,ymax"
+            )
+        extent = parse_extent(args.extent) if args.extent else bounds
         grid = Grid.from_extent(extent, args.cell_size, crs=crs, z_levels=levels,
                                 max_bytes=max_bytes)
+    warn_if_far(grid, bounds)
     return _check_stripe(grid, limit) if streamed else grid
+
+
+def warn_if_far(grid: Grid, bounds) -> None:
+    """Warn when the grid lies far outside the samples' box: the map would be extrapolation
+    (the kriging mean), which a user rarely intends."""
+    xmin, ymin, xmax, ymax = grid.extent
+    sx0, sy0, sx1, sy1 = bounds
+    size = max(math.hypot(sx1 - sx0, sy1 - sy0), grid.cell_size)
+    dx = max(sx0 - xmax, xmin - sx1, 0.0)
+    dy = max(sy0 - ymax, ymin - sy1, 0.0)
+    gap = math.hypot(dx, dy)
+    if gap > size:
+        logger.warning(
+            "the output grid lies %.4g CRS units from the nearest sample (the samples span "
+            "%.4g): every value there is extrapolation (close to the mean); check the extent, "
+            "template and CRS", gap, size,
+        )
 
 
 def _template_in_crs(grid: Grid, crs: str | None, path: str) -> Grid:

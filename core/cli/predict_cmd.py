@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import math
 
-from .options import add_grid_target, grid_from_args
+from ..errors import InputDataError
+from ..model.outputs import OUTPUT_FILES
+from .options import add_grid_target, grid_from_args, parse_csv_list
 from .session import Session
 
 NAME = "predict"
 HELP = "predict with a trained hybrid model on a grid or at target points"
+#: All-or-nothing output set (see ``core/output_set.py``): staged, then committed by the CLI.
+OUTPUT_SET = ("output_dir", OUTPUT_FILES)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", required=True, metavar="M",
                         help="model bundle written by gcnn-rnn train")
     add_grid_target(parser, points=True)
+    parser.add_argument("--covariates", metavar="a.tif,b.tif",
+                        help="covariate rasters, in the order the model was trained with; "
+                             "replace the paths stored in the bundle (e.g. a moved bundle)")
     parser.add_argument("--threshold", type=float, metavar="T",
                         help="also write the probability of exceeding T (data units)")
     parser.add_argument("--output-dir", required=True, metavar="DIR",
@@ -32,7 +40,14 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     from ..progress import scaled
 
     session.progress(0.0, "loading model")
-    estimator, doc = load_bundle(args.model_dir)
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise InputDataError(f"--threshold must be a finite number, not {args.threshold!r}")
+    estimator, doc = load_bundle(args.model_dir, covariates=parse_csv_list(args.covariates),
+                                 should_stop=session.should_stop)
+    if (args.threshold is not None and args.threshold <= 0
+            and estimator.transform_.kind.value == "log"):
+        raise InputDataError(f"--threshold {args.threshold:g} is not above 0: the model was "
+                             "trained on log values, which are all positive")
     crs = doc.get("crs")
     coords = estimator.coords_
     bounds = (coords[:, 0].min(), coords[:, 1].min(), coords[:, 0].max(), coords[:, 1].max())

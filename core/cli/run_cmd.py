@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from pathlib import Path
 
 from ..model.options import add_model_arguments, model_options, parse_csv
+from ..model.outputs import OUTPUT_FILES
+from ..output_set import final_paths
 from .options import add_grid_target, add_point_input, grid_from_args, points_from_args
 from .session import Session
 
 NAME = "run"
 HELP = ("end to end: variogram, cross-validation (OK vs hybrid on identical folds), training, "
         "prediction and an HTML report")
+#: All-or-nothing output set (see ``core/output_set.py``): staged, then committed by the CLI.
+OUTPUT_SET = ("output_dir", OUTPUT_FILES + ("cv.json", "model/", "report.html"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     from ..model.outputs import predict_grid, predict_points
     from ..progress import scaled
     from ..report import ReportContext, write_report
+    from ..safe_write import write_json_verified
     from ..variogram.empirical import empirical_variogram
 
     t0 = time.perf_counter()
@@ -56,6 +59,10 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     coords = points.coords
     bounds = (coords[:, 0].min(), coords[:, 1].min(), coords[:, 0].max(), coords[:, 1].max())
     grid = grid_from_args(args, points.crs, bounds)  # checked before the long work
+    if grid is None:  # so are the target points: a typo must not cost a CV and a training
+        from ..model.outputs import read_target_points
+
+        read_target_points(args.points, getattr(args, "points_layer", None), points.crs)
     outputs: dict = {}
 
     # 1. cross-validation on identical folds (nested: everything refitted per fold)
@@ -72,9 +79,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
                                  progress=scaled(session.progress, 0.01, 0.6),
                                  should_stop=session.should_stop, client=client)
         cv_path = out_dir / "cv.json"
-        tmp = cv_path.with_name(f".{cv_path.name}.tmp")
-        tmp.write_text(json.dumps(cv, indent=1, default=float), encoding="utf-8")
-        os.replace(tmp, cv_path)
+        write_json_verified(cv_path, cv, indent=1, default=float)
         outputs["cv"] = str(cv_path)
 
     # 2. the final model on all samples
@@ -123,11 +128,11 @@ def run(args: argparse.Namespace, session: Session) -> dict:
                   "metrics": estimator.training_metrics_,
                   "calibration": estimator.calibration_.to_dict()},
         maps=maps,
-        parameters={"command": "run", **{k: v for k, v in vars(args).items()
-                                         if k not in ("json_progress", "quiet", "verbose")},
-                    "model_options": opts, "variogram_fitted": estimator.variogram_.to_text()},
+        parameters=final_paths({"command": "run", **{k: v for k, v in vars(args).items()
+                                if k not in ("json_progress", "quiet", "verbose")},
+                    "model_options": opts, "variogram_fitted": estimator.variogram_.to_text()}),
         versions=versions,
-        outputs=dict(outputs),
+        outputs=final_paths(dict(outputs)),
     ))
     outputs["report"] = str(report)
     outputs["seconds"] = round(time.perf_counter() - t0, 2)

@@ -15,16 +15,22 @@ original stdout.
 
 from __future__ import annotations
 
+import _thread
 import json
 import logging
 import math
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
 from ..errors import Cancelled
+
+#: Seconds a cancelled command gets to stop at its next cancellation point before it is
+#: interrupted wherever it is (the QGIS runner kills after 1.5 s).
+CANCEL_GRACE_S = 0.8
 
 
 def _jsonable(obj: Any) -> Any:
@@ -85,6 +91,7 @@ class Session:
             logger.propagate = False
         logging.captureWarnings(True)
         self._saved_signals: dict = {}
+        self._watchdog: threading.Timer | None = None
 
     # ----------------------------------------------------------------- protocol
     def emit(self, obj: dict) -> None:
@@ -152,12 +159,21 @@ class Session:
             raise Cancelled("cancelled by the user")
 
     def install_signal_handlers(self) -> None:
-        """First SIGINT/SIGTERM asks the work to stop; a second one stops at once."""
+        """First SIGINT/SIGTERM asks the work to stop; a second one stops at once.
+
+        Work that does not poll :meth:`should_stop` (a library call, a phase nobody wrapped)
+        is interrupted anyway :data:`CANCEL_GRACE_S` after the first signal: a watchdog then
+        raises ``KeyboardInterrupt`` in the main thread, which ends the command with exit 130
+        and lets every writer remove its temporary files.
+        """
 
         def handler(signum, frame):
             if self._stop:
                 raise KeyboardInterrupt
             self._stop = True
+            self._watchdog = threading.Timer(CANCEL_GRACE_S, _thread.interrupt_main)
+            self._watchdog.daemon = True
+            self._watchdog.start()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._saved_signals[sig] = signal.signal(sig, handler)
@@ -168,6 +184,9 @@ class Session:
         Lets ``main()`` be called in-process (tests, notebooks) without side effects.
         """
         self._close_bar()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         for sig, old in self._saved_signals.items():
             signal.signal(sig, old)
         self._saved_signals.clear()

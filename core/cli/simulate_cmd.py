@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GridTooLargeError, InputDataError
+from ..output_set import final_paths
 from .krige_cmd import AUTO_MODELS, _range, _write_json, resolve_variogram
 from .options import add_grid_target, add_point_input, grid_from_args, points_from_args
 from .session import Session
@@ -30,6 +31,10 @@ ETYPE_TIF = "etype_mean.tif"
 VARIANCE_TIF = "conditional_variance.tif"
 EXCEEDANCE_TIF = "exceedance_probability.tif"
 SUMMARY_JSON = "simulation.json"
+#: All-or-nothing output set (see ``core/output_set.py``): staged, then committed by the CLI.
+OUTPUT_SET = ("output_dir", tuple(
+    name for tif in (REALISATIONS_TIF, ETYPE_TIF, VARIANCE_TIF, EXCEEDANCE_TIF)
+    for name in (tif, tif[:-4] + ".qml")) + (SUMMARY_JSON,))
 #: Bytes per node and realisation at the peak, writing ``realisations.tif``: the float32
 #: realisations (4) and the writer's float64 copy, its nodata-filled copy and float32 output
 #: (8 + 8 + 4), with room for the running batch's float64 scores and normal draws.
@@ -182,7 +187,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "timings_s": {"simulation": round(seconds, 4),
                       "total": round(time.perf_counter() - t0, 4)},
         "nodes_realisations_per_second": n_sim / seconds if seconds > 0 else None,
-        "outputs": dict(outputs),
+        "outputs": final_paths(dict(outputs)),
     }
     path = out_dir / SUMMARY_JSON
     _write_json(path, summary)

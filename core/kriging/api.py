@@ -25,6 +25,7 @@ from .dense import (
 from .fallback import solve_singular
 from .neighbours import search
 from .solver import STATUS_EXACT, STATUS_MISSING, STATUS_SINGULAR, krige_kernel
+from .stability import stabilised
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class _Kriger:
                         and config.sectors == 0)
         if self.global_ and self.n > 1000:
             _check_global_memory(self.n)
+        self.should_stop = None  # set by the caller; polled in the slow fallback loop
         self._dense: DenseSystem | None | bool = None  # False: tried, singular
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -139,7 +141,9 @@ class _Kriger:
         if order is not None and (details or (status >= STATUS_SINGULAR).any()):
             nbr, dist = nbr[pos], dist[pos]
         bad = np.flatnonzero(status == STATUS_SINGULAR)
-        for r in bad:
+        for i, r in enumerate(bad):
+            if i % 8 == 0:  # the fallback is slow (a global system per target): cancellable
+                check_cancel(self.should_stop)
             e, v, mu, wr = solve_singular(self.data, self.z, t_red[r], nbr[r], self.model.gamma,
                                           self.shift, self.simple)
             est[r], var[r], lag[r] = e, v, mu
@@ -230,6 +234,7 @@ def _report(n_singular: int, n_missing: int, config: KrigingConfig, n: int, seco
                  n / seconds if seconds > 0 else math.inf)
 
 
+@stabilised
 def krige(
     coords: np.ndarray,
     values: np.ndarray,
@@ -314,6 +319,7 @@ def krige(
                 < coords.shape[0]):
             raise InputDataError("self_index needs one sample index (0..n-1) per target")
     kr = _Kriger(coords, values, model, config, bounding_corners(coords, targets))
+    kr.should_stop = should_stop
     _set_threads(kr.threads)
     m = targets.shape[0]
     est, var, lag = np.empty(m), np.empty(m), np.empty(m)
@@ -346,6 +352,7 @@ def krige(
                          distances=dist, cov_target=cov)
 
 
+@stabilised
 def krige_grid(
     coords: np.ndarray,
     values: np.ndarray,
@@ -377,6 +384,7 @@ def krige_grid(
     if grid.ndim == 3:
         box = [[xmin, ymin, min(grid.z_levels)], [xmax, ymax, max(grid.z_levels)]]
     kr = _Kriger(coords, values, model, config, bounding_corners(coords, np.asarray(box)))
+    kr.should_stop = should_stop
     _set_threads(kr.threads)
     n = grid.n_nodes
     est, var, lag = np.empty(n), np.empty(n), np.empty(n)

@@ -126,6 +126,11 @@ class KrigingResult:
     cov_target : ndarray, shape (n_targets, k) or None
         Covariance between each neighbour and the target (``shift - gamma`` for unbounded
         models; 0 at padding).
+    n_unstable : int
+        Targets whose estimate was not finite or far outside the data's range (an
+        ill-conditioned system, see :mod:`.stability`); re-solved with a tiny nugget.
+    n_unresolved : int
+        Of those, targets still unstable after that and left NaN.
     """
 
     estimate: np.ndarray
@@ -137,3 +142,5 @@ class KrigingResult:
     weights: np.ndarray | None = None
     distances: np.ndarray | None = None
     cov_target: np.ndarray | None = None
+    n_unstable: int = 0
+    n_unresolved: int = 0

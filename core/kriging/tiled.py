@@ -29,6 +29,8 @@ class RangeResult:
     lagrange: np.ndarray | None
     n_singular: int
     n_missing: int
+    n_unstable: int = 0
+    n_unresolved: int = 0
 
 
 def _grid_box(grid: Grid) -> np.ndarray:
@@ -59,12 +61,20 @@ class GridKrigingJob:
         if self.values.shape[0] != self.coords.shape[0] or not np.isfinite(self.values).all():
             raise InputDataError("kriging needs one finite value per sample")
 
+        # The numerical safety of :func:`~.api.krige_grid` (:mod:`.stability`), range by range:
+        # extreme sills solved scale-free, unstable systems re-solved with a tiny nugget.
+        from .stability import normalise, suspect, warn_ill_conditioned
+
+        warn_ill_conditioned(self.model)
+        self._scaled, self._factor = normalise(self.model)
+        self._suspect = suspect(self._scaled, self.coords)
+
     def __getstate__(self) -> dict:  # the tree and buffers are rebuilt where the job runs
         return {**self.__dict__, "_kriger": None}
 
     def kriger(self) -> _Kriger:
         if self._kriger is None:
-            self._kriger = _Kriger(self.coords, self.values, self.model, self.config,
+            self._kriger = _Kriger(self.coords, self.values, self._scaled, self.config,
                                    bounding_corners(self.coords, _grid_box(self.grid)))
             _set_threads(self._kriger.threads)
         return self._kriger
@@ -73,8 +83,18 @@ class GridKrigingJob:
         return list(self.grid.chunks(self.kriger().chunk_size(False, False)))
 
     def __call__(self, start: int, stop: int) -> RangeResult:
-        e, v, mu, ns, nm, _ = self.kriger().run(self.grid.node_coords(start, stop), None, False)
-        return RangeResult(e, v, mu, ns, nm)
+        from .config import KrigingResult
+        from .stability import _repair, _rescale
+
+        nodes = self.grid.node_coords(start, stop)
+        e, v, mu, ns, nm, _ = self.kriger().run(nodes, None, False)
+        res = KrigingResult(e, v, ns, nm, lagrange=mu)
+        if self._factor != 1.0:
+            res = _rescale(res, self._factor)
+        res = _repair({"coords": self.coords, "targets": nodes, "config": self.config},
+                      res, self._scaled, self._factor, self.values, by_weights=self._suspect)
+        return RangeResult(res.estimate, res.variance, res.lagrange, ns, nm, res.n_unstable,
+                           res.n_unresolved)
 
 
 @dataclass

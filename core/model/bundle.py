@@ -16,13 +16,13 @@ members' SHA-256 sums, and reports any problem as :class:`~gcnn_rnn.core.errors.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import platform
 import shutil
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,6 +30,17 @@ import numpy as np
 
 from .. import __version__
 from ..errors import BundleError, EngineIOError
+from ..progress import StopFn
+from ..safe_json import loads_checked
+from .bundle_checks import (
+    check_trained,
+    member_file,
+    require_safe_keras,
+    sha256_file,
+    use_covariates,
+    validate_model_doc,
+    verify_members,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +62,6 @@ def package_versions() -> dict[str, str | None]:
         except Exception:  # pragma: no cover - optional package
             out[name] = None
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _member_model(weights: list[np.ndarray], mcfg, shapes: tuple[int, int, int], member: int):
@@ -111,6 +114,7 @@ def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = No
     from ..variogram.serialise import model_to_dict
 
     estimator._check_fitted()
+    check_trained(estimator)  # a diverged network is refused, not saved
     target = Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -121,7 +125,7 @@ def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = No
         for i in range(int(mcfg.members)):
             name = f"member_{i}.keras"
             _member_model(estimator.weights_, mcfg, estimator.input_shapes_, i).save(tmp / name)
-            members.append({"file": name, "sha256": _sha256(tmp / name)})
+            members.append({"file": name, "sha256": sha256_file(tmp / name)})
         doc = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -228,9 +232,10 @@ def read_model_json(directory: str | os.PathLike) -> dict:
     if not meta.is_file():
         raise BundleError(f"{str(path)!r} is not a model bundle: {MODEL_JSON} is missing")
     try:
-        doc = json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raw = meta.read_bytes()
+    except OSError as exc:
         raise BundleError(f"{str(meta)!r} is damaged: {exc}") from None
+    doc = loads_checked(raw, f"{str(meta)!r} (damaged)", BundleError)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise BundleError(f"{str(meta)!r} is not a GCNN-RNN model (format "
                           f"{doc.get('format') if isinstance(doc, dict) else None!r})")
@@ -242,15 +247,22 @@ def read_model_json(directory: str | os.PathLike) -> dict:
             "retrain the model"
         )
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        kind = "" if isinstance(version, int) else f" (a {type(version).__name__}, not a number)"
         raise BundleError(
-            f"model bundle {str(path)!r} has format version {version!r}; this engine reads "
-            f"version {FORMAT_VERSION} (retrain the model or update the plugin)"
+            f"model bundle {str(path)!r} has format version {version!r}{kind}; this engine "
+            f"reads version {FORMAT_VERSION} (retrain the model or update the plugin)"
         )
     return doc
 
 
-def load_bundle(directory: str | os.PathLike):
+def load_bundle(directory: str | os.PathLike, covariates: Sequence[str] | None = None,
+                should_stop: StopFn | None = None):
     """Load a bundle written by :func:`save_bundle`.
+
+    ``covariates`` replace the covariate raster paths stored in the bundle (same order and
+    number); ``should_stop`` makes the member checksums cancellable. Member files must lie
+    inside the bundle, stored paths must be local files and every number must be in range
+    (:mod:`.bundle_checks`).
 
     Returns
     -------
@@ -264,6 +276,9 @@ def load_bundle(directory: str | os.PathLike):
     """
     path = Path(directory)
     doc = read_model_json(path)
+    validate_model_doc(path, doc)
+    use_covariates(path, doc, covariates)
+    verify_members(path, doc, should_stop)
     try:
         return _restore(path, doc), doc
     except BundleError:
@@ -275,8 +290,6 @@ def load_bundle(directory: str | os.PathLike):
 
 
 def _restore(path: Path, doc: dict):
-    import keras
-
     from ..features import CoFieldEncoding, FeatureConfig, Scaler
     from ..transforms import FittedTransform
     from ..variogram.serialise import model_from_dict
@@ -287,21 +300,17 @@ def _restore(path: Path, doc: dict):
     from .layers import CUSTOM_OBJECTS
     from .train import TrainResult
 
+    keras = require_safe_keras()
     singles = []
-    for entry in doc["members"]:
-        file = path / entry["file"]
-        if not file.is_file():
-            raise BundleError(f"model bundle {str(path)!r} is incomplete: {entry['file']} is missing")
-        if _sha256(file) != entry["sha256"]:
-            raise BundleError(
-                f"model bundle {str(path)!r} is damaged: {entry['file']} does not match its "
-                "checksum in model.json"
-            )
+    for i, entry in enumerate(doc["members"]):
+        file = member_file(path, i, entry)  # checked (and checksummed) by load_bundle
         try:
             singles.append(keras.saving.load_model(file, custom_objects=CUSTOM_OBJECTS,
-                                                   compile=False))
+                                                   compile=False, safe_mode=True))
         except Exception as exc:
-            raise BundleError(f"cannot load {str(file)!r}: {type(exc).__name__}: {exc}") from None
+            raise BundleError(f"cannot load {str(file)!r}: it is damaged, not a Keras model "
+                              f"file, or holds code safe mode refuses ({type(exc).__name__}: "
+                              f"{exc})") from None
     if not singles:
         raise BundleError(f"model bundle {str(path)!r} lists no ensemble members")
 

@@ -135,6 +135,10 @@ def model_options(args: argparse.Namespace | dict) -> dict:
     level = float(get("interval", DEFAULTS["interval"]) or DEFAULTS["interval"])
     if not 0.0 < level < 1.0:
         raise InputDataError(f"--interval must be in (0, 1), not {level!r}")
+    for flag in ("seed", "patience"):
+        value = get(flag, DEFAULTS[flag])
+        if value is not None and int(value) < 0:
+            raise InputDataError(f"--{flag} must be >= 0, not {value!r}")
     covs = get("covariates")
     cofs = get("co_fields")
     return {

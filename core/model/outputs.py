@@ -33,6 +33,8 @@ LAYERS = {
     "exceedance_probability": ("probability", "probability of exceeding the threshold"),
 }
 POINTS_FILE = "prediction_points.gpkg"
+#: Every file ``predict`` may write (its all-or-nothing output set, ``core/output_set.py``).
+OUTPUT_FILES = tuple(f"{n}.{ext}" for n in LAYERS for ext in ("tif", "qml")) + (POINTS_FILE,)
 
 
 def layer_descriptions(estimator) -> dict[str, str]:
@@ -106,6 +108,14 @@ def predict_grid(estimator, grid: Grid, output_dir: str | os.PathLike,
     written, n_nan, masked = stream_predictions(estimator, grid, Path(output_dir), layers,
                                                 threshold, model_dir, client, cog, progress,
                                                 should_stop)
+    if n_nan + masked == grid.n_nodes:
+        for p in written.values():  # all or nothing: no map without a single value
+            Path(p).unlink(missing_ok=True)
+            Path(p).with_suffix(".qml").unlink(missing_ok=True)
+        raise InputDataError(
+            f"no cell of the {grid.nrows} x {grid.ncols} grid gets a prediction: a covariate "
+            "has no data there (does the grid overlap the covariate rasters and the samples?)"
+        )
     if masked:
         logger.info("%d of %d cells are nodata in the template raster and stay nodata",
                     masked, grid.n_nodes)
@@ -126,21 +136,36 @@ def read_target_points(path: str | os.PathLike, layer: str | None = None,
     """
     import geopandas as gpd
 
+    from ..io import CSV_SUFFIXES, read_csv_points
+
     src = str(path) + (f"|layername={layer}" if layer else "")
     if not Path(path).exists():
         raise InputDataError(f"target points not found: {str(path)!r}")
-    try:
-        gdf = gpd.read_file(path, layer=layer)
-    except Exception as exc:
-        raise InputDataError(f"{src}: cannot read the target points ({exc})") from None
+    if Path(path).suffix.lower() in CSV_SUFFIXES:
+        gdf = read_csv_points(Path(path))
+    else:
+        try:
+            gdf = gpd.read_file(path, layer=layer)
+        except Exception as exc:
+            raise InputDataError(f"{src}: cannot read the target points ({exc})") from None
     if len(gdf) == 0:
         raise InputDataError(f"{src}: the layer is empty")
-    types = set(gdf.geometry.geom_type.dropna().unique())
-    if not types <= {"Point"} or gdf.geometry.isna().any():
+    n_null = int((gdf.geometry.isna() | gdf.geometry.is_empty).sum())
+    if n_null:
+        raise InputDataError(f"{src}: {n_null} target feature(s) have no geometry")
+    types = set(gdf.geometry.geom_type.unique())
+    if types == {"Point", "MultiPoint"} or types == {"MultiPoint"}:
+        single = gdf.geometry.apply(lambda g: g.geom_type == "Point" or len(g.geoms) == 1)
+        if bool(single.all()):  # single-part multipoints, as accepted for the samples
+            gdf = gdf.set_geometry(gdf.geometry.apply(
+                lambda g: g if g.geom_type == "Point" else g.geoms[0]))
+            types = {"Point"}
+    if not types <= {"Point"}:
         raise InputDataError(f"{src}: target geometries must be points, found {sorted(types)}")
     if gdf.crs is None:
         if crs is None:
             raise InputDataError(f"{src}: has no CRS")
+        logger.warning("%s: the target points have no CRS; assuming the samples' CRS", src)
         gdf = gdf.set_crs(crs)
     elif crs and not _same_crs(gdf.crs.to_wkt(), crs):
         logger.warning("%s: reprojecting the target points to the model's CRS", src)

@@ -33,7 +33,6 @@ text form. Lists under ``experimental`` hold only non-empty bins.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EngineIOError, InputDataError
+from ..safe_json import loads_checked
 from .models import VariogramModel
 from .serialise import json_number, parse_model
 
@@ -108,16 +108,16 @@ def variogram_document(
 
 def write_variogram_json(path: str | os.PathLike, document: Mapping[str, Any]) -> Path:
     """Write ``document`` to ``path`` (temporary name, then rename)."""
+    from ..safe_write import write_json_verified
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except (OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
+    except OSError as exc:
         raise EngineIOError(f"cannot write variogram file {str(path)!r}: {exc}") from None
-    return path
+    # A unique temporary name per writer: concurrent runs into one folder must not collide.
+    return write_json_verified(path, document, what="variogram file", indent=1,
+                               allow_nan=False)
 
 
 def read_variogram_json(path: str | os.PathLike) -> dict[str, Any]:
@@ -130,17 +130,21 @@ def read_variogram_json(path: str | os.PathLike) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputDataError(f"variogram file not found: {str(path)!r}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
         raise InputDataError(f"cannot read variogram file {str(path)!r}: {exc}") from None
+    # Bounded nesting, NaN tokens refused, a UTF-8 BOM (Windows editors) accepted.
+    doc = loads_checked(raw, f"variogram file {str(path)!r}")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputDataError(f"{str(path)!r} is not a gcnn-rnn variogram file")
     version = doc.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version > VERSION:
+        kind = "" if isinstance(version, int) else f" (a {type(version).__name__}, not a number)"
         raise InputDataError(
-            f"variogram file {str(path)!r} has version {version!r}; this engine reads {VERSION}"
+            f"variogram file {str(path)!r} has version {version!r}{kind}; this engine reads "
+            f"{VERSION}"
         )
     if "model" not in doc:
         raise InputDataError(f"variogram file {str(path)!r} has no model")
@@ -160,7 +164,17 @@ def load_variogram(spec: str | os.PathLike) -> VariogramModel:
     text = os.fspath(spec).strip()
     if text.lower() == "auto":
         raise InputDataError("variogram 'auto' must be fitted by the caller, not loaded")
-    path = Path(text)
-    if text.lower().endswith(".json") or (path.suffix and path.is_file()):
-        return VariogramModel.from_dict(read_variogram_json(path)["model"])
+    if text.lower().endswith(".json") or _is_file(text):
+        return VariogramModel.from_dict(read_variogram_json(Path(text))["model"])
     return parse_model(text)
+
+
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names an existing file; a long model text is not a file name (the OS
+    refuses over-long names with an error, which must not end the run)."""
+    if not Path(text).suffix or "(" in text or "+" in text:
+        return False
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False

@@ -228,7 +228,8 @@ def model_from_dict(d: Mapping[str, Any]) -> VariogramModel:
         raise InputDataError(f"not a variogram model dictionary: {d!r}")
     structures = []
     for item in d["structures"]:
-        if not isinstance(item, Mapping) or "model" not in item or "psill" not in item:
+        if not isinstance(item, Mapping) or not isinstance(item.get("model"), str) \
+                or "psill" not in item:
             raise InputDataError(f"bad variogram structure {item!r}")
         rng = item.get("range", item.get("range_", 0.0))
         structures.append(Structure(item["model"], item["psill"], rng, item.get("extra")))
@@ -240,7 +241,7 @@ def model_from_dict(d: Mapping[str, Any]) -> VariogramModel:
         unknown = set(a) - set(_ANIS_FIELDS)
         if unknown:
             raise InputDataError(f"unknown anisotropy keys {sorted(unknown)!r}")
-        anis = Anisotropy(**{k: float(v) for k, v in a.items()})
+        anis = Anisotropy(**{k: v for k, v in a.items()})  # validated (finite numbers) there
     return VariogramModel(tuple(structures), anis)
 
 

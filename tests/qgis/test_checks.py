@@ -112,14 +112,14 @@ def test_z_levels_need_3d_samples(tmp_path):
     assert not ok and "2D" in message
 
 
-def test_grid_memory_uses_the_engines_24_bytes_per_node(tmp_path):
-    # Meuse's box is 2785 m x 3897 m: at 0.31 m that is 113 M nodes, 2.5 GiB at 24 B/node
-    # (it fitted at the old 16 B/node); 0.4 m is 68 M nodes, 1.5 GiB.
-    ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=0.31))
+def test_grid_memory_uses_the_engines_64_bytes_per_node(tmp_path):
+    # Meuse's box is 2785 m x 3897 m: at 0.5 m that is 43 M nodes, 2.6 GiB at 64 B/node (the
+    # measured peak of kriging; it fitted at the old 24 B/node); 0.6 m is 30 M nodes, 1.8 GiB.
+    ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=0.5))
     assert not ok and "cell size of at least" in message
     suggested = float(message.split("cell size of at least ")[1].split()[0])
-    assert 0.345 < suggested < 0.36
-    ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=0.4))
+    assert 0.57 < suggested < 0.58
+    ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=0.6))
     assert ok, message
 
 

@@ -1,0 +1,247 @@
+"""Checks that keep a model bundle inside itself and its numbers sane.
+
+A bundle is shared between people, so ``model.json`` is untrusted input:
+
+* member files must be exactly ``member_<i>.keras``, regular files directly inside the bundle
+  folder (no absolute paths, ``..``, symlinks, ``.h5`` or other loaders);
+* paths stored in a bundle (covariate rasters) must be plain local files: no GDAL virtual
+  file systems (``/vsicurl/``, ``/vsizip/``, ...), no URLs, no ``DRIVER:`` connection
+  strings; ``predict --covariates`` replaces them;
+* every number the prediction uses is finite and in range (calibration, scalers, shrinkage,
+  training samples), the CRS parses, and the training metrics do not show a diverged network;
+* Keras loads with ``safe_mode=True`` and must be a release without the published safe-mode
+  bypasses (3.12 or later).
+
+Unknown extra keys are accepted: later engines add keys (format version 1 rules).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import BundleError, GcnnRnnError, InputDataError
+from ..progress import StopFn, check_cancel
+
+#: Oldest Keras whose ``safe_mode`` has no published bypass (CVE-2025-1550, -8747, -9905,
+#: -9906, -12060 are fixed by 3.12).
+MIN_KERAS = (3, 12)
+#: A hybrid whose out-of-fold RMSE exceeds the kriging baseline's by this factor (or is not
+#: finite) has diverged; it is refused rather than saved.
+DIVERGED_FACTOR = 5.0
+
+#: GDAL virtual file systems (``/vsi...`` prefixes), URLs, and ``DRIVER:...`` connection
+#: strings (two or more characters before the colon: a Windows drive ``C:`` is fine).
+_VIRTUAL = (re.compile(r"^[\\/]?vsi\w*[\\/]", re.IGNORECASE), re.compile(r"://"),
+            re.compile(r"^[A-Za-z][A-Za-z0-9_+-]+:"))
+
+
+class TrainingDivergedError(InputDataError):
+    """Training produced a network far worse than its kriging baseline (or non-finite)."""
+
+    kind = "diverged"
+
+
+def _is_virtual(text: str) -> bool:
+    return any(p.search(text) for p in _VIRTUAL)
+
+
+def check_local_file(value: Any, what: str, hint: str = "") -> str:
+    """``value`` if it names an existing regular local file; else :class:`BundleError`."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise BundleError(f"{what} is not a file name: {value!r}")
+    if _is_virtual(value):
+        raise BundleError(f"{what} {value!r} is not a local file (GDAL virtual paths, URLs and "
+                          "driver prefixes are refused)")
+    if not Path(value).is_file():
+        raise BundleError(f"{what} {value!r} is not an existing file{hint}")
+    return value
+
+
+def member_file(bundle: Path, index: int, entry: Any) -> Path:
+    """The checked path of member ``index``: ``member_<index>.keras`` inside ``bundle``."""
+    expected = f"member_{index}.keras"
+    name = entry.get("file") if isinstance(entry, dict) else None
+    if name != expected:
+        raise BundleError(f"model bundle {str(bundle)!r} is damaged: member {index} must be "
+                          f"the file {expected!r} in the bundle, not {name!r}")
+    file = bundle / expected
+    if file.is_symlink():
+        raise BundleError(f"model bundle {str(bundle)!r}: {expected} is a symbolic link; member "
+                          "files must be plain files inside the bundle")
+    if not file.is_file():
+        raise BundleError(f"model bundle {str(bundle)!r} is incomplete: {expected} is missing")
+    if file.resolve().parent != bundle.resolve():
+        raise BundleError(f"model bundle {str(bundle)!r}: {expected} lies outside the bundle")
+    return file
+
+
+def sha256_file(path: Path, should_stop: StopFn | None = None) -> str:
+    """SHA-256 of a file, cancellable between 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for i, block in enumerate(iter(lambda: fh.read(1 << 20), b"")):
+            if i % 16 == 0:
+                check_cancel(should_stop)
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_members(bundle: Path, doc: dict, should_stop: StopFn | None = None) -> list[Path]:
+    """Checked member paths whose SHA-256 matches ``model.json``."""
+    members = doc.get("members")
+    if not isinstance(members, list) or not members:
+        raise BundleError(f"model bundle {str(bundle)!r} lists no ensemble members")
+    files = []
+    for i, entry in enumerate(members):
+        file = member_file(bundle, i, entry)
+        digest = entry.get("sha256")
+        if not isinstance(digest, str) or sha256_file(file, should_stop) != digest:
+            raise BundleError(f"model bundle {str(bundle)!r} is damaged: {file.name} does not "
+                              "match its checksum in model.json")
+        files.append(file)
+    return files
+
+
+def require_safe_keras():
+    """The ``keras`` module, if it is a release whose safe mode holds; else an error."""
+    import keras
+
+    parts = re.findall(r"\d+", str(getattr(keras, "__version__", "0")))[:2]
+    version = tuple(int(p) for p in parts) + (0,) * (2 - len(parts))
+    if version < MIN_KERAS:
+        raise GcnnRnnError(
+            f"keras {keras.__version__} can run code hidden in a model file even in safe mode; "
+            f"install keras >= {'.'.join(map(str, MIN_KERAS))} before loading model bundles"
+        )
+    return keras
+
+
+def use_covariates(bundle: Path, doc: dict, covariates: Sequence[str] | None) -> None:
+    """Check the covariate paths of ``doc`` (in place), or replace them by ``covariates``."""
+    stored = [_covariate_list(bundle, doc, "params"), _covariate_list(bundle, doc, "feature_config")]
+    n = max(len(s) for s in stored)
+    if covariates:
+        if len(covariates) != n:
+            raise InputDataError(
+                f"--covariates gives {len(covariates)} raster(s) but the model in "
+                f"{str(bundle)!r} was trained with {n}"
+            )
+        paths = [check_local_file(str(Path(c).resolve()) if Path(c).exists() else c,
+                                  "covariate raster") for c in covariates]
+        doc.setdefault("params", {})["covariates"] = list(paths)
+        doc.setdefault("feature_config", {})["covariates"] = list(paths)
+        return
+    hint = " (give the rasters with predict --covariates, in the training order)"
+    for group in stored:
+        for p in group:
+            check_local_file(p, f"model bundle {str(bundle)!r} names the covariate raster", hint)
+
+
+def _covariate_list(bundle: Path, doc: dict, key: str) -> list:
+    node = doc.get(key)
+    value = node.get("covariates") if isinstance(node, dict) else None
+    if not isinstance(node, dict) or not isinstance(value, list | type(None)):
+        raise BundleError(f"model bundle {str(bundle)!r}: {key} in model.json is damaged")
+    return list(value or [])
+
+
+def _finite(value: Any, where: str, low: float = -math.inf, high: float = math.inf,
+            low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BundleError(f"{where} must be a number, not {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < low or v > high or (low_open and v == low):
+        raise BundleError(f"{where} is {value!r}, outside its valid range")
+    return v
+
+
+def _numbers(values: Any, where: str, positive: bool = False) -> list[float]:
+    if not isinstance(values, list):
+        raise BundleError(f"{where} must be a list of numbers")
+    return [_finite(v, f"{where}[{i}]", 0.0 if positive else -math.inf, low_open=positive)
+            for i, v in enumerate(values)]
+
+
+def validate_model_doc(bundle: Path, doc: dict) -> None:
+    """Range checks of the numbers a prediction uses; raises :class:`BundleError`."""
+    where = f"model bundle {str(bundle)!r}: "
+    try:
+        cal = doc["calibration"]
+        _finite(cal["alpha"], where + "calibration.alpha", 0.0, 1.0, low_open=True)
+        _finite(cal["quantile"], where + "calibration.quantile", 0.0)
+        _finite(cal["scale"], where + "calibration.scale", 0.0, low_open=True)
+        if "shrinkage" in doc:
+            _finite(doc["shrinkage"], where + "shrinkage", 0.0, 10.0)
+        for name, sc in doc["scalers"].items():
+            if not isinstance(sc, dict):
+                continue
+            mean = _numbers(sc["mean"], f"{where}scalers.{name}.mean")
+            scale = _numbers(sc["scale"], f"{where}scalers.{name}.scale", positive=True)
+            if len(mean) != len(scale):
+                raise BundleError(f"{where}scalers.{name}: mean and scale differ in length")
+            if sc.get("low") is not None or sc.get("high") is not None:
+                low = _numbers(sc.get("low"), f"{where}scalers.{name}.low")
+                high = _numbers(sc.get("high"), f"{where}scalers.{name}.high")
+                if len(low) != len(mean) or len(high) != len(mean) or any(
+                        a > b for a, b in zip(low, high)):
+                    raise BundleError(f"{where}scalers.{name}: low/high do not bound the range")
+        td = doc["training_data"]
+        coords = td["coords"]
+        if not isinstance(coords, list) or not coords:
+            raise BundleError(where + "training_data.coords is empty")
+        dims = {len(c) if isinstance(c, list) else -1 for c in coords}
+        if dims - {2, 3} or len(dims) != 1:
+            raise BundleError(where + "training_data.coords must be (x, y[, z]) pairs")
+        for i, c in enumerate(coords):
+            _numbers(c, f"{where}training_data.coords[{i}]")
+        for key in ("values", "values_transformed"):
+            vals = _numbers(td[key], f"{where}training_data.{key}")
+            if len(vals) != len(coords):
+                raise BundleError(f"{where}training_data.{key} has {len(vals)} values for "
+                                  f"{len(coords)} samples")
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BundleError(f"{where}model.json is damaged or incomplete ({exc!r} missing or of "
+                          "the wrong type)") from None
+    crs = doc.get("crs")
+    if crs is not None:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            CRS.from_user_input(crs)
+        except (CRSError, TypeError, ValueError) as exc:
+            raise BundleError(f"{where}the CRS in model.json cannot be understood ({exc})") from None
+    check_metrics(doc.get("metrics") or {}, where)
+
+
+def check_metrics(metrics: dict, where: str = "") -> None:
+    """Refuse a diverged network: non-finite hybrid error or far above the kriging one."""
+    if not isinstance(metrics, dict):
+        raise BundleError(f"{where}metrics in model.json are damaged")
+    hy, ok = metrics.get("hybrid_oof_rmse"), metrics.get("ok_loo_rmse")
+    if not isinstance(hy, int | float) or not isinstance(ok, int | float):
+        return
+    if not math.isfinite(hy) or (math.isfinite(ok) and ok > 0 and hy > DIVERGED_FACTOR * ok):
+        raise TrainingDivergedError(
+            f"{where}the network diverged: its out-of-fold RMSE {hy:.4g} is far above "
+            f"ordinary kriging's {ok:.4g} (transformed units); lower --learning-rate or train "
+            "again; the model was not saved or used"
+        )
+
+
+def check_trained(estimator) -> None:
+    """Before saving: refuse non-finite weights or a diverged network."""
+    import numpy as np
+
+    for w in getattr(estimator, "weights_", ()) or ():
+        if not np.isfinite(np.asarray(w)).all():
+            raise TrainingDivergedError(
+                "the network diverged: its weights are not finite; lower --learning-rate or "
+                "train again; no model bundle was written"
+            )
+    check_metrics(getattr(estimator, "training_metrics_", {}) or {})
