@@ -162,8 +162,11 @@ class RasterStreamWriter:
             pos = end
 
     def _observe(self, start: int, values: np.ndarray) -> None:
-        """Running range and the ``.qml`` sample (cells outside the mask excluded)."""
-        keep = np.isfinite(values)
+        """Running range and the ``.qml`` sample (cells outside the mask excluded), of the
+        float32 values the file holds (as :func:`~.raster.write_raster` styles them)."""
+        with np.errstate(over="ignore"):
+            stored = values.astype(np.float32)  # beyond float32's range: inf, so nodata
+        keep = np.isfinite(stored)
         if self.grid.mask is not None:
             idx = np.arange(start, start + values.size) % self._per_level
             keep &= self.grid.mask.ravel()[idx]
@@ -171,7 +174,7 @@ class RasterStreamWriter:
             keep &= (np.arange(start, start + values.size) % self._stride) == 0
         finite = values[keep]
         if finite.size:
-            self._sample.append(finite)
+            self._sample.append(stored[keep])
             self.vmin, self.vmax = min(self.vmin, finite.min()), max(self.vmax, finite.max())
 
     def _flush(self, level: int, s: int, block: np.ndarray) -> None:

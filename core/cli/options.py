@@ -88,13 +88,15 @@ def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
     limit = max_bytes
     if streamed:  # the whole grid is never held: only a stripe of it (checked below)
         max_bytes = sys.maxsize
-    bounds = tuple(float(b) for b in bounds)
+    bounds = None if bounds is None else tuple(float(b) for b in bounds)
     if args.template:
         if not Path(args.template).exists():
             raise InputDataError(f"template raster not found: {args.template!r}")
         grid = Grid.from_template(args.template, z_levels=levels, max_bytes=max_bytes)
         grid = _template_in_crs(grid, crs, args.template)
     else:
+        if not args.extent and bounds is None:
+            raise InputDataError("give the grid's extent with --extent xmin,ymin,xmax,ymax")
         if not args.extent and not (bounds[2] > bounds[0] and bounds[3] > bounds[1]):
             raise InputDataError(
                 "the samples are collinear (they lie on one line, so their bounding box "
@@ -104,7 +106,8 @@ def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
         extent = parse_extent(args.extent) if args.extent else bounds
         grid = Grid.from_extent(extent, args.cell_size, crs=crs, z_levels=levels,
                                 max_bytes=max_bytes)
-    warn_if_far(grid, bounds)
+    if bounds is not None:
+        warn_if_far(grid, bounds)
     return _check_stripe(grid, limit) if streamed else grid
 
 

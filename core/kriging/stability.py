@@ -43,8 +43,6 @@ EXTREME_SCALE = 1e30
 RANGE_FACTOR = 0.5
 #: Nuggets (fractions of the sill) tried, in turn, on unstable targets.
 REGULARISATION = (1e-6, 1e-4, 1e-2)
-#: Targets per chunk of global kriging (``neighbours=0``) unless the caller chose a size.
-GLOBAL_CHUNK = 256
 #: Smooth structures whose systems are ill-conditioned without a nugget.
 _SMOOTH = {"gau"}
 
@@ -135,11 +133,6 @@ def stabilised(func):
         warn_ill_conditioned(model)
         scaled, f = normalise(model)
         a["model"] = scaled
-        cfg = a.get("config")
-        if cfg is not None and cfg.neighbours == 0 and cfg.chunk_size == 0:
-            # global kriging: a chunk is one long compiled call; keep it short so that a
-            # cancel is seen within a second even when every system needs the fallback
-            a["config"] = replace(cfg, chunk_size=GLOBAL_CHUNK)
         values = np.asarray(a["values"], dtype=float).ravel()
         if (not a.get("exclude_self") and values.size and np.isfinite(values).all()
                 and suspect(scaled, np.asarray(a["coords"], dtype=float))):

@@ -220,18 +220,23 @@ def validate_model_doc(bundle: Path, doc: dict) -> None:
 
 
 def check_metrics(metrics: dict, where: str = "") -> None:
-    """Refuse a diverged network: non-finite hybrid error or far above the kriging one."""
+    """Refuse a diverged network: a non-finite error, or one far above the kriging one, of
+    the final predictor or of the network itself (before the do-no-harm gate)."""
     if not isinstance(metrics, dict):
         raise BundleError(f"{where}metrics in model.json are damaged")
-    hy, ok = metrics.get("hybrid_oof_rmse"), metrics.get("ok_loo_rmse")
-    if not isinstance(hy, int | float) or not isinstance(ok, int | float):
+    ok = metrics.get("ok_loo_rmse")
+    if not isinstance(ok, int | float):
         return
-    if not math.isfinite(hy) or (math.isfinite(ok) and ok > 0 and hy > DIVERGED_FACTOR * ok):
-        raise TrainingDivergedError(
-            f"{where}the network diverged: its out-of-fold RMSE {hy:.4g} is far above "
-            f"ordinary kriging's {ok:.4g} (transformed units); lower --learning-rate or train "
-            "again; the model was not saved or used"
-        )
+    for key in ("hybrid_oof_rmse", "network_oof_rmse"):
+        hy = metrics.get(key)
+        if not isinstance(hy, int | float):
+            continue
+        if not math.isfinite(hy) or (math.isfinite(ok) and ok > 0 and hy > DIVERGED_FACTOR * ok):
+            raise TrainingDivergedError(
+                f"{where}the network diverged: its out-of-fold RMSE {hy:.4g} is far above "
+                f"ordinary kriging's {ok:.4g} (transformed units); lower --learning-rate or "
+                "train again; the model was not saved or used"
+            )
 
 
 def check_trained(estimator) -> None:

@@ -409,6 +409,9 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             (logger.info if decision.kept else logger.warning)("%s", gate_message(decision))
         elif self.stack and mcfg.target != "value" and rows.size >= 10:
             self.shrinkage_ = _shrinkage(yt[rows], oof[rows], feats.ok_estimate[rows])
+        # the network's own out-of-fold error, before any gate (a diverged network is refused
+        # even when the gate would hide it: bundle_checks.check_metrics)
+        net_rmse = float(np.sqrt(np.mean((yt[rows] - oof[rows]) ** 2)))
         if self.shrinkage_ != 1.0:  # the final predictor: base + weight x correction
             ok = feats.ok_estimate
             members = ok[:, None] + self.shrinkage_ * (members - ok[:, None])
@@ -423,6 +426,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             "n_out_of_fold": int(rows.size),
             "ok_loo_rmse": float(np.sqrt(np.mean(ok_err**2))),
             "hybrid_oof_rmse": float(np.sqrt(np.mean(hy_err**2))),
+            "network_oof_rmse": net_rmse,
             "oof_coverage": float(np.mean((yt[rows] >= lower) & (yt[rows] <= upper))),
             "base": self._base().to_dict(),
             "base_loo_rmse": float(np.sqrt(np.mean(base_err**2))),
