@@ -65,7 +65,7 @@ def test_gaussiansimulation_equals_the_cli_and_loads_only_the_summaries(tmp_path
     assert {k: res[k] for k in out} == {k: str(v) for k, v in out.items()}
     layers = {lyr.name(): lyr for lyr in QgsProject.instance().mapLayers().values()}
     assert set(layers) == {"E-type mean (zinc)", "Conditional variance (zinc)",
-                           "Probability of exceeding (zinc)"}  # realisations: not loaded
+                           "Probability of exceeding 500 (zinc)"}  # realisations: not loaded
     for layer in layers.values():
         assert isinstance(layer.renderer(), QgsSingleBandPseudoColorRenderer)
     QgsProject.instance().removeAllMapLayers()
