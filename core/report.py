@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import report_plots as plots
+from .output_set import final_paths
 
 logger = logging.getLogger(__name__)
 
@@ -262,5 +263,5 @@ def write_report(path: str | os.PathLike, ctx: ReportContext) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_verified(path, doc, "report")
-    logger.info("report written to %s", path)
+    logger.info("report written to %s", final_paths(str(path)))
     return path

@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import BundleError, EngineIOError
+from ..output_set import final_paths
 from ..progress import StopFn
 from ..safe_json import loads_checked
 from .bundle_checks import (
@@ -176,7 +177,7 @@ def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = No
         if isinstance(exc, OSError):
             raise EngineIOError(f"cannot write the model bundle {str(target)!r}: {exc}") from None
         raise
-    logger.info("model bundle written to %s", target)
+    logger.info("model bundle written to %s", final_paths(str(target)))
     return target
 
 
