@@ -43,7 +43,7 @@ def run_idw(args: argparse.Namespace, session: Session) -> dict:
     from ..progress import scaled
     from ..raster import write_raster
     from .krige_cmd import POINTS_GPKG, SUMMARY_JSON, _range, _write_json
-    from .options import grid_from_args, points_from_args
+    from .options import grid_from_args, points_from_args, target_points_from_args
 
     check_idw_arguments(args)
     if args.transform not in (None, "none"):
@@ -61,13 +61,7 @@ def run_idw(args: argparse.Namespace, session: Session) -> dict:
     lo, hi = pts.coords.min(axis=0), pts.coords.max(axis=0)
     grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]))
     if grid is None:
-        from ..model.outputs import read_target_points
-
-        gdf, targets = read_target_points(args.points, args.points_layer, pts.crs)
-        if targets.shape[1] < pts.ndim:
-            raise InputDataError(f"the samples are 3D but the target points {args.points!r} "
-                                 "have no z coordinate")
-        targets = targets[:, : pts.ndim]
+        gdf, targets = target_points_from_args(args, pts)
     else:
         if grid.ndim != pts.ndim:
             raise InputDataError(f"the grid is {grid.ndim}D but the samples are {pts.ndim}D")

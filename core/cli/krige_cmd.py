@@ -25,6 +25,7 @@ from .options import (
     grid_from_args,
     parse_csv_list,
     points_from_args,
+    target_points_from_args,
 )
 from .session import Session
 
@@ -352,13 +353,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         check_disk(grid, 2, out_dir, args.cog)
     targets_gdf = targets = None
     if grid is None:
-        from ..model.outputs import read_target_points
-
-        targets_gdf, targets = read_target_points(args.points, args.points_layer, pts.crs)
-        if targets.shape[1] < pts.ndim:
-            raise InputDataError(f"the samples are 3D but the target points {args.points!r} "
-                                 "have no z coordinate")
-        targets = targets[:, : pts.ndim]
+        targets_gdf, targets = target_points_from_args(args, pts)
     drift = _Drift(args, pts, grid, targets_gdf, targets)
     coords, values, n_no_cov = pts.coords, pts.values, 0
     if drift.sample_cov is not None:

@@ -166,3 +166,15 @@ def _check_stripe(grid: Grid, max_bytes: int) -> Grid:
             "coarser cell size or a narrower extent"
         )
     return grid
+
+
+def target_points_from_args(args: argparse.Namespace, pts: PointData):
+    """``(GeoDataFrame, coords)`` of ``--points`` in the samples' CRS, with as many coordinates
+    as the samples have (a 3D run needs target points with z)."""
+    from ..model.outputs import read_target_points
+
+    gdf, targets = read_target_points(args.points, args.points_layer, pts.crs)
+    if targets.shape[1] < pts.ndim:
+        raise InputDataError(f"the samples are 3D but the target points {args.points!r} "
+                             "have no z coordinate")
+    return gdf, targets[:, : pts.ndim]
