@@ -73,12 +73,20 @@ def check_disk(grid: Grid, n_outputs: int, directory: str | os.PathLike,
     if need > free:
         raise GridTooLargeError(
             f"the grid has {grid.n_nodes:,} nodes; its {n_outputs} raster(s) need up to "
-            f"{need / 1024**3:.1f} GiB of disk (float32, before compression"
+            f"{_size(need)} of disk (float32, before compression"
             + (", with the COG copy" if cog else "")
-            + f") but {str(where)!r} has {free / 1024**3:.1f} GiB free; free space, choose "
+            + f") but {str(where)!r} has {_size(free)} free; free space, choose "
             "another --output-dir, a coarser cell size or a smaller extent"
         )
     return need
+
+
+def _size(n: float) -> str:
+    """``n`` bytes in the largest unit that keeps it >= 1 (KiB ... TiB), 3 digits."""
+    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} bytes"
 
 
 def stripe_bytes(grid: Grid) -> int:
@@ -154,7 +162,8 @@ class RasterStreamWriter:
                 stripe = [np.full(rows * self.grid.ncols, np.nan, dtype=np.float32),
                           0, rows * self.grid.ncols]
                 self._stripes[(level, s)] = stripe
-            stripe[0][pos - first:end - first] = values[pos - start:end - start]
+            with np.errstate(over="ignore"):  # beyond float32: inf, then nodata (counted)
+                stripe[0][pos - first:end - first] = values[pos - start:end - start]
             stripe[1] += end - pos
             if stripe[1] >= stripe[2]:
                 self._flush(level, s, stripe[0].reshape(rows, self.grid.ncols))
@@ -183,7 +192,9 @@ class RasterStreamWriter:
         r0 = s * BLOCK
         if self.grid.mask is not None:
             block = np.where(self.grid.mask[r0:r0 + block.shape[0]], block, np.nan)
-        out = np.where(np.isfinite(block), block, self.nodata).astype(np.float32)
+        with np.errstate(over="ignore"):  # beyond float32's range: nodata (counted upstream)
+            out = np.where(np.isfinite(block), block, self.nodata).astype(np.float32)
+        out[~np.isfinite(out)] = np.float32(self.nodata)
         try:
             self._ds.write(out, level + 1, window=Window(0, r0, self.grid.ncols, out.shape[0]))
         except Exception as exc:

@@ -17,7 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputDataError
-from ..kriging.checks import check_estimate_counts, check_estimates, stability_summary
+from ..kriging.checks import (
+    check_estimate_counts,
+    check_estimates,
+    check_variance_counts,
+    stability_summary,
+)
 from ..output_set import final_paths
 from .options import (
     add_grid_target,
@@ -426,6 +431,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
             grid.n_nodes // grid.mask.size)
         check_estimate_counts(inside, stability["n_nonfinite_estimate"], res.n_missing,
                               stability["n_unresolved"], model)
+        check_variance_counts(inside, stability["n_nonfinite_variance"],
+                              stability["n_nonfinite_estimate"], model)
     session.progress(0.9, "writing")
     t2 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,8 @@ def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dic
     """
     kinds = {"estimate": "value", "variance": "variance"}
     counts = [0, 0]
-    # counted inside the grid's mask (a template's own nodata cells stay nodata by design)
+    # counted inside the grid's mask (a template's own nodata cells stay nodata by design),
+    # as float32 (the rasters' type: values beyond its range are written as nodata)
     stability = dict.fromkeys(("n_unstable", "n_unresolved", "n_nonfinite_estimate",
                                "n_nonfinite_variance"), 0)
 
@@ -58,8 +59,10 @@ def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dic
         counts[1] += res.n_missing
         stability["n_unstable"] += getattr(res, "n_unstable", 0)
         stability["n_unresolved"] += getattr(res, "n_unresolved", 0)
-        stability["n_nonfinite_estimate"] += int((~np.isfinite(est[sel])).sum())
-        stability["n_nonfinite_variance"] += int((~np.isfinite(var[sel])).sum())
+        with np.errstate(over="ignore"):  # what the float32 file can hold: beyond is nodata
+            e32, v32 = np.asarray(est[sel], np.float32), np.asarray(var[sel], np.float32)
+        stability["n_nonfinite_estimate"] += int((~np.isfinite(e32)).sum())
+        stability["n_nonfinite_variance"] += int((~np.isfinite(v32)).sum())
         return {"estimate": est, "variance": var}
 
     layers = {k: (p, kinds[k], descriptions[k]) for k, p in paths.items()}

@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input, 130 cancelled (SIGINT/SIGTERM), 1 anything e
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 import traceback
@@ -34,6 +35,10 @@ COMMAND_MODULES = (
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+#: OS errors that mean a path given by the user cannot be used (exit 2, not an engine bug).
+_PATH_ERRORS = (errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EACCES, errno.EISDIR)
 
 
 class UsageError(Exception):
@@ -252,6 +257,18 @@ def _run(argv: list[str], session: Session, json_mode: bool) -> int:
         return EXIT_ERROR
     except RecursionError:  # deeply nested input (JSON) that slipped through a reader
         session.error("input", "the input is nested too deeply to be read")
+        return EXIT_INPUT
+    except OSError as exc:
+        if exc.errno not in _PATH_ERRORS:
+            traceback.print_exc(file=sys.stderr)
+            session.error("io", f"{type(exc).__name__}: {exc}")
+            return EXIT_ERROR
+        # a path the user gave that the system cannot even look up (a name over 255 bytes, a
+        # symlink loop, a file used as a folder, no permission): bad input, not an engine bug
+        name = exc.filename if exc.filename is not None else ""
+        shown = name if len(str(name)) <= 120 else f"{str(name)[:60]}...{str(name)[-40:]}"
+        session.error("input", f"cannot use the path {shown!r}: {exc.strerror}; check the "
+                               "file and folder names given on the command line")
         return EXIT_INPUT
     except Exception as exc:  # an engine bug: still one clean error line, details on stderr
         traceback.print_exc(file=sys.stderr)

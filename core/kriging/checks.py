@@ -36,6 +36,18 @@ def check_estimate_counts(n: int, n_nonfinite: int, n_missing: int, n_unresolved
                        "nodata", n_bad, n)
 
 
+def check_variance_counts(n: int, n_nonfinite: int, n_nonfinite_estimate: int, model) -> None:
+    """Warn where kriging variances are nodata although the estimate is not: beyond the
+    float32 range of the raster (a sill of 1e39 or more). The estimates do not depend on the
+    sill's scale, so the map itself is kept."""
+    extra = int(n_nonfinite) - int(n_nonfinite_estimate)
+    if extra > 0:
+        logger.warning("%d of %d kriging variance(s) are beyond the float32 range of the "
+                       "raster and are written as nodata: the variogram %r has a sill far from "
+                       "the data's variance; rescale the data or the model", extra, n,
+                       model.to_text())
+
+
 def stability_summary(estimate: np.ndarray, variance: np.ndarray, result) -> dict:
     """Counts for ``kriging.json``: unstable systems and non-finite (nodata) cells."""
     return {

@@ -62,6 +62,21 @@ def check_local_file(value: Any, what: str, hint: str = "") -> str:
     return value
 
 
+def check_self_contained(value: str, what: str, hint: str = "") -> str:
+    """Refuse an XML raster description (GDAL VRT, WMS, WMTS, ...) named by a bundle: it can
+    make GDAL read other files or fetch URLs, so it is not a plain local raster."""
+    try:
+        with open(value, "rb") as fh:
+            head = fh.read(512).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError as exc:
+        raise BundleError(f"{what} {value!r} cannot be read ({exc.strerror}){hint}") from None
+    if head.startswith(b"<"):
+        raise BundleError(f"{what} {value!r} is an XML raster description (a VRT or a web "
+                          "service), which can read other files or URLs; a bundle may only name "
+                          f"plain raster files{hint}")
+    return value
+
+
 def member_file(bundle: Path, index: int, entry: Any) -> Path:
     """The checked path of member ``index``: ``member_<index>.keras`` inside ``bundle``."""
     expected = f"member_{index}.keras"
@@ -137,9 +152,10 @@ def use_covariates(bundle: Path, doc: dict, covariates: Sequence[str] | None) ->
         doc.setdefault("feature_config", {})["covariates"] = list(paths)
         return
     hint = " (give the rasters with predict --covariates, in the training order)"
+    what = f"the covariate raster named in model bundle {str(bundle)!r},"
     for group in stored:
         for p in group:
-            check_local_file(p, f"model bundle {str(bundle)!r} names the covariate raster", hint)
+            check_self_contained(check_local_file(p, what, hint), what, hint)
 
 
 def _covariate_list(bundle: Path, doc: dict, key: str) -> list:
@@ -173,7 +189,8 @@ def validate_model_doc(bundle: Path, doc: dict) -> None:
     try:
         cal = doc["calibration"]
         _finite(cal["alpha"], where + "calibration.alpha", 0.0, 1.0, low_open=True)
-        _finite(cal["quantile"], where + "calibration.quantile", 0.0)
+        # a conformal quantile of |error| / sigma: far beyond 1e6 is damage, not calibration
+        _finite(cal["quantile"], where + "calibration.quantile", 0.0, 1e6)
         _finite(cal["scale"], where + "calibration.scale", 0.0, low_open=True)
         if "shrinkage" in doc:
             _finite(doc["shrinkage"], where + "shrinkage", 0.0, 10.0)

@@ -93,6 +93,6 @@ def gate_message(d: GateDecision) -> str:
         return (f"the network did not improve on {d.base} for these data: the prediction "
                 f"equals {d.base} (inner cross-validation RMSE {d.base} {d.base_rmse:.4g}, "
                 f"with the network's correction {d.gated_rmse:.4g})")
-    return (f"the network improves on {d.base} for these data: {100 * d.weight:.0f} % of its "
+    return (f"the network improves on {d.base} for these data: {100 * d.weight:.2g} % of its "
             f"correction is kept (inner cross-validation RMSE {d.gated_rmse:.4g} against "
             f"{d.base}'s {d.base_rmse:.4g})")

@@ -85,7 +85,7 @@ def test_the_memory_guard_is_a_stripe_and_the_disk(tmp_path):
         grid_from_args(args, None, None)
     grid = grid_from_args(args, None, None, streamed=True)  # streamed: only a stripe is held
     assert grid.n_nodes == 10**10
-    with pytest.raises(GridTooLargeError, match=r"need up to 7450\.6 GiB of disk"):
+    with pytest.raises(GridTooLargeError, match=r"need up to 7\.28 TiB of disk"):
         check_disk(Grid(0.0, 1e9, 1.0, 10**6, 10**6), 2, tmp_path)  # 1e12 nodes
     assert check_disk(Grid(0.0, 1e3, 1.0, 1000, 1000), 2, tmp_path) == 8 * 10**6
     args.extent, args.max_memory_gb = "0,0,10000000,100", 0.5  # 1e7 columns: a stripe is 24 GiB
@@ -142,3 +142,10 @@ def test_krige_command_3d_and_universal_stream_the_same_floats(tmp_path, capsys)
             assert got.shape == (3, 50, 50)
             assert np.array_equal(got, np.where(np.isfinite(data), data, -9999.0).astype(
                 np.float32)), (folder, name)
+
+
+def test_disk_sizes_read_well_at_any_scale():
+    from gcnn_rnn.core.tiles import _size
+
+    assert [_size(n) for n in (5, 2048, 3.5 * 1024**2, 7450.6 * 1024**3)] == [
+        "5 bytes", "2 KiB", "3.5 MiB", "7.28 TiB"]

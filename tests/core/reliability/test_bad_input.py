@@ -237,3 +237,19 @@ def test_an_extreme_outlier_is_reported(meuse_gpkg, tmp_path, capsys):
                  "--variogram", V, "--transform", "log", "--cell-size", "80", "--output-dir",
                  str(tmp_path / "o")])
     assert code == 0 and "extreme value 1e+12" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["variogram", "input"])
+def test_a_path_the_system_cannot_look_up_is_an_input_error(meuse_gpkg, tmp_path, capsys, where):
+    """A name over 255 bytes makes stat() itself fail (ENAMETOOLONG): exit 2, no traceback."""
+    (tmp_path / "data").mkdir()
+    long_name = str(tmp_path / "data" / ("d" * 300))
+    if where == "variogram":
+        code, err = _krige(meuse_gpkg, tmp_path, capsys, "--cell-size", "80",
+                           variogram=long_name + ".json")
+    else:
+        code = main(krige_args(long_name + ".gpkg", tmp_path / "o", "--cell-size", "80"))
+        err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and ("File name too long" in err or "not found" in err)
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

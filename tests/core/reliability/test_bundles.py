@@ -46,9 +46,18 @@ def _set(path: str, value):
 
 def _both_covariates(value):
     def edit(doc, folder):
-        doc["params"]["covariates"] = [value]
-        doc["feature_config"]["covariates"] = [value]
+        v = value(folder) if callable(value) else value
+        doc["params"]["covariates"] = [v]
+        doc["feature_config"]["covariates"] = [v]
     return edit
+
+
+def _url_vrt(path):
+    path.write_text(
+        '<VRTDataset rasterXSize="1" rasterYSize="1"><VRTRasterBand dataType="Float32" '
+        'band="1"><SimpleSource><SourceFilename>/vsicurl/http://127.0.0.1:9/d.tif'
+        '</SourceFilename></SimpleSource></VRTRasterBand></VRTDataset>\n')
+    return str(path)
 
 
 MEMBER_CASES = {
@@ -62,6 +71,10 @@ MEMBER_CASES = {
     "covariate_vsizip": (_both_covariates("/vsizip/a.zip/d.tif"), "not a local file"),
     "covariate_driver": (_both_covariates("GTIFF_DIR:1:/tmp/d.tif"), "not a local file"),
     "covariate_moved": (_both_covariates("/nonexistent/dist.tif"), "predict --covariates"),
+    # a local VRT whose source is a URL (found by the re-run of the report: S1 through a VRT)
+    "covariate_vrt": (_both_covariates(lambda f: _url_vrt(f.parent / "evil.vrt")),
+                      "XML raster description"),
+    "huge_quantile": (_set("calibration.quantile", 1e300), "calibration.quantile"),
     "nan_quantile": (_set("calibration.quantile", float("nan")), "non-finite number"),
     "neg_quantile": (_set("calibration.quantile", -5.0), "calibration.quantile"),
     "zero_scale": (_set("scalers.static.scale.0", 0.0), "scalers.static.scale"),

@@ -130,3 +130,22 @@ def test_unstable_counts_reach_kriging_json(meuse_gpkg, tmp_path, capsys):
     with rasterio.open(out / "kriging_estimate.tif") as ds:
         arr = ds.read(1)
     assert np.isfinite(arr).all()  # no inf in a raster: nodata instead
+
+
+def test_variances_beyond_float32_are_counted_not_silent(meuse_gpkg, tmp_path, capsys):
+    """A sill of 1e39: the estimates are sill-free and kept; variances beyond float32's range
+    are nodata in the raster, and the log says how many (before: silently nodata)."""
+    out = tmp_path / "o"
+    code = main(["krige", "--quiet", "--input", str(meuse_gpkg), "--field", "zinc",
+                 "--transform", "none", "--cell-size", "80", "--variogram", "1e39 Sph(900)",
+                 "--output-dir", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    import rasterio
+
+    with rasterio.open(out / "kriging_variance.tif") as ds:
+        var = ds.read(1, masked=True)
+    n_nodata = int(var.mask.sum())
+    assert n_nodata > 0
+    assert f"{n_nodata} of {var.size} kriging variance(s) are beyond the float32 range" in err
+    assert "RuntimeWarning" not in err
