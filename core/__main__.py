@@ -1,10 +1,19 @@
 """``python -m gcnn_rnn.core`` runs the ``gcnn-rnn`` command line."""
 
+import signal
 import sys
 
-from .cli.main import main
+_early: list[int] = []
 
 # Guarded: Dask's local worker processes are spawned, and re-import this module under
-# another name; they must not run the command line again.
+# another name; they must not run the command line again (nor take its signals).
 if __name__ == "__main__":
-    sys.exit(main())
+    # A cancel that arrives while Python starts and imports (seconds on a busy machine) must
+    # end as a cancel (exit 130, nothing written), not as a kill by the default handler.
+    for _sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_sig, lambda signum, frame: _early.append(signum))
+
+from .cli.main import main  # noqa: E402 - after the early handlers, on purpose
+
+if __name__ == "__main__":
+    sys.exit(130 if _early else main(early_signals=_early))

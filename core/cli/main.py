@@ -173,13 +173,19 @@ def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict
     return parser, commands
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one ``gcnn-rnn`` command; returns the exit code. Safe to call in-process."""
+def main(argv: list[str] | None = None, *, early_signals: list[int] | None = None) -> int:
+    """Run one ``gcnn-rnn`` command; returns the exit code. Safe to call in-process.
+
+    ``early_signals``: signals received before this call (``python -m gcnn_rnn.core`` records
+    them while it imports); any of them cancels the run once its own handlers are in place.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     json_mode = "--json-progress" in argv
     session = Session(json_mode=json_mode, quiet="--quiet" in argv, verbose="--verbose" in argv)
     try:
         session.install_signal_handlers()
+        if early_signals:
+            raise Cancelled("cancelled while starting")
         return _run(argv, session, json_mode)
     except (Cancelled, KeyboardInterrupt):  # e.g. while the command's modules import
         session.error("cancelled", "cancelled by the user")

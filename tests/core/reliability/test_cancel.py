@@ -125,3 +125,17 @@ def test_cancel_leaves_no_temporary_files(meuse_gpkg, tmp_path):
     assert p.returncode in (0, 130)
     names = sorted(x.name for x in out.iterdir()) if out.exists() else []
     assert not [n for n in names if n.startswith(".")], names
+
+
+def test_a_signal_received_while_starting_cancels_the_run(meuse_gpkg, tmp_path, capsys):
+    """``python -m gcnn_rnn.core`` records SIGINT/SIGTERM while it imports; main() then ends
+    the run as cancelled (exit 130) before writing anything."""
+    import signal
+
+    from gcnn_rnn.core.cli.main import main
+
+    out = tmp_path / "o"
+    code = main(["krige", "--input", str(meuse_gpkg), "--field", "zinc", "--cell-size", "80",
+                 "--output-dir", str(out)], early_signals=[signal.SIGTERM])
+    assert code == 130 and "cancelled" in capsys.readouterr().err
+    assert not out.exists()

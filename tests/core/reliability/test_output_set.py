@@ -4,6 +4,7 @@ cleaned (report cases ``out_predict_fail_midset``, ``sig_krige_term_write_*``,
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -144,7 +145,9 @@ def test_cancel_while_writing_keeps_the_old_set(tmp_path, meuse_gpkg):
             p.kill()
             raise
         now = digests(out)
-        if p.returncode == 130:
+        # 130: cancelled; -SIGTERM: killed while the interpreter itself was still starting
+        # (before any code of ours runs, on a busy machine): either way the old set stays
+        if p.returncode in (130, -signal.SIGTERM):
             assert now == before
         else:
             assert p.returncode == 0 and set(now) == set(before)
