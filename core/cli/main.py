@@ -249,9 +249,17 @@ def _run(argv: list[str], session: Session, json_mode: bool) -> int:
         outputs = commands[args.command].run(args, session)
         if oset is not None:
             outputs = oset.commit(outputs)
+        session.disarm()
     except (Cancelled, KeyboardInterrupt):
-        session.error("cancelled", "cancelled by the user")
-        return EXIT_CANCELLED
+        if oset is None or not oset.committed:
+            session.error("cancelled", "cancelled by the user")
+            return EXIT_CANCELLED
+        # the cancel came while the committed set was being tidied up: the new outputs are
+        # complete, so the run succeeded (the exit code must say which set the folder holds)
+        session.disarm()
+        from ..output_set import final_paths
+
+        outputs = final_paths(outputs)
     except InputDataError as exc:
         session.error(exc.kind, str(exc))
         return EXIT_INPUT

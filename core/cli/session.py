@@ -178,6 +178,15 @@ class Session:
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._saved_signals[sig] = signal.signal(sig, handler)
 
+    def disarm(self) -> None:
+        """The outputs are committed: a cancel arriving now no longer changes the outcome
+        (the run ends with exit 0 and the complete new set)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        for sig in self._saved_signals:
+            signal.signal(sig, signal.SIG_IGN)
+
     def close(self) -> None:
         """Undo every global change (stdout, fd 1, loggers, signal handlers).
 
