@@ -153,6 +153,13 @@ class Grid:
         return int(np.prod(self.shape))
 
     @property
+    def n_inside(self) -> int:
+        """Nodes inside the mask (a template's own nodata cells excluded), all levels."""
+        if self.mask is None:
+            return self.n_nodes
+        return int(np.count_nonzero(self.mask)) * (self.n_nodes // self.mask.size)
+
+    @property
     def ndim(self) -> int:
         return 3 if self.z_levels else 2
 

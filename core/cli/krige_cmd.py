@@ -427,8 +427,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         stability = stability_summary(est, var, res)
     else:
         stability = res.stability
-        inside = grid.n_nodes if grid.mask is None else int(grid.mask.sum()) * (
-            grid.n_nodes // grid.mask.size)
+        inside = grid.n_inside
         check_estimate_counts(inside, stability["n_nonfinite_estimate"], res.n_missing,
                               stability["n_unresolved"], model)
         check_variance_counts(inside, stability["n_nonfinite_variance"],

@@ -107,8 +107,7 @@ def krige_grid_to_rasters(args, grid: Grid, out_dir: Path, coords, values, model
     if universal:
         from ..kriging.universal import _warn_missing
 
-        inside = grid.n_nodes if grid.mask is None else int(grid.mask.sum()) * (
-            grid.n_nodes // grid.mask.size)
+        inside = grid.n_inside
         _warn_missing(res.n_missing, inside)
     else:
         from ..kriging.api import _report
