@@ -55,7 +55,11 @@ MAX_GRID_BYTES = 2 * 1024**3
 KRIGING_RASTERS = {
     "ESTIMATE": ("kriging_estimate.tif", "value", "Kriging estimate"),
     "VARIANCE": ("kriging_variance.tif", "variance", "Kriging variance"),
+    # derived by the plugin (processing/derived.py): the variance's square root, field units
+    "STD": ("kriging_std.tif", "variance", "Kriging standard deviation"),
 }
+#: The rasters the kriging engine itself writes (the others are derived from them).
+KRIGING_ENGINE_RASTERS = ("ESTIMATE", "VARIANCE")
 HYBRID_RASTERS = {
     "PREDICTION": ("prediction.tif", "value", "Hybrid prediction"),
     "KRIGING_ESTIMATE": ("kriging_estimate.tif", "value", "Kriging estimate"),

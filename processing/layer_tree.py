@@ -17,7 +17,7 @@ from qgis.core import QgsLayerTreeGroup, QgsProject
 #: Output parameter names from top to bottom of a run's group: what the run is for first,
 #: then the bounds and probabilities, the uncertainty rasters last.
 LAYER_ORDER = ("PREDICTION", "ESTIMATE", "KRIGING_ESTIMATE", "EXCEEDANCE", "INTERVAL_LOWER",
-               "INTERVAL_UPPER", "PREDICTION_STD", "VARIANCE", "KRIGING_VARIANCE")
+               "INTERVAL_UPPER", "PREDICTION_STD", "STD", "VARIANCE", "KRIGING_VARIANCE")
 
 RUN_KEY = "gcnn_rnn/run"
 ORDER_KEY = "gcnn_rnn/order"

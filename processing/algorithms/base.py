@@ -29,6 +29,7 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QIcon
 
 from ..constants import BYTES_PER_NODE, CITATION, MAX_GRID_BYTES, TRANSFORMS
+from ..derived import derive
 from ..engine import check_engine
 from ..formats import driver_for, write_raster_as
 from ..layer_tree import RunGroup, layer_rank
@@ -58,7 +59,7 @@ from .extrapolation import warn_extrapolation
 #: threshold always gives its probability-of-exceeding map).
 ALWAYS_DELIVERED = ("EXCEEDANCE",)
 #: Rasters in squared units of the field (their layer names say so).
-SQUARED_UNITS = ("VARIANCE", "KRIGING_VARIANCE")
+SQUARED_UNITS = ("VARIANCE", "KRIGING_VARIANCE", "CONDITIONAL_VARIANCE")
 
 
 class EngineAlgorithm(QgsProcessingAlgorithm):
@@ -458,6 +459,8 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                 continue
             dest = self.parameterAsOutputLayer(parameters, name, context)
             src = work / fname
+            if not src.is_file() and dest:
+                derive(work, fname)  # e.g. the kriging standard deviation from the variance
             if not src.is_file():
                 if name in required:
                     raise QgsProcessingException(f"the engine did not write {fname!r}")

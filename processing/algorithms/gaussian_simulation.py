@@ -13,6 +13,12 @@ REALISATIONS, MULTIGRID, LOAD_REALISATIONS = "REALISATIONS", "MULTIGRID", "LOAD_
 OUTPUT_REALISATIONS = "OUTPUT_REALISATIONS"
 
 
+#: The units of each kind of simulation raster (its destination's help).
+UNITS = {"value": ", in the field's units",
+         "variance": ", in squared units of the field (ppm² for a field in ppm)",
+         "probability": ", a probability 0-1"}
+
+
 class GaussianSimulation(EngineAlgorithm):
     ALG_ID = "gaussiansimulation"
     DISPLAY = "Gaussian simulation (conditional, sequential)"
@@ -78,7 +84,8 @@ class GaussianSimulation(EngineAlgorithm):
             self.addParameter(P.with_help(
                 QgsProcessingParameterRasterDestination(
                     name, label, optional=optional, createByDefault=not optional),
-                f"GeoTIFF with the {label.lower()} (nodata -9999), styled with a {text} ramp"
+                f"GeoTIFF with the {label.lower()}{UNITS[kind]} (nodata -9999), styled with "
+                f"a {text} ramp"
                 + (" (only with a threshold)." if name == "EXCEEDANCE" else ".")))
 
     def validate(self, parameters, context):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingParameterRasterDestination
 
-from ..constants import GROUP_GEOSTATISTICS, KRIGING_RASTERS
+from ..constants import GROUP_GEOSTATISTICS, KRIGING_ENGINE_RASTERS, KRIGING_RASTERS
 from . import params as P
 from .base import EngineAlgorithm
 from .target_points import (
@@ -28,7 +28,9 @@ class OrdinaryKriging(EngineAlgorithm):
         "<p>Ordinary kriging of a numeric field onto a raster grid: the best linear unbiased "
         "estimate from the nearest samples (a local neighbourhood, or all samples with "
         "Neighbours = 0) under a variogram model, plus the kriging variance, which is never "
-        "negative and zero at the samples (kriging is exact). Singular neighbourhoods "
+        "negative and zero at the samples (kriging is exact), in squared units of the field; "
+        "its square root, the kriging standard deviation, is written too, in the field's "
+        "units. Singular neighbourhoods "
         "(coincident or collinear samples) are regularised and counted in a warning.</p>"
         "<p>The variogram comes from a model file ('Fit variogram' or the Variogram explorer) "
         "or is fitted automatically. With a log or normal-score transform, the estimate is "
@@ -52,16 +54,19 @@ class OrdinaryKriging(EngineAlgorithm):
         """Output units, the estimate and variance rasters, the variogram selection rule and
         the target points (shared with ``krigingexternaldrift``)."""
         self.addParameter(P.output_units_param())
-        units = {"value": "in the field's units (transformed units with Output units = "
-                          "transformed)",
-                 "variance": "in squared units of the field (ppm² for a field in ppm; "
-                             "transformed units with Output units = transformed)"}
+        transformed = "transformed units with Output units = transformed"
+        units = {"ESTIMATE": f"in the field's units ({transformed})",
+                 "VARIANCE": f"in squared units of the field (ppm² for a field in ppm; squared "
+                             f"{transformed})",
+                 "STD": "in the field's units, like the estimate (ppm for a field in ppm; "
+                        f"{transformed}): the square root of the kriging variance, which "
+                        "reads more easily than the variance"}
         for name, (_, kind, label) in KRIGING_RASTERS.items():
             self.addParameter(P.with_help(
                 QgsProcessingParameterRasterDestination(name, label, optional=True,
                                                         createByDefault=True),
                 f"GeoTIFF (or the format of the file's extension) with the {label.lower()} "
-                f"{units[kind]}; nodata -9999, styled with a "
+                f"{units[name]}; nodata -9999, styled with a "
                 f"{'magma' if kind == 'variance' else 'viridis'} ramp. Not written when "
                 "predicting at points.",
             ))
@@ -120,5 +125,5 @@ class OrdinaryKriging(EngineAlgorithm):
                 return deliver_points(self, parameters, context, work / "kriging_points.gpkg",
                                       f"Kriging at points ({field})")
             return self.deliver_rasters(KRIGING_RASTERS, parameters, context, work, feedback,
-                                        f" ({field})", mask, required=tuple(KRIGING_RASTERS),
+                                        f" ({field})", mask, required=KRIGING_ENGINE_RASTERS,
                                         run_label=f"{self.DISPLAY} ({field})")
