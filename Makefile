@@ -14,6 +14,7 @@ PYQT6 := PyQt6==6.7.1
 SYS_STAMP := .cache/system-packages
 
 .PHONY: all engine qgis-env qt6-env qt6-check system demo test test-core test-qgis lint package \
+	package-release \
 	bench clean
 
 all: test
@@ -94,6 +95,10 @@ bench: engine
 # --- the plugin zip for "Install from ZIP" -----------------------------------------------
 package:
 	$(PYTHON) scripts/package.py --output gcnn_rnn.zip
+
+# the zip to publish: refused while pyproject's [project.urls] are the placeholder address
+package-release:
+	$(PYTHON) scripts/package.py --release --output gcnn_rnn.zip
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache demo_output gcnn_rnn.zip

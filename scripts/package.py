@@ -1,6 +1,10 @@
 """Build the plugin zip for QGIS's "Install from ZIP": one folder ``gcnn_rnn/``.
 
-Usage: python3 scripts/package.py [--output gcnn_rnn.zip] [--max-mb 25]
+Usage: python3 scripts/package.py [--output gcnn_rnn.zip] [--max-mb 25] [--release]
+
+The plugin's homepage, repository and tracker come from pyproject.toml's ``[project.urls]``.
+While they are still the placeholder address, the build prints a loud warning, and
+``--release`` (``make package-release``) refuses to build.
 
 Standard library only (``make package`` runs it with any Python 3). The files are the
 repository's (``git ls-files`` when this is a git checkout, tracked and untracked-but-not-ignored;
@@ -99,6 +103,29 @@ def project_urls(pyproject: Path) -> dict[str, str]:
     return urls
 
 
+#: The address written while the real repository was unknown (D4 of the QGIS user report):
+#: it does not exist, so plugins.qgis.org would refuse the zip and the Help button leads
+#: nowhere. Set the real one once, in pyproject.toml's [project.urls] (metadata.txt's copies
+#: must agree: tests/qgis/test_package.py checks it).
+PLACEHOLDER_PREFIX = "https://github.com/gcnn-rnn/gcnn-rnn"
+
+
+def placeholder_urls(root: Path) -> list[str]:
+    """The ``[project.urls]`` keys that still hold :data:`PLACEHOLDER_PREFIX`."""
+    urls = project_urls(root / "pyproject.toml")
+    return [key for key in URL_KEYS.values()
+            if urls.get(key, "").rstrip("/").startswith(PLACEHOLDER_PREFIX)]
+
+
+def placeholder_warning(keys: list[str]) -> str:
+    line = "!" * 78
+    return (f"{line}\nWARNING: pyproject.toml [project.urls] {', '.join(keys)} still hold the "
+            f"placeholder\n  {PLACEHOLDER_PREFIX}\nwhich is not a real repository. This zip is "
+            "fine for testing but NOT for publishing\n(plugins.qgis.org needs a reachable "
+            "homepage, repository and tracker).\nSet the real address there; "
+            f"'--release' refuses to build until then.\n{line}")
+
+
 def metadata_with_urls(root: Path) -> str:
     """metadata.txt with tracker/repository/homepage taken from pyproject.toml."""
     urls = project_urls(root / "pyproject.toml")
@@ -148,7 +175,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="gcnn_rnn.zip", help="zip to write")
     parser.add_argument("--max-mb", type=float, default=25.0, help="size limit in MB")
+    parser.add_argument("--release", action="store_true",
+                        help="refuse to build while the metadata URLs are placeholders")
     args = parser.parse_args(argv)
+    placeholders = placeholder_urls(ROOT)
+    if placeholders:
+        print(placeholder_warning(placeholders), file=sys.stderr)
+        if args.release:
+            print("package.py --release: refused (placeholder URLs)", file=sys.stderr)
+            return 2
     names = build(Path(args.output), ROOT, args.max_mb)
     size = Path(args.output).stat().st_size / 1024**2
     print(f"{args.output}: {len(names)} files, {size:.2f} MB")

@@ -20,6 +20,37 @@ def build_zip(tmp_path: Path) -> Path:
     return out
 
 
+def test_placeholder_urls_warn_loudly_and_release_refuses(tmp_path):
+    """D4: while [project.urls] holds the placeholder, every build says so on stderr and a
+    release build refuses (exit 2, no zip); a real address builds quietly."""
+    import shutil
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import package
+    finally:
+        sys.path.pop(0)
+    fake = tmp_path / "repo"
+    (fake / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "package.py", fake / "scripts" / "package.py")
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert package.PLACEHOLDER_PREFIX in text  # still the placeholder today
+    (fake / "pyproject.toml").write_text(text, encoding="utf-8")
+    assert package.placeholder_urls(fake) == ["Homepage", "Repository", "Issues"]
+    cmd = [sys.executable, str(fake / "scripts" / "package.py"), "--release", "--output",
+           str(tmp_path / "r.zip")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "NOT for publishing" in proc.stderr
+    assert not (tmp_path / "r.zip").exists()
+    (fake / "pyproject.toml").write_text(text.replace(package.PLACEHOLDER_PREFIX,
+                                                      "https://example.org/real"),
+                                         encoding="utf-8")
+    assert package.placeholder_urls(fake) == []
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "package.py"), "--output",
+                           str(tmp_path / "t.zip")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "WARNING" in proc.stderr and "placeholder" in proc.stderr
+
+
 def test_zip_has_only_the_plugin_folder(tmp_path):
     out = build_zip(tmp_path)
     assert out.stat().st_size < 25 * 1024**2
