@@ -50,6 +50,7 @@ from .checks import (
     default_cell_size,
     key_field_indexes,
     parse_z_levels,
+    preferred_field_of,
     utm_crs,
     utm_suggestion,
 )
@@ -199,6 +200,8 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             value = self.parameterAsString(parameters, name, context)
             if value:
                 check_value_field(fields, value, keys)
+        if self.parameterDefinition(P.FIELD) is not None:
+            self.value_field(parameters, context)  # refuses a layer without a numeric field
         if source.featureCount() >= 0 and source.featureCount() < 3:
             raise QgsProcessingException(
                 f"the point layer has {source.featureCount()} features; at least 3 are needed")
@@ -231,6 +234,29 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     def warn_extrapolation(self, parameters, context, source, feedback) -> float:
         """See :func:`extrapolation.warn_extrapolation` (D21)."""
         return warn_extrapolation(self, parameters, context, source, feedback)
+
+    def value_field(self, parameters, context, feedback=None) -> str:
+        """``FIELD``, or when it is empty the layer's preferred value field (the first
+        numeric field that is neither its key nor a coordinate column; never ``fid``),
+        named in the log. The same on QGIS 3 and 4 (see ``params.value_field_param``)."""
+        field = self.parameterAsString(parameters, P.FIELD, context)
+        if field:
+            return field
+        source = self.parameterAsSource(parameters, P.INPUT, context)
+        if source is None:
+            raise QgsProcessingException("the point layer (INPUT) cannot be read")
+        fields = source.fields()
+        field = preferred_field_of(fields, key_field_indexes(
+            self.input_layer(parameters, context), fields))
+        if not field:
+            raise QgsProcessingException(
+                "the point layer has no numeric field to interpolate (other than its feature "
+                f"id); its fields: {', '.join(fields.names()) or '(none)'}")
+        if feedback is not None:
+            feedback.pushInfo(f"Value field: {field!r} (the layer's first numeric field that "
+                              "is not its feature id or a coordinate column; choose another "
+                              "in 'Value field')")
+        return field
 
     def input_layer(self, parameters, context):
         """The INPUT vector layer (for its provider's primary key), or ``None``."""
@@ -299,9 +325,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         args = ["--input", path]
         if layer:
             args += ["--layer", layer]
-        field = self.parameterAsString(parameters, P.FIELD, context)
-        if field:
-            args += ["--field", field]
+        args += ["--field", self.value_field(parameters, context, feedback)]
         if self.parameterDefinition(P.Z_FIELD) is not None:
             z = self.parameterAsString(parameters, P.Z_FIELD, context)
             if z:

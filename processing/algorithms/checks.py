@@ -50,7 +50,11 @@ def preferred_value_field(layer) -> str:
     if layer is None:
         return ""
     fields = layer.fields()
-    keys = key_field_indexes(layer, fields)
+    return preferred_field_of(fields, key_field_indexes(layer, fields))
+
+
+def preferred_field_of(fields, keys: set[int]) -> str:
+    """:func:`preferred_value_field` of ``fields`` whose key fields are ``keys``."""
     numeric = [f.name() for i, f in enumerate(fields) if f.isNumeric() and i not in keys]
     for name in numeric:
         if name.lower() not in NOT_A_VALUE_NAMES:

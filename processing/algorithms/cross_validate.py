@@ -155,8 +155,10 @@ class CrossValidate(EngineAlgorithm):
         self.addParameter(P.output_units_param())
         self.addParameter(P.with_help(
             QgsProcessingParameterFileDestination(METRICS, "Cross-validation metrics",
-                                                  "JSON (*.json)"),
-            "The engine's JSON: metrics per method, folds, units and per-point residuals.",
+                                                  "JSON (*.json)", optional=True,
+                                                  createByDefault=True),
+            "The engine's JSON: metrics per method, folds, units and per-point residuals. "
+            "Optional (qgis_process runs without it): the numbers are returned either way.",
         ))
         self.addParameter(P.with_help(
             QgsProcessingParameterFileDestination(P.REPORT, "Cross-validation report",
@@ -208,10 +210,11 @@ class CrossValidate(EngineAlgorithm):
             self.engine("cv", args, feedback, work)
             data = read_json(work / "cv.json")
             dest = self.parameterAsFileOutput(parameters, METRICS, context)
-            move_output(work / "cv.json", Path(dest))
-        results = {METRICS: dest}
+            if dest:
+                move_output(work / "cv.json", Path(dest))
+        results = {METRICS: dest} if dest else {}
         report = self.parameterAsFileOutput(parameters, P.REPORT, context)
-        field = self.parameterAsString(parameters, P.FIELD, context)
+        field = self.value_field(parameters, context)
         if report:
             Path(report).parent.mkdir(parents=True, exist_ok=True)
             Path(report).write_text(metrics_html(data, f"Cross-validation of {field}"),

@@ -96,7 +96,7 @@ class GaussianSimulation(EngineAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)
         crs = source.sourceCrs()
-        field = self.parameterAsString(parameters, P.FIELD, context)
+        field = self.value_field(parameters, context)
         mask = self.parameterAsSource(parameters, P.MASK, context)
         with self.work_folder() as work:
             args = self.point_args(parameters, context, feedback)

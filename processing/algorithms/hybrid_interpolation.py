@@ -98,8 +98,10 @@ class HybridInterpolation(EngineAlgorithm):
         self.addParameter(P.threshold_param())
         add_hybrid_raster_outputs(self)
         self.addParameter(P.with_help(
-            QgsProcessingParameterFileDestination(P.REPORT, "Report", "HTML files (*.html)"),
-            "Self-contained HTML report of the run (opens in the Results Viewer).",
+            QgsProcessingParameterFileDestination(P.REPORT, "Report", "HTML files (*.html)",
+                                                  optional=True, createByDefault=True),
+            "Self-contained HTML report of the run (opens in the Results Viewer). Optional "
+            "(qgis_process runs without it).",
         ))
         self.addParameter(P.with_help(
             QgsProcessingParameterFolderDestination(P.MODEL, "Model folder", optional=True,
@@ -123,7 +125,7 @@ class HybridInterpolation(EngineAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)
         crs = self.working_crs(parameters, context, source)
-        field = self.parameterAsString(parameters, P.FIELD, context)
+        field = self.value_field(parameters, context)
         mask = self.parameterAsSource(parameters, P.MASK, context)
         with self.work_folder() as work:
             out_dir = work / "run"

@@ -91,7 +91,7 @@ class OrdinaryKriging(EngineAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)
         crs = self.working_crs(parameters, context, source)
-        field = self.parameterAsString(parameters, P.FIELD, context)
+        field = self.value_field(parameters, context)
         mask = self.parameterAsSource(parameters, P.MASK, context)
         with self.work_folder() as work:
             args = self.point_args(parameters, context, feedback)

@@ -87,8 +87,9 @@ def point_input(with_transform: bool = True, variogram_file: bool = True) -> lis
         with_help(
             value_field_param(),
             "Numeric field to interpolate (e.g. a concentration). NULL values are dropped with "
-            "a warning; samples at identical locations are averaged. The dialog starts on the "
-            "first numeric field that is not the feature id or a coordinate column.",
+            "a warning; samples at identical locations are averaged. Empty: the first numeric "
+            "field that is not the feature id (fid, the primary key) or a coordinate or "
+            "identifier column (x, y, lat, id, ...), named in the log; the dialog starts on it.",
         ),
         with_help(
             QgsProcessingParameterField(Z_FIELD, "Z / depth field (3D data)", None, INPUT,
@@ -118,8 +119,17 @@ VALUE_FIELD_WRAPPER = "gcnn_rnn.ui.value_field.ValueFieldWidgetWrapper"
 
 
 def value_field_param():
-    """``FIELD``; on QGIS 3 its dialog widget starts on a measured value, never ``fid``."""
-    param = QgsProcessingParameterField(FIELD, "Value field", None, INPUT, FIELD_NUMERIC)
+    """``FIELD``, never ``fid`` by default on every QGIS version.
+
+    The parameter is optional: left empty, the algorithm itself takes the layer's preferred
+    value field (``EngineAlgorithm.value_field``), which works the same on QGIS 3 and 4, in
+    ``qgis_process``, PyQGIS, models and batch rows. A required field parameter would make
+    QGIS's stock widget select the first numeric field, ``fid``. On QGIS 3 the dialogs'
+    widget also shows that field (``ui/value_field.py``); QGIS 4 dropped the Python wrapper it
+    extends, so there the stock widget starts empty ("not set") and the log names the field.
+    """
+    param = QgsProcessingParameterField(FIELD, "Value field", None, INPUT, FIELD_NUMERIC,
+                                        optional=True)
     if Qgis.QGIS_VERSION_INT < 40000:  # QGIS 4 dropped the Python wrapper it extends
         param.setMetadata({"widget_wrapper": {"class": VALUE_FIELD_WRAPPER}})
     return param
