@@ -3,8 +3,9 @@
 QGIS's own field widget selects the layer's first numeric field, which in a GeoPackage is the
 feature id ``fid`` (or a coordinate column ``x``). This wrapper, named in the ``FIELD``
 parameter's ``widget_wrapper`` metadata, selects ``checks.preferred_value_field`` instead. It
-extends QGIS 3's Python field wrapper, which QGIS 4 drops: there the parameter keeps QGIS's
-default widget (see ``params.value_field_param``) and the algorithm refuses a key field.
+extends QGIS 3's Python field wrapper, which QGIS 4 drops: there the (optional) parameter
+keeps QGIS's stock widget, which starts empty, and the algorithm itself resolves an empty field
+to the same preferred field (``EngineAlgorithm.value_field``; see ``params.value_field_param``).
 """
 
 from __future__ import annotations
