@@ -23,6 +23,10 @@ CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 X_CANDIDATES = ("x", "easting", "east", "lon", "longitude", "long")
 Y_CANDIDATES = ("y", "northing", "north", "lat", "latitude")
 MIN_POINTS = 3
+#: GeoPackage version of the files the engine writes: GDAL >= 3.7 writes 1.4 by default, which
+#: GDAL 3.6 (QGIS 3.22 on Debian 12) reads with a "may only be partially supported" warning
+#: on every open; 1.2 has every feature these point layers use and no warning anywhere.
+GPKG_OPTIONS = {"VERSION": "1.2"}
 
 
 @dataclass(frozen=True)
@@ -477,7 +481,7 @@ def write_points(gdf, path: str | os.PathLike, layer: str) -> Path:
     path = Path(path)
     tmp = temp_path_for(path).with_suffix(".gpkg")
     try:
-        gdf.to_file(tmp, layer=layer, driver="GPKG")
+        gdf.to_file(tmp, layer=layer, driver="GPKG", **GPKG_OPTIONS)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError) or type(exc).__name__ == "DataSourceError":

@@ -44,6 +44,7 @@ from scipy import fft
 
 from .errors import EngineIOError, GridTooLargeError, InputDataError
 from .grid import Grid
+from .io import GPKG_OPTIONS
 from .progress import ProgressFn, StopFn, check_cancel
 from .variogram.models import VariogramModel
 
@@ -405,7 +406,7 @@ def write_samples(result: SynthResult, path: str | os.PathLike, layer: str = "sa
         path.parent.mkdir(parents=True, exist_ok=True)
         if tmp.exists():
             tmp.unlink()
-        gdf.to_file(tmp, layer=layer, driver="GPKG")
+        gdf.to_file(tmp, layer=layer, driver="GPKG", **GPKG_OPTIONS)
         os.replace(tmp, path)
     except Exception as exc:
         if tmp.exists():

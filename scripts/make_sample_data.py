@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gcnn_rnn.core.grid import Grid
+from gcnn_rnn.core.io import GPKG_OPTIONS
 from gcnn_rnn.core.raster import write_raster
 
 CRS = "EPSG:28992"
@@ -31,7 +32,7 @@ def main(src: Path, dst: Path) -> None:
     )
     out = dst / "meuse.gpkg"
     out.unlink(missing_ok=True)
-    gdf.to_file(out, layer="meuse", driver="GPKG")
+    gdf.to_file(out, layer="meuse", driver="GPKG", **GPKG_OPTIONS)  # 1.2: no GDAL 3.6 warning
 
     grid_nodes = pd.read_csv(src / "meuse_grid.csv")
     from pyproj import CRS as PCRS

@@ -629,6 +629,28 @@ def test_d18_sample_geopackage_opens_without_a_version_warning():
     assert not [m for m in messages if "partially supported" in m], messages
 
 
+@needs_engine("krige")
+def test_d18_the_engines_geopackages_open_in_gdal_36_without_a_version_warning(tmp_path):
+    """The engine (GDAL 3.12 in its venv) writes points GeoPackages that QGIS's GDAL opens
+    without the "partially supported" warning (a 1.4 file gets it on GDAL 3.6)."""
+    from osgeo import gdal
+
+    out = tmp_path / "k"
+    engine_cli("krige", ["--input", SAMPLE_DATA / "meuse.gpkg", "--layer", "meuse", "--field",
+                         "zinc", "--variogram", "1 Sph(900)", "--points",
+                         SAMPLE_DATA / "meuse.gpkg", "--points-layer", "meuse",
+                         "--output-dir", out])
+    messages = []
+    gdal.PushErrorHandler(lambda level, num, msg: messages.append(msg))
+    try:
+        ds = gdal.OpenEx(str(out / "kriging_points.gpkg"))
+        assert ds.GetLayer(0).GetFeatureCount() == 155
+        ds = None
+    finally:
+        gdal.PopErrorHandler()
+    assert not [m for m in messages if "partially supported" in m], messages
+
+
 # ---------------------------------------------------------------------------- D14
 def test_d14_setup_dialog_shows_its_whole_text_and_no_self_reference(qtbot, monkeypatch,
                                                                      tmp_path):
