@@ -23,6 +23,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,19 +66,27 @@ class EngineCancelled(EngineError):
 
 
 def remove_temp_files(dirs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Delete the engine's temporary files (``.<name>.<hex>.tmp``) below ``dirs``."""
+    """Delete the engine's temporary files (``.<name>.<hex>.tmp``) below ``dirs``, and its
+    staging folders (``.gcnn-rnn-staging.<pid>.<hex>.tmp``, the same pattern) with their
+    contents: unlinking only the files left an empty staging folder behind until the next
+    run in that folder removed it."""
     removed = []
     for d in dirs:
         root = Path(d)
         if not root.is_dir():
             continue
-        for path in root.rglob(".*.tmp"):
-            if TEMP_FILE_RE.match(path.name):
-                try:
+        # deepest first, so a staging folder's own temporary files are counted before it goes
+        for path in sorted(root.rglob(".*.tmp"), key=lambda p: len(p.parts), reverse=True):
+            if not TEMP_FILE_RE.match(path.name):
+                continue
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
                     path.unlink()
-                    removed.append(path)
-                except OSError:
-                    pass
+                removed.append(path)
+            except OSError:
+                pass
     return removed
 
 

@@ -163,6 +163,19 @@ def test_remove_temp_files_only_touches_engine_temp_names(tmp_path):
     assert all(p.exists() for p in keep)
 
 
+def test_remove_temp_files_removes_a_staging_folder_whole(tmp_path):
+    """The engine's output set stages into ``.gcnn-rnn-staging.<pid>.<hex8>.tmp``; after a
+    failed run the folder goes too, not only its files (it used to stay behind, empty)."""
+    staging = tmp_path / ".gcnn-rnn-staging.4242.0a1b2c3d.tmp"
+    (staging / ".old").mkdir(parents=True)
+    (staging / "kriging_estimate.tif").write_text("x")
+    (staging / ".kriging_variance.tif.ffffffff.tmp").write_text("x")
+    (tmp_path / "kept.tif").write_text("x")
+    removed = remove_temp_files([tmp_path])
+    assert staging in removed and not staging.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.tif"]
+
+
 def test_missing_engine_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("GCNN_RNN_PYTHON", str(tmp_path / "nope" / "python"))
     with pytest.raises(EngineError, match="GCNN_RNN_PYTHON") as info:
