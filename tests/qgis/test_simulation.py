@@ -64,7 +64,7 @@ def test_gaussiansimulation_equals_the_cli_and_loads_only_the_summaries(tmp_path
         context=context)
     assert {k: res[k] for k in out} == {k: str(v) for k, v in out.items()}
     layers = {lyr.name(): lyr for lyr in QgsProject.instance().mapLayers().values()}
-    assert set(layers) == {"E-type mean (zinc)", "Conditional variance (zinc)",
+    assert set(layers) == {"E-type mean (zinc)", "Conditional variance (zinc, squared units)",
                            "Probability of exceeding 500 (zinc)"}  # realisations: not loaded
     for layer in layers.values():
         assert isinstance(layer.renderer(), QgsSingleBandPseudoColorRenderer)
@@ -100,7 +100,8 @@ def test_gaussiansimulation_loads_the_realisations_on_request(tmp_path, vfile):
         "OUTPUT_REALISATIONS": str(tmp_path / "r.tif"), "ETYPE_MEAN": str(tmp_path / "e.tif"),
         "CONDITIONAL_VARIANCE": str(tmp_path / "v.tif")}, context=context)
     names = {lyr.name() for lyr in QgsProject.instance().mapLayers().values()}
-    assert names == {"Realisations (zinc)", "E-type mean (zinc)", "Conditional variance (zinc)"}
+    assert names == {"Realisations (zinc)", "E-type mean (zinc)",
+                     "Conditional variance (zinc, squared units)"}
     assert not (tmp_path / "exceedance_probability.tif").exists()
     QgsProject.instance().removeAllMapLayers()
 
