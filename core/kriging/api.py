@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import logging
 import math
@@ -217,7 +219,23 @@ def _set_threads(n: int) -> None:
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 
+_QUIET = contextvars.ContextVar("gcnn_rnn_quiet_reports", default=False)
+
+
+@contextlib.contextmanager
+def quiet_reports():
+    """No per-call warnings about singular systems or missing neighbours inside this block
+    (re-solves of :mod:`.stability`: the first solve reported them, once)."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
 def _report(n_singular: int, n_missing: int, config: KrigingConfig, n: int, seconds: float):
+    if _QUIET.get():
+        return
     if n_singular:
         logger.warning(
             "%d of %d target(s) had a singular or unstable kriging system (coincident or "

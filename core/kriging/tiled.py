@@ -84,15 +84,12 @@ class GridKrigingJob:
 
     def __call__(self, start: int, stop: int) -> RangeResult:
         from .config import KrigingResult
-        from .stability import _repair, _rescale
+        from .stability import stable_solve
 
         nodes = self.grid.node_coords(start, stop)
         e, v, mu, ns, nm, _ = self.kriger().run(nodes, None, False)
-        res = KrigingResult(e, v, ns, nm, lagrange=mu)
-        if self._factor != 1.0:
-            res = _rescale(res, self._factor)
-        res = _repair({"coords": self.coords, "targets": nodes, "config": self.config},
-                      res, self._scaled, self._factor, self.values, by_weights=self._suspect)
+        res = stable_solve(KrigingResult(e, v, ns, nm, lagrange=mu), self.coords, self.values,
+                           nodes, self.config, self._scaled, self._factor, self._suspect)
         return RangeResult(res.estimate, res.variance, res.lagrange, ns, nm, res.n_unstable,
                            res.n_unresolved)
 
