@@ -141,6 +141,9 @@ def read_target_points(path: str | os.PathLike, layer: str | None = None,
     src = str(path) + (f"|layername={layer}" if layer else "")
     if not Path(path).exists():
         raise InputDataError(f"target points not found: {str(path)!r}")
+    from ..input_files import require_readable_file
+
+    require_readable_file(path, "target points")
     if Path(path).suffix.lower() in CSV_SUFFIXES:
         gdf = read_csv_points(Path(path))
     else:
