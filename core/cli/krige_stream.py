@@ -102,6 +102,7 @@ def krige_grid_to_rasters(args, grid: Grid, out_dir: Path, coords, values, model
         from ..kriging.tiled import GridKrigingJob
 
         job = GridKrigingJob(coords, values, model, config, grid)
+        job.should_stop = should_stop  # in-process ranges check it inside (not pickled)
     back = None
     if ft is not None:
         def back(est, var, lag):

@@ -143,9 +143,8 @@ class _Kriger:
         if order is not None and (details or (status >= STATUS_SINGULAR).any()):
             nbr, dist = nbr[pos], dist[pos]
         bad = np.flatnonzero(status == STATUS_SINGULAR)
-        for i, r in enumerate(bad):
-            if i % 8 == 0:  # the fallback is slow (a global system per target): cancellable
-                check_cancel(self.should_stop)
+        for r in bad:  # the fallback is slow (a global system per target): cancellable
+            check_cancel(self.should_stop)
             e, v, mu, wr = solve_singular(self.data, self.z, t_red[r], nbr[r], self.model.gamma,
                                           self.shift, self.simple)
             est[r], var[r], lag[r] = e, v, mu
