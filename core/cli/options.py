@@ -118,11 +118,8 @@ def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
         )
     if getattr(args, "points", None):
         return None
-    gb = args.max_memory_gb
-    if not (math.isfinite(gb) and gb > 0):
-        raise InputDataError(f"--max-memory-gb must be a positive number, not {gb!r}")
     levels = parse_z_levels(args.z_levels) if args.z_levels else None
-    max_bytes = int(min(gb, 1e9) * 1024**3)
+    max_bytes = memory_limit_bytes(args)
     limit = max_bytes
     if streamed:  # the whole grid is never held: only a stripe of it (checked below)
         max_bytes = sys.maxsize
@@ -149,6 +146,14 @@ def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
     if bounds is not None:
         warn_if_far(grid, bounds)
     return _check_stripe(grid, limit) if streamed else grid
+
+
+def memory_limit_bytes(args: argparse.Namespace) -> int:
+    """``--max-memory-gb`` in bytes (a clear error for a negative, zero or NaN value)."""
+    gb = args.max_memory_gb
+    if not (math.isfinite(gb) and gb > 0):
+        raise InputDataError(f"--max-memory-gb must be a positive number, not {gb!r}")
+    return int(min(gb, 1e9) * 1024**3)
 
 
 def warn_if_far(grid: Grid, bounds) -> None:
