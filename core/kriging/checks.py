@@ -1,9 +1,9 @@
 """Checks of finished kriging results before they are written (used by the commands).
 
 **Implausible estimates** (issue 11, B1): after any back-transform, an estimate more than
-:data:`OUTPUT_RANGE_FACTOR` data ranges outside the data's range, or of the wrong sign by more
-than :data:`SIGN_TOLERANCE` of the range when every sample has one sign (zinc is never
-negative), is not a prediction but the symptom of an unsuitable model (a power model near
+:data:`OUTPUT_RANGE_FACTOR` data ranges outside the data's range, or of the wrong sign when every
+sample has one sign (zinc is never negative; with zeros among the samples a dip of
+:data:`SIGN_TOLERANCE` of the range is kept), is not a prediction but the symptom of an unsuitable model (a power model near
 alpha 2 under a log transform: log-variances of 1e6, back-transformed to 3e38) or of an
 ill-conditioned system. Such an estimate is written as **nodata**, with its variance, and
 counted (``n_implausible`` in ``kriging.json``, one warning). So no value beyond float32's range
@@ -32,9 +32,10 @@ def check_estimates(estimate: np.ndarray, result, model, n_implausible: int = 0)
 
 
 #: Estimates more than this many data ranges outside the data's range are implausible.
-OUTPUT_RANGE_FACTOR = 2.0
-#: For single-signed data, estimates of the other sign beyond this fraction of the range are
-#: implausible (ordinary kriging may dip slightly below 0 near zeros: that is kept).
+OUTPUT_RANGE_FACTOR = 1.0
+#: For data with zeros and no negatives (or the mirror image), estimates of the other sign
+#: beyond this fraction of the range are implausible (ordinary kriging may dip slightly below
+#: 0 next to zeros: that is kept). For strictly positive data (zinc), any negative estimate is.
 SIGN_TOLERANCE = 0.02
 
 
@@ -45,9 +46,9 @@ def plausible_band(values: np.ndarray) -> tuple[float, float]:
     span = (hi - lo) or max(abs(hi), 1.0)
     low, high = lo - OUTPUT_RANGE_FACTOR * span, hi + OUTPUT_RANGE_FACTOR * span
     if lo >= 0:
-        low = max(low, -SIGN_TOLERANCE * span)
+        low = max(low, 0.0 if lo > 0 else -SIGN_TOLERANCE * span)
     if hi <= 0:
-        high = min(high, SIGN_TOLERANCE * span)
+        high = min(high, 0.0 if hi < 0 else SIGN_TOLERANCE * span)
     return low, high
 
 

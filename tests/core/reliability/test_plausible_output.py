@@ -34,16 +34,18 @@ def _assert_in_band(valid: np.ndarray, data: np.ndarray) -> None:
     span = hi - lo
     assert valid.size
     assert valid.max() <= hi + OUTPUT_RANGE_FACTOR * span
-    assert valid.min() >= max(lo - OUTPUT_RANGE_FACTOR * span, -SIGN_TOLERANCE * span)
+    assert valid.min() >= max(lo - OUTPUT_RANGE_FACTOR * span, 0.0)  # zinc: never negative
 
 
 def test_band_by_hand():
-    lo, hi = plausible_band(np.array([113.0, 1839.0]))
-    assert (lo, hi) == (-SIGN_TOLERANCE * 1726.0, 1839.0 + OUTPUT_RANGE_FACTOR * 1726.0)
+    lo, hi = plausible_band(np.array([113.0, 1839.0]))  # strictly positive: no negatives
+    assert (lo, hi) == (0.0, 1839.0 + OUTPUT_RANGE_FACTOR * 1726.0)
+    lo, hi = plausible_band(np.array([0.0, 50.0]))  # zeros (rain): a small dip is kept
+    assert lo == -SIGN_TOLERANCE * 50.0
     lo, hi = plausible_band(np.array([-5.0, 5.0]))  # two signs: no sign rule
     assert (lo, hi) == (-5.0 - OUTPUT_RANGE_FACTOR * 10, 5.0 + OUTPUT_RANGE_FACTOR * 10)
     lo, hi = plausible_band(np.array([-3.0, -1.0]))
-    assert hi == SIGN_TOLERANCE * 2.0
+    assert hi == 0.0
 
 
 def test_pow_near_two_with_log_writes_no_huge_zinc(meuse_gpkg, tmp_path, capsys):
