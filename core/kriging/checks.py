@@ -74,8 +74,9 @@ def warn_implausible(n_implausible: int, n: int, band: tuple[float, float] | Non
         logger.warning(
             "%d of %d estimate(s) are implausible (outside %.4g..%.4g, far beyond the data's "
             "range) and are written as nodata: the variogram %r does not suit the data (a "
-            "smooth model without nugget, or one whose variances overflow the back-transform); "
-            "add a nugget or choose another model", n_implausible, n, band[0], band[1],
+            "smooth model or near-duplicate samples without nugget, or variances that overflow "
+            "the back-transform); add a nugget or choose another model", n_implausible, n,
+            band[0], band[1],
             model.to_text())
 
 

@@ -94,8 +94,8 @@ def warn_ill_conditioned(model) -> None:
         _warned.add(text)
         logger.warning(
             "the variogram %r has a Gaussian-like structure and a nugget under 1 %% of the sill: "
-            "its kriging systems are ill-conditioned; unstable targets are re-solved with a "
-            "tiny nugget, but consider adding a nugget of at least 1 %% of the sill", text,
+            "its kriging systems are ill-conditioned; unstable targets are re-solved with an "
+            "added nugget, but consider adding a nugget of at least 1 %% of the sill", text,
         )
 
 
@@ -123,7 +123,18 @@ def suspect(model, coords: np.ndarray) -> bool:
     red = model.reduce(np.asarray(coords, dtype=float))
     d, _ = cKDTree(red).query(red, k=2)
     close = d[:, 1]
-    return bool(((close > 0) & (close < 1e-6)).any())  # reduced units: fractions of the range
+    near = (close > 0) & (close < 1e-6)  # reduced units: fractions of the range
+    n_near = int(near.sum())
+    key = f"near:{len(coords)}:{n_near}:{model.to_text()}"
+    if n_near and key not in _warned:
+        _warned.add(key)
+        logger.warning(
+            "%d of %d samples lie within a millionth of the variogram's range of another "
+            "sample (near-duplicates) and the model has no nugget: their systems are "
+            "ill-conditioned and are re-solved with an added nugget; merge or average such "
+            "samples, or add a nugget", n_near, len(coords),
+        )
+    return bool(n_near)
 
 
 def stabilised(func):

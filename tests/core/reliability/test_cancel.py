@@ -78,7 +78,7 @@ def test_global_kriging_with_a_singular_system_is_cancellable(meuse_gpkg, tmp_pa
         krige_args(meuse_gpkg, out, "--neighbours", "0", "--cell-size", "40", "--json-progress",
                    variogram="0.6 Gau(2000)"), "variogram", settle=4.0)
     assert rc == 130
-    assert seconds < 2.0 + 3.0  # 2 s goal; slack for a loaded test machine
+    assert seconds < 3.0  # within the QGIS runner's grace (2 s goal; 0.3-0.6 s at load 8)
     assert not out.exists() or sorted(p.name for p in out.iterdir()) == []
 
 
@@ -95,7 +95,7 @@ def test_variogram_fit_on_many_points_is_cancellable(tmp_path):
     rc, seconds = _term_after_progress(
         ["krige", "--input", str(tmp_path / "big.gpkg"), "--field", "v", "--cell-size", "50",
          "--output-dir", str(out), "--json-progress"], "variogram", settle=0.5)
-    assert rc == 130 and seconds < 2.0 + 3.0  # before: 45.7 s
+    assert rc == 130 and seconds < 3.0  # the QGIS runner's grace; before: 45.7 s, then 2-10 s
 
 
 def test_z_levels_cannot_bypass_the_memory_guard(meuse_gpkg, tmp_path):
