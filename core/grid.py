@@ -119,6 +119,9 @@ class Grid:
         where its first band has data."""
         import rasterio
 
+        from .input_files import require_readable_file
+
+        require_readable_file(path, "template raster")
         try:
             with rasterio.open(path) as ds:
                 t = ds.transform

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import EngineIOError, InputDataError
+from .input_files import require_readable_file
 
 logger = logging.getLogger(__name__)
 
@@ -302,6 +303,7 @@ def read_points(
     src = _describe(str(source), layer)
     if not path.exists():
         raise InputDataError(f"input file not found: {str(source)!r}")
+    require_readable_file(path)
     if duplicates not in ("average", "error"):
         raise InputDataError(f"duplicates must be 'average' or 'error', not {duplicates!r}")
 

@@ -193,6 +193,8 @@ class OutputSet:
                 in {n.split(".")[0] for n in self.owned})
             if not stale:
                 continue
+            if m and entry.is_dir(follow_symlinks=False):
+                _roll_forward(self.folder, Path(entry.path))
             try:
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path)
@@ -207,13 +209,20 @@ class OutputSet:
         return removed
 
     def commit(self, outputs: Any = None) -> Any:
-        """Replace the old set by the staged one; returns ``outputs`` with final paths."""
+        """Replace the old set by the staged one; returns ``outputs`` with final paths.
+
+        A journal (``.commit.json`` in the staging folder, synced to disk) names the staged
+        files before the first rename: a run killed during the renames (SIGKILL, power) leaves
+        it behind, and the next run into the folder finishes the commit
+        (:func:`_roll_forward`), so the folder holds the complete new set, never a mix.
+        """
         if self.staging is None or self.committed:
             raise RuntimeError("output set is not open")
         staged = [e for e in os.listdir(self.staging) if e != _OLD and not is_stale_temp(e)
                   and not e.startswith(".")]
         old_dir = self.staging / _OLD
         old_dir.mkdir()
+        _write_journal(self.staging, staged, self.owned)
         moved_old: list[str] = []
         moved_new: list[str] = []
         try:
@@ -230,6 +239,7 @@ class OutputSet:
                 _quiet(os.replace, self.folder / name, self.staging / name)
             for name in moved_old:
                 _quiet(os.replace, old_dir / name, self.folder / name)
+            _quiet(os.unlink, self.staging / JOURNAL)  # rolled back: nothing to finish
             if isinstance(exc, OSError):
                 raise EngineIOError(
                     f"cannot move the new outputs into {str(self.folder)!r} ({exc}); the "
@@ -254,6 +264,58 @@ class OutputSet:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+JOURNAL = ".commit.json"
+
+
+def _write_journal(staging: Path, staged: list[str], owned: dict[str, bool]) -> None:
+    import json
+
+    path = staging / JOURNAL
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump({"staged": sorted(staged), "owned": sorted(owned)}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _roll_forward(folder: Path, staging: Path) -> bool:
+    """Finish the commit a killed run started (its staging folder holds a journal).
+
+    The renames of a commit first move every old entry aside, then every staged one in, so
+    a name still in the staging folder was not moved in yet (what stands in the folder under
+    that name is the old one), and a staged name missing there is already in place. Doing
+    the remaining renames in the same order is idempotent: a kill during the recovery is
+    recovered by the next run in turn. Returns whether a journal was found.
+    """
+    import json
+
+    try:
+        journal = json.loads((staging / JOURNAL).read_text(encoding="utf-8"))
+        staged = [n for n in journal["staged"] if _plain_name(n)]
+        owned = [n for n in journal["owned"] if _plain_name(n)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    old_dir = staging / _OLD
+    old_dir.mkdir(exist_ok=True)
+    pending = [n for n in staged if (staging / n).exists() or (staging / n).is_symlink()]
+    for name in set(owned) | set(pending):  # old entries still in place
+        if name in staged and name not in pending:
+            continue  # the new one is already in
+        p = folder / name
+        if p.is_symlink() or p.exists():
+            _quiet(os.replace, p, old_dir / name)
+    for name in pending:
+        _quiet(os.replace, staging / name, folder / name)
+    logger.warning("finished the commit of an interrupted run in %s: the folder holds its "
+                   "complete set of %d output(s)", folder, len(staged))
+    return True
+
+
+def _plain_name(name: object) -> bool:
+    """A journal entry must be a bare name inside the folder (never a path out of it)."""
+    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
+            and "\\" not in name and not name.startswith("."))
 
 
 def _quiet(fn, *args) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import EngineIOError, InputDataError
 from .grid import Grid
+from .input_files import require_readable_file
 from .safe_write import remove_quietly as _remove_quietly
 from .safe_write import temp_path_for, verify_raster, write_text_verified
 
@@ -216,6 +217,7 @@ def read_raster(path: str | os.PathLike, band: int = 1) -> tuple[np.ndarray, Gri
     """Read one band as float64 with nodata as NaN; returns ``(array, grid, nodata)``."""
     import rasterio
 
+    require_readable_file(path, "raster")
     try:
         with rasterio.open(path) as ds:
             arr = ds.read(band).astype(float)
@@ -242,6 +244,7 @@ def sample_raster(
     import rasterio
     from pyproj import CRS
 
+    require_readable_file(path, "raster")
     try:
         ds = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:

@@ -21,7 +21,10 @@ from ..kriging.checks import (
     check_estimate_counts,
     check_estimates,
     check_variance_counts,
+    drop_implausible,
+    plausible_band,
     stability_summary,
+    warn_implausible,
 )
 from ..output_set import final_paths
 from .options import (
@@ -397,6 +400,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     what = drift.method(config.simple)
     if model.measurement_error:
         what += " with measurement error"
+    # estimates far outside the data's range (in output units) are nodata, counted
+    band = plausible_band(values if units == "original" else y)
     if grid is not None:
         from .krige_stream import krige_grid_to_rasters
 
@@ -404,7 +409,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
                                     universal, ft if units == "original" and kind != "none" else None,
                                     {"estimate": f"{what} estimate of {label}",
                                      "variance": f"{what} variance of {label}"}, prog,
-                                    session.should_stop)
+                                    session.should_stop, band)
         est = var = None
     elif universal:
         from ..kriging import krige_universal
@@ -423,13 +428,18 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         est, var = res.estimate, res.variance
         if units == "original" and kind != "none":
             est, var = ft.back(est, var, None if config.simple or universal else res.lagrange)
-        check_estimates(est, res, model)
-        stability = stability_summary(est, var, res)
+        with np.errstate(over="ignore"):
+            est, var, implausible = drop_implausible(est, var, band)
+        n_implausible = int(implausible.sum())
+        warn_implausible(n_implausible, est.size, band, model)
+        check_estimates(est, res, model, n_implausible)
+        stability = {**stability_summary(est, var, res), "n_implausible": n_implausible}
     else:
         stability = res.stability
         inside = grid.n_inside
+        warn_implausible(stability["n_implausible"], inside, band, model)
         check_estimate_counts(inside, stability["n_nonfinite_estimate"], res.n_missing,
-                              stability["n_unresolved"], model)
+                              stability["n_unresolved"], model, stability["n_implausible"])
         check_variance_counts(inside, stability["n_nonfinite_variance"],
                               stability["n_nonfinite_estimate"], model)
     session.progress(0.9, "writing")

@@ -33,28 +33,35 @@ class StreamedGrid:
 def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dict[str, str],
                       back: Callable | None, cog: bool = False, client=None,
                       progress: ProgressFn | None = None,
-                      should_stop: StopFn | None = None) -> StreamedGrid:
+                      should_stop: StopFn | None = None,
+                      band: tuple[float, float] | None = None) -> StreamedGrid:
     """Krige ``job`` (:mod:`~gcnn_rnn.core.kriging.tiled`) range by range into the rasters
     ``paths["estimate"]`` and ``paths["variance"]``.
 
     ``back(estimate, variance, lagrange) -> (estimate, variance)`` converts each range to
-    output units (None: as kriged).
+    output units (None: as kriged). Estimates outside ``band`` (output units,
+    :func:`~gcnn_rnn.core.kriging.checks.plausible_band`) are written as nodata and counted.
     """
+    from ..kriging.checks import drop_implausible
+
     kinds = {"estimate": "value", "variance": "variance"}
     counts = [0, 0]
     # counted inside the grid's mask (a template's own nodata cells stay nodata by design),
     # as float32 (the rasters' type: values beyond its range are written as nodata)
     stability = dict.fromkeys(("n_unstable", "n_unresolved", "n_nonfinite_estimate",
-                               "n_nonfinite_variance"), 0)
+                               "n_nonfinite_variance", "n_implausible"), 0)
 
     inside = None if grid.mask is None else np.asarray(grid.mask, dtype=bool).ravel()
     per_level = grid.nrows * grid.ncols
 
     def convert(r, res) -> dict:
         est, var = res.estimate, res.variance
-        if back is not None:
-            est, var = back(est, var, res.lagrange)
+        with np.errstate(over="ignore"):
+            if back is not None:
+                est, var = back(est, var, res.lagrange)
+            est, var, implausible = drop_implausible(est, var, band)
         sel = slice(None) if inside is None else inside[np.arange(r[0], r[1]) % per_level]
+        stability["n_implausible"] += int(implausible[sel].sum())
         counts[0] += res.n_singular
         counts[1] += res.n_missing
         stability["n_unstable"] += getattr(res, "n_unstable", 0)
@@ -75,7 +82,8 @@ def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dic
 def krige_grid_to_rasters(args, grid: Grid, out_dir: Path, coords, values, model, config,
                           drift, universal: bool, ft, descriptions: dict[str, str],
                           progress: ProgressFn | None,
-                          should_stop: StopFn | None) -> StreamedGrid:
+                          should_stop: StopFn | None,
+                          band: tuple[float, float] | None = None) -> StreamedGrid:
     """The ``krige`` command's grid branch: the job of its flags, on the cluster they name
     (:func:`~gcnn_rnn.core.cluster.cluster_client`) or in-process."""
     import time
@@ -94,6 +102,7 @@ def krige_grid_to_rasters(args, grid: Grid, out_dir: Path, coords, values, model
         from ..kriging.tiled import GridKrigingJob
 
         job = GridKrigingJob(coords, values, model, config, grid)
+        job.should_stop = should_stop  # in-process ranges check it inside (not pickled)
     back = None
     if ft is not None:
         def back(est, var, lag):
@@ -103,7 +112,7 @@ def krige_grid_to_rasters(args, grid: Grid, out_dir: Path, coords, values, model
         res = stream_krige_grid(job, grid, {"estimate": out_dir / ESTIMATE_TIF,
                                             "variance": out_dir / VARIANCE_TIF},
                                 descriptions, back, getattr(args, "cog", False), client,
-                                progress, should_stop)
+                                progress, should_stop, band)
     if universal:
         from ..kriging.universal import _warn_missing
 
@@ -111,6 +120,9 @@ def krige_grid_to_rasters(args, grid: Grid, out_dir: Path, coords, values, model
         _warn_missing(res.n_missing, inside)
     else:
         from ..kriging.api import _report
+        from ..kriging.stability import warn_unstable
 
         _report(res.n_singular, res.n_missing, config, grid.n_nodes, time.perf_counter() - t0)
+        warn_unstable(res.stability["n_unstable"], res.stability["n_unresolved"],
+                      grid.n_inside, values)
     return res

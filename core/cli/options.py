@@ -62,6 +62,44 @@ def add_grid_target(parser: argparse.ArgumentParser, points: bool = True) -> Non
         g.add_argument("--points-layer", metavar="L", help="layer of --points")
     g.add_argument("--max-memory-gb", type=float, default=2.0,
                    help="refuse grids whose outputs need more memory (default 2)")
+    g.add_argument("--max-nodes", type=float, default=DEFAULT_MAX_NODES, metavar="N",
+                   help="refuse grids of more nodes (default 2e8): a streamed grid needs "
+                        "little memory but hours of work and gigabytes of disk")
+
+
+#: Default of ``--max-nodes``: 2e8 nodes take roughly 20 minutes and 1.5 GiB of disk.
+DEFAULT_MAX_NODES = 200_000_000
+#: Rough kriging speed (nodes per second, 32 neighbours, this project's benchmarks) used only
+#: to say how long a refused grid would take.
+NOMINAL_NODES_PER_SECOND = 200_000
+
+
+def check_node_count(grid: Grid, max_nodes: float, cell_size: float | None) -> None:
+    """Refuse a grid of more than ``max_nodes`` nodes, with its size, disk, time and flags."""
+    from ..errors import GridTooLargeError
+    from ..tiles import DISK_BYTES_PER_NODE
+
+    if not (math.isfinite(max_nodes) and max_nodes >= 1 and max_nodes == int(max_nodes)):
+        raise InputDataError(f"--max-nodes must be a positive whole number, not {max_nodes!r}")
+    n = grid.n_nodes
+    if n <= max_nodes:
+        return
+    seconds = n / NOMINAL_NODES_PER_SECOND
+    gib = n * DISK_BYTES_PER_NODE / 1024**3
+    when = (f"{seconds / 3600:.3g} hours" if seconds >= 3600 else
+            f"{seconds / 60:.3g} minutes")
+    size = (f"{grid.ncols:,} columns x {grid.nrows:,} rows"
+            + (f" x {len(grid.z_levels)} levels" if grid.z_levels else ""))
+    fix = "a smaller extent"
+    if cell_size is not None:
+        fix = (f"a cell size of at least {cell_size * math.sqrt(n / max_nodes):.4g} "
+               f"(now --cell-size {cell_size:g}) or a smaller extent")
+    raise GridTooLargeError(
+        f"the grid would have {n:,} nodes ({size}), over --max-nodes {int(max_nodes):,}: "
+        f"about {gib:,.3g} GiB per raster and roughly {when} of "
+        f"kriging at {NOMINAL_NODES_PER_SECOND:,} nodes/s; use {fix}, or raise --max-nodes "
+        "if you mean it"
+    )
 
 
 def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
@@ -80,11 +118,8 @@ def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
         )
     if getattr(args, "points", None):
         return None
-    gb = args.max_memory_gb
-    if not (math.isfinite(gb) and gb > 0):
-        raise InputDataError(f"--max-memory-gb must be a positive number, not {gb!r}")
     levels = parse_z_levels(args.z_levels) if args.z_levels else None
-    max_bytes = int(min(gb, 1e9) * 1024**3)
+    max_bytes = memory_limit_bytes(args)
     limit = max_bytes
     if streamed:  # the whole grid is never held: only a stripe of it (checked below)
         max_bytes = sys.maxsize
@@ -106,9 +141,19 @@ def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
         extent = parse_extent(args.extent) if args.extent else bounds
         grid = Grid.from_extent(extent, args.cell_size, crs=crs, z_levels=levels,
                                 max_bytes=max_bytes)
+    check_node_count(grid, getattr(args, "max_nodes", DEFAULT_MAX_NODES),
+                     None if args.template else args.cell_size)
     if bounds is not None:
         warn_if_far(grid, bounds)
     return _check_stripe(grid, limit) if streamed else grid
+
+
+def memory_limit_bytes(args: argparse.Namespace) -> int:
+    """``--max-memory-gb`` in bytes (a clear error for a negative, zero or NaN value)."""
+    gb = args.max_memory_gb
+    if not (math.isfinite(gb) and gb > 0):
+        raise InputDataError(f"--max-memory-gb must be a positive number, not {gb!r}")
+    return int(min(gb, 1e9) * 1024**3)
 
 
 def warn_if_far(grid: Grid, bounds) -> None:

@@ -7,7 +7,7 @@ import math
 
 from ..errors import InputDataError
 from ..model.outputs import OUTPUT_FILES
-from .options import add_grid_target, grid_from_args, parse_csv_list
+from .options import add_grid_target, grid_from_args, memory_limit_bytes, parse_csv_list
 from .session import Session
 
 NAME = "predict"
@@ -53,12 +53,16 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     bounds = (coords[:, 0].min(), coords[:, 1].min(), coords[:, 0].max(), coords[:, 1].max())
     grid = grid_from_args(args, crs, bounds, streamed=True)  # written range by range
     progress = scaled(session.progress, 0.05, 1.0)
+    max_bytes = memory_limit_bytes(args)
     if grid is None:
         outputs = predict_points(estimator, args.points, args.output_dir,
                                  layer=getattr(args, "points_layer", None),
                                  threshold=args.threshold, crs=crs, progress=progress,
-                                 should_stop=session.should_stop)
+                                 should_stop=session.should_stop, max_bytes=max_bytes)
     else:
+        from ..model.predict_memory import check_predict_memory
+
+        check_predict_memory(estimator, grid.n_nodes, max_bytes, streamed=True)
         from ..cluster import cluster_client
         from ..tiles import check_disk
 

@@ -29,7 +29,7 @@ from typing import Any
 from ..errors import Cancelled
 
 #: Seconds a cancelled command gets to stop at its next cancellation point before it is
-#: interrupted wherever it is (the QGIS runner kills after 1.5 s).
+#: interrupted wherever it is (the QGIS runner kills after 3 s; the contract is 2 s).
 CANCEL_GRACE_S = 0.8
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import logging
 import math
@@ -141,9 +143,8 @@ class _Kriger:
         if order is not None and (details or (status >= STATUS_SINGULAR).any()):
             nbr, dist = nbr[pos], dist[pos]
         bad = np.flatnonzero(status == STATUS_SINGULAR)
-        for i, r in enumerate(bad):
-            if i % 8 == 0:  # the fallback is slow (a global system per target): cancellable
-                check_cancel(self.should_stop)
+        for r in bad:  # the fallback is slow (a global system per target): cancellable
+            check_cancel(self.should_stop)
             e, v, mu, wr = solve_singular(self.data, self.z, t_red[r], nbr[r], self.model.gamma,
                                           self.shift, self.simple)
             est[r], var[r], lag[r] = e, v, mu
@@ -217,7 +218,23 @@ def _set_threads(n: int) -> None:
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 
+_QUIET = contextvars.ContextVar("gcnn_rnn_quiet_reports", default=False)
+
+
+@contextlib.contextmanager
+def quiet_reports():
+    """No per-call warnings about singular systems or missing neighbours inside this block
+    (re-solves of :mod:`.stability`: the first solve reported them, once)."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
 def _report(n_singular: int, n_missing: int, config: KrigingConfig, n: int, seconds: float):
+    if _QUIET.get():
+        return
     if n_singular:
         logger.warning(
             "%d of %d target(s) had a singular or unstable kriging system (coincident or "

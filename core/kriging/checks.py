@@ -1,4 +1,14 @@
-"""Checks of finished kriging results before they are written (used by the commands)."""
+"""Checks of finished kriging results before they are written (used by the commands).
+
+**Implausible estimates** (issue 11, B1): after any back-transform, an estimate more than
+:data:`OUTPUT_RANGE_FACTOR` data ranges outside the data's range, or of the wrong sign when every
+sample has one sign (zinc is never negative; with zeros among the samples a dip of
+:data:`SIGN_TOLERANCE` of the range is kept), is not a prediction but the symptom of an unsuitable model (a power model near
+alpha 2 under a log transform: log-variances of 1e6, back-transformed to 3e38) or of an
+ill-conditioned system. Such an estimate is written as **nodata**, with its variance, and
+counted (``n_implausible`` in ``kriging.json``, one warning). So no value beyond float32's range
+is ever written as valid data, and the map never shows negative concentrations.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +21,67 @@ from ..errors import InputDataError
 logger = logging.getLogger(__name__)
 
 
-def check_estimates(estimate: np.ndarray, result, model) -> None:
+def check_estimates(estimate: np.ndarray, result, model, n_implausible: int = 0) -> None:
     """Refuse a result without a single finite estimate; warn about non-finite cells.
 
     ``estimate`` is what will be written (after any back-transform, which can overflow).
     """
     est = np.asarray(estimate, dtype=float)
     check_estimate_counts(est.size, int((~np.isfinite(est)).sum()), result.n_missing,
-                          getattr(result, "n_unresolved", 0), model)
+                          getattr(result, "n_unresolved", 0), model, n_implausible)
+
+
+#: Estimates more than this many data ranges outside the data's range are implausible.
+OUTPUT_RANGE_FACTOR = 1.0
+#: For data with zeros and no negatives (or the mirror image), estimates of the other sign
+#: beyond this fraction of the range are implausible (ordinary kriging may dip slightly below
+#: 0 next to zeros: that is kept). For strictly positive data (zinc), any negative estimate is.
+SIGN_TOLERANCE = 0.02
+
+
+def plausible_band(values: np.ndarray) -> tuple[float, float]:
+    """``(low, high)`` of plausible estimates for data ``values`` (in the same units)."""
+    v = np.asarray(values, dtype=float)
+    lo, hi = float(v.min()), float(v.max())
+    span = (hi - lo) or max(abs(hi), 1.0)
+    low, high = lo - OUTPUT_RANGE_FACTOR * span, hi + OUTPUT_RANGE_FACTOR * span
+    if lo >= 0:
+        low = max(low, 0.0 if lo > 0 else -SIGN_TOLERANCE * span)
+    if hi <= 0:
+        high = min(high, 0.0 if hi < 0 else SIGN_TOLERANCE * span)
+    return low, high
+
+
+def drop_implausible(estimate: np.ndarray, variance: np.ndarray,
+                     band: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(estimate, variance, mask)``: both set to NaN where the estimate is outside ``band``
+    or infinite (``mask``; NaN estimates, left empty on purpose, are not in it)."""
+    est = np.asarray(estimate, dtype=float)
+    if band is None:
+        return est, np.asarray(variance, dtype=float), np.zeros(est.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(est) | (est < band[0]) | (est > band[1])
+    if not bad.any():
+        return est, np.asarray(variance, dtype=float), bad
+    est = np.where(bad, np.nan, est)
+    var = np.where(bad, np.nan, np.asarray(variance, dtype=float))
+    return est, var, bad
+
+
+def warn_implausible(n_implausible: int, n: int, band: tuple[float, float] | None,
+                     model) -> None:
+    if n_implausible:
+        logger.warning(
+            "%d of %d estimate(s) are implausible (outside %.4g..%.4g, far beyond the data's "
+            "range) and are written as nodata: the variogram %r does not suit the data (a "
+            "smooth model or near-duplicate samples without nugget, or variances that overflow "
+            "the back-transform); add a nugget or choose another model", n_implausible, n,
+            band[0], band[1],
+            model.to_text())
 
 
 def check_estimate_counts(n: int, n_nonfinite: int, n_missing: int, n_unresolved: int,
-                          model) -> None:
+                          model, n_implausible: int = 0) -> None:
     """:func:`check_estimates` from counts (a streamed grid holds no estimate array)."""
     if n and n_nonfinite == n:
         why = ("no target has enough neighbours (see --min-neighbours / --max-distance)"
@@ -30,7 +89,7 @@ def check_estimate_counts(n: int, n_nonfinite: int, n_missing: int, n_unresolved
                f"the variogram {model.to_text()!r} does not suit the data (sill far from the "
                "data's variance?) or the back-transform overflows")
         raise InputDataError(f"no target got a finite estimate: {why}")
-    n_bad = int(n_nonfinite) - int(n_missing) - int(n_unresolved)
+    n_bad = int(n_nonfinite) - int(n_missing) - int(n_unresolved) - int(n_implausible)
     if n_bad > 0:
         logger.warning("%d of %d estimate(s) are not finite (overflow) and are written as "
                        "nodata", n_bad, n)

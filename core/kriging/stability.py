@@ -15,9 +15,14 @@ solver:
   outside the data's range is *unstable*; so is, when the model or the samples make trouble
   likely (:func:`suspect`: a smooth structure without nugget, samples a millionth of the range
   apart), a target whose absolute weights sum to more than :data:`MAX_WEIGHT_SUM`. Unstable
-  targets are kriged again with a tiny added nugget (1e-6, 1e-4, then 1e-2 of the sill); those
-  still unstable are left empty (NaN). Both counts are in ``KrigingResult.n_unstable`` /
-  ``n_unresolved`` and in a warning.
+  targets are kriged again with an added nugget (1e-6, 1e-4, 1e-2, then 1e-1 of the sill:
+  regularisation relative to the sill, so scale-free; near-duplicate samples are then averaged
+  by the nugget instead of driving the weights to 1e6); those still unstable are left empty
+  (NaN). Both counts are in ``KrigingResult.n_unstable`` / ``n_unresolved`` and in one warning
+  per call (a streamed grid sums its ranges' counts and warns once).
+
+What a stable system still cannot help — a Gaussian model extrapolating to negative zinc — is
+flagged in output units by :mod:`.checks` (implausible estimates: nodata, counted).
 
 Exact kriging at well-conditioned targets is untouched (no change to any estimate that passes
 the check), so the agreement with gstat is kept.
@@ -41,8 +46,9 @@ logger = logging.getLogger(__name__)
 EXTREME_SCALE = 1e30
 #: Estimates more than this many data ranges outside the data's range are unstable.
 RANGE_FACTOR = 0.5
-#: Nuggets (fractions of the sill) tried, in turn, on unstable targets.
-REGULARISATION = (1e-6, 1e-4, 1e-2)
+#: Nuggets (fractions of the sill) tried, in turn, on unstable targets. With 1e-1, a Gaussian
+#: model's absolute weights stay under 5 (Meuse, 32 neighbours): a stable system.
+REGULARISATION = (1e-6, 1e-4, 1e-2, 1e-1)
 #: Smooth structures whose systems are ill-conditioned without a nugget.
 _SMOOTH = {"gau"}
 
@@ -88,8 +94,8 @@ def warn_ill_conditioned(model) -> None:
         _warned.add(text)
         logger.warning(
             "the variogram %r has a Gaussian-like structure and a nugget under 1 %% of the sill: "
-            "its kriging systems are ill-conditioned; unstable targets are re-solved with a "
-            "tiny nugget, but consider adding a nugget of at least 1 %% of the sill", text,
+            "its kriging systems are ill-conditioned; unstable targets are re-solved with an "
+            "added nugget, but consider adding a nugget of at least 1 %% of the sill", text,
         )
 
 
@@ -117,7 +123,18 @@ def suspect(model, coords: np.ndarray) -> bool:
     red = model.reduce(np.asarray(coords, dtype=float))
     d, _ = cKDTree(red).query(red, k=2)
     close = d[:, 1]
-    return bool(((close > 0) & (close < 1e-6)).any())  # reduced units: fractions of the range
+    near = (close > 0) & (close < 1e-6)  # reduced units: fractions of the range
+    n_near = int(near.sum())
+    key = f"near:{len(coords)}:{n_near}:{model.to_text()}"
+    if n_near and key not in _warned:
+        _warned.add(key)
+        logger.warning(
+            "%d of %d samples lie within a millionth of the variogram's range of another "
+            "sample (near-duplicates) and the model has no nugget: their systems are "
+            "ill-conditioned and are re-solved with an added nugget; merge or average such "
+            "samples, or add a nugget", n_near, len(coords),
+        )
+    return bool(n_near)
 
 
 def stabilised(func):
@@ -150,6 +167,30 @@ def stabilised(func):
     return wrapper
 
 
+def stable_solve(first, coords: np.ndarray, values: np.ndarray, targets: np.ndarray, config,
+                 scaled, factor: float, is_suspect: bool, should_stop=None):
+    """The checks of this module on ``first``, a result solved with ``scaled`` (the model from
+    :func:`normalise`, whose factor is ``factor``) at ``targets`` (a range of a streamed grid):
+    rescaled, unstable targets re-solved. ``is_suspect``: :func:`suspect` of the model and
+    samples. No warning: the caller sums the counts and calls :func:`warn_unstable` once."""
+    res = _rescale(first, factor) if factor != 1.0 else first
+    a = {"coords": coords, "targets": targets, "config": config, "should_stop": should_stop}
+    return _repair(a, res, scaled, factor, np.asarray(values, dtype=float).ravel(),
+                   by_weights=is_suspect, warn=False)
+
+
+def warn_unstable(n_unstable: int, n_unresolved: int, n: int, values: np.ndarray) -> None:
+    """The one warning about unstable systems (counts of a whole call or a whole grid)."""
+    if n_unstable:
+        logger.warning(
+            "%d of %d target(s) had an unstable kriging system (weights far from a weighted "
+            "average, or an estimate far outside the data's range %.4g..%.4g): %d re-solved "
+            "with an added nugget (at most 10 %% of the sill), %d left empty (nodata)",
+            n_unstable, n, float(np.min(values)), float(np.max(values)),
+            n_unstable - n_unresolved, n_unresolved,
+        )
+
+
 def _rescale(res, f: float):
     with np.errstate(over="ignore"):
         return replace(
@@ -174,11 +215,14 @@ def _check(inner, a, model, f, values, targets, by_weights):
     det = None
     bad = np.zeros(m, dtype=bool)
     implausible = np.zeros(m, dtype=bool)
+    from .api import quiet_reports
+
     for start in range(0, m, _CHUNK):
         stop = min(m, start + _CHUNK)
         check_cancel(a.get("should_stop"))
-        sub = inner(a["coords"], values, targets[start:stop], model, a.get("config"),
-                    return_details=by_weights or want, should_stop=a.get("should_stop"))
+        with quiet_reports():  # the first solve reported the singular systems once
+            sub = inner(a["coords"], values, targets[start:stop], model, a.get("config"),
+                        return_details=by_weights or want, should_stop=a.get("should_stop"))
         if f != 1.0:
             sub = _rescale(sub, f)
         est[start:stop], var[start:stop] = sub.estimate, sub.variance
@@ -200,7 +244,8 @@ def _check(inner, a, model, f, values, targets, by_weights):
     return est, var, lag, det, bad, implausible
 
 
-def _repair(a: dict, res, scaled, f: float, values: np.ndarray, by_weights: bool):
+def _repair(a: dict, res, scaled, f: float, values: np.ndarray, by_weights: bool,
+            warn: bool = True):
     from .api import krige
 
     inner = getattr(krige, "__wrapped_unchecked__", krige)
@@ -246,13 +291,8 @@ def _repair(a: dict, res, scaled, f: float, values: np.ndarray, by_weights: bool
     var[idx] = np.nan
     if lag is not None:
         lag[idx] = np.nan
-    if n_unstable:
-        logger.warning(
-            "%d of %d target(s) had an unstable kriging system (weights far from a weighted "
-            "average, or an estimate far outside the data's range %.4g..%.4g): %d re-solved "
-            "with a tiny added nugget, %d left empty (nodata)", n_unstable, est.size,
-            float(values.min()), float(values.max()), n_unstable - n_unresolved, n_unresolved,
-        )
+    if warn:
+        warn_unstable(n_unstable, n_unresolved, est.size, values)
     shape = res.estimate.shape
     return replace(res, estimate=est.reshape(shape), variance=var.reshape(shape),
                    lagrange=None if lag is None else lag.reshape(shape),

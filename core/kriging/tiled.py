@@ -50,6 +50,9 @@ class GridKrigingJob:
     config: KrigingConfig
     grid: Grid
     _kriger: _Kriger | None = field(default=None, repr=False, compare=False)
+    #: In-process cancellation test (not sent to a cluster): checked inside a range too,
+    #: between the per-target fallback solves and the stability re-solves.
+    should_stop: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.coords = _as_coords(self.coords, "sample coordinates")
@@ -70,13 +73,14 @@ class GridKrigingJob:
         self._suspect = suspect(self._scaled, self.coords)
 
     def __getstate__(self) -> dict:  # the tree and buffers are rebuilt where the job runs
-        return {**self.__dict__, "_kriger": None}
+        return {**self.__dict__, "_kriger": None, "should_stop": None}
 
     def kriger(self) -> _Kriger:
         if self._kriger is None:
             self._kriger = _Kriger(self.coords, self.values, self._scaled, self.config,
                                    bounding_corners(self.coords, _grid_box(self.grid)))
             _set_threads(self._kriger.threads)
+        self._kriger.should_stop = self.should_stop
         return self._kriger
 
     def ranges(self) -> list[tuple[int, int]]:
@@ -84,15 +88,13 @@ class GridKrigingJob:
 
     def __call__(self, start: int, stop: int) -> RangeResult:
         from .config import KrigingResult
-        from .stability import _repair, _rescale
+        from .stability import stable_solve
 
         nodes = self.grid.node_coords(start, stop)
         e, v, mu, ns, nm, _ = self.kriger().run(nodes, None, False)
-        res = KrigingResult(e, v, ns, nm, lagrange=mu)
-        if self._factor != 1.0:
-            res = _rescale(res, self._factor)
-        res = _repair({"coords": self.coords, "targets": nodes, "config": self.config},
-                      res, self._scaled, self._factor, self.values, by_weights=self._suspect)
+        res = stable_solve(KrigingResult(e, v, ns, nm, lagrange=mu), self.coords, self.values,
+                           nodes, self.config, self._scaled, self._factor, self._suspect,
+                           self.should_stop)
         return RangeResult(res.estimate, res.variance, res.lagrange, ns, nm, res.n_unstable,
                            res.n_unresolved)
 

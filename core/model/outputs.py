@@ -141,6 +141,9 @@ def read_target_points(path: str | os.PathLike, layer: str | None = None,
     src = str(path) + (f"|layername={layer}" if layer else "")
     if not Path(path).exists():
         raise InputDataError(f"target points not found: {str(path)!r}")
+    from ..input_files import require_readable_file
+
+    require_readable_file(path, "target points")
     if Path(path).suffix.lower() in CSV_SUFFIXES:
         gdf = read_csv_points(Path(path))
     else:
@@ -179,12 +182,18 @@ def read_target_points(path: str | os.PathLike, layer: str | None = None,
 def predict_points(estimator, points: str | os.PathLike, output_dir: str | os.PathLike,
                    layer: str | None = None, threshold: float | None = None,
                    crs: str | None = None, progress: ProgressFn | None = None,
-                   should_stop: StopFn | None = None) -> dict[str, str]:
+                   should_stop: StopFn | None = None,
+                   max_bytes: int | None = None) -> dict[str, str]:
     """Predict at target points and write ``output_dir/prediction_points.gpkg``.
 
     The co-fields named at training are read from the target points' own columns.
+    ``max_bytes``: refuse (:mod:`.predict_memory`) before any feature array is built.
     """
     gdf, coords = read_target_points(points, layer, crs)
+    if max_bytes is not None:
+        from .predict_memory import check_predict_memory
+
+        check_predict_memory(estimator, len(coords), max_bytes)
     if coords.shape[1] != estimator.coords_.shape[1]:
         coords = coords[:, : estimator.coords_.shape[1]]
         if coords.shape[1] != estimator.coords_.shape[1]:

@@ -270,8 +270,13 @@ def _accumulate(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per selector and bin: sum of distances, sum of the pair statistic, pair count."""
     sel = selector_rows(selectors, coords.shape[1])
-    # rounds of about 10,000 points each, at least one: progress and cancel between them
-    rounds = min(N_CHUNKS, max(1, coords.shape[0] // 10_000))
+    # rounds of about 200 points each (each point pairs with thousands: at 50,000 points a
+    # round takes about 0.1 s), at least one, and at least two chunks per thread in a round:
+    # progress and cancel between them. The sums are per chunk, so rounds change no float.
+    import numba
+
+    per_round = 2 * max(1, numba.get_num_threads())
+    rounds = min(max(1, N_CHUNKS // per_round), max(1, coords.shape[0] // 200))
 
     def on_round(fraction: float) -> None:
         check_cancel(should_stop)

@@ -11,7 +11,7 @@ do not depend on the visiting order: ``dx*dx + dy*dy`` does not change when a pa
 points swap, and a pair is binned from that. Only the sums of distances and of the pair
 statistic may differ in their last bits from another visiting order.
 
-Work is split into a fixed number of chunks of cells (:data:`N_CHUNKS`, independent of the
+Work is split into a fixed number of chunks of points (:data:`N_CHUNKS`, independent of the
 number of threads), each with its own accumulators, summed in chunk order: the result is the
 same on one core or sixteen. The chunks are run in rounds so that the caller can report
 progress and honour a cancel request between rounds.
@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 #: Chunks of cells; fixed, so that the result does not depend on the number of threads.
-N_CHUNKS = 256
+N_CHUNKS = 1024
 #: Cells per point at most (a tiny cutoff on a wide extent would make most cells empty).
 _CELLS_PER_POINT = 2
 #: Row layout of a direction selector (see ``empirical._Selector.row``).
@@ -93,9 +93,11 @@ def _add_pair(c, v, i, j, ndim, cutoff, cutoff2, width, n_bins, stat_code, sel, 
 
 
 @njit(parallel=True, cache=True)
-def _grid_pairs(c, v, starts, dims, offsets, chunk_cells, k0, k1, cutoff, cutoff2, width,
-                n_bins, stat_code, sel, sd, ss, sc):
-    """Every pair within the cutoff whose first point lies in the cells of chunks ``k0..k1``.
+def _grid_pairs(c, v, starts, dims, offsets, chunk_points, chunk_cells, k0, k1, cutoff,
+                cutoff2, width, n_bins, stat_code, sel, sd, ss, sc):
+    """Every pair within the cutoff whose first (lower, in cell order) point is one of the
+    points ``chunk_points[k]:chunk_points[k+1]`` of chunks ``k0..k1``; those points lie in
+    cells ``chunk_cells[k, 0]:chunk_cells[k, 1]``.
 
     ``c``/``v`` are sorted by cell; cell ``q`` holds points ``starts[q]:starts[q+1]``.
     """
@@ -106,10 +108,12 @@ def _grid_pairs(c, v, starts, dims, offsets, chunk_cells, k0, k1, cutoff, cutoff
         lsd = np.zeros((1, sd.shape[1], sd.shape[2]))
         lss = np.zeros((1, sd.shape[1], sd.shape[2]))
         lsc = np.zeros((1, sd.shape[1], sd.shape[2]), dtype=np.int64)
-        for cell in range(chunk_cells[k], chunk_cells[k + 1]):
-            s0 = starts[cell]
+        for cell in range(chunk_cells[k, 0], chunk_cells[k, 1]):
             s1 = starts[cell + 1]
-            if s0 == s1:
+            # this chunk's share of the cell's points (a cell may span several chunks)
+            p0 = max(starts[cell], chunk_points[k])
+            p1 = min(s1, chunk_points[k + 1])
+            if p0 >= p1:
                 continue
             rest = cell
             iz = 0
@@ -118,7 +122,7 @@ def _grid_pairs(c, v, starts, dims, offsets, chunk_cells, k0, k1, cutoff, cutoff
                 rest //= dims[2]
             iy = rest % dims[1]
             ix = rest // dims[1]
-            for i in range(s0, s1):  # pairs inside the cell
+            for i in range(p0, p1):  # pairs inside the cell
                 for j in range(i + 1, s1):
                     _add_pair(c, v, i, j, ndim, cutoff, cutoff2, width, n_bins, stat_code,
                               sel, 0, lsd, lss, lsc, 1.0)
@@ -135,7 +139,7 @@ def _grid_pairs(c, v, starts, dims, offsets, chunk_cells, k0, k1, cutoff, cutoff
                     other = other * dims[2] + jz
                 t0 = starts[other]
                 t1 = starts[other + 1]
-                for i in range(s0, s1):
+                for i in range(p0, p1):
                     for j in range(t0, t1):
                         _add_pair(c, v, i, j, ndim, cutoff, cutoff2, width, n_bins,
                                   stat_code, sel, 0, lsd, lss, lsc, 1.0)
@@ -195,11 +199,15 @@ class CellGrid:
             if gap <= cutoff * cutoff * (1.0 + 1e-9):
                 offs.append(o)
         self.offsets = np.array(offs, dtype=np.int64).reshape(-1, ndim)
-        # chunks of consecutive cells holding about the same number of points
-        bounds = np.searchsorted(self.starts, np.linspace(0, n, N_CHUNKS + 1), side="left")
-        bounds = np.minimum(bounds, n_cells)
-        bounds[0], bounds[-1] = 0, n_cells
-        self.chunk_cells = np.maximum.accumulate(bounds).astype(np.int64)
+        # chunks of the same number of points (in cell order), whatever the cells hold: a
+        # wide cutoff makes few, crowded cells, and a chunk of whole cells then took seconds
+        # (a cancel waited for it); and the cells each chunk's points lie in
+        self.chunk_points = np.linspace(0, n, N_CHUNKS + 1).astype(np.int64)
+        first = np.searchsorted(self.starts, self.chunk_points[:-1], side="right") - 1
+        last = np.searchsorted(self.starts, np.maximum(self.chunk_points[1:] - 1, 0),
+                               side="right") - 1
+        self.chunk_cells = np.column_stack([np.clip(first, 0, n_cells),
+                                            np.clip(last + 1, 0, n_cells)]).astype(np.int64)
 
 
 def grid_sums(coords, values, cutoff, width, n_bins, stat_code, sel, rounds, on_round):
@@ -216,9 +224,9 @@ def grid_sums(coords, values, cutoff, width, n_bins, stat_code, sel, rounds, on_
     cutoff2 = cutoff * cutoff * (1.0 + 1e-12)
     edges = np.linspace(0, N_CHUNKS, max(1, rounds) + 1).astype(np.int64)
     for r in range(len(edges) - 1):
-        _grid_pairs(c, v, grid.starts, grid.dims, grid.offsets, grid.chunk_cells,
-                    int(edges[r]), int(edges[r + 1]), cutoff, cutoff2, width, n_bins,
-                    stat_code, sel, sd, ss, sc)
+        _grid_pairs(c, v, grid.starts, grid.dims, grid.offsets, grid.chunk_points,
+                    grid.chunk_cells, int(edges[r]), int(edges[r + 1]), cutoff, cutoff2,
+                    width, n_bins, stat_code, sel, sd, ss, sc)
         on_round(float(edges[r + 1]) / N_CHUNKS)
     return sd.sum(axis=0), ss.sum(axis=0), sc.sum(axis=0)
 

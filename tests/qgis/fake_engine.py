@@ -5,10 +5,12 @@ Usage: python fake_engine.py SCENARIO [OUT_DIR]
    python fake_engine.py -m gcnn_rnn.core CMD ... with the scenario in ``FAKE_ENGINE_MODE``
    and ``D`` as OUT_DIR (``slow`` then writes ``kriging_estimate.tif`` as its final output).
 
-Scenarios: ok, input-error, error, crash, exit3, noise, slow, stubborn, interrupted.
+Scenarios: ok, input-error, error, crash, exit3, noise, slow, slowstop, stubborn, interrupted.
 ``slow``/``stubborn`` write ``OUT_DIR/pid``, a final ``OUT_DIR/done.tif``, a temporary
 ``OUT_DIR/.part.tif.0123abcd.tmp`` and then report progress for a minute; ``slow`` exits 130 on
-SIGTERM (like the engine), ``stubborn`` ignores SIGTERM (so it has to be killed).
+SIGTERM (like the engine), ``slowstop`` too but 2.2 s after it (the engine's worst measured
+cancel on a loaded machine; it then writes ``OUT_DIR/stopped_cleanly``), ``stubborn`` ignores
+SIGTERM (so it has to be killed).
 """
 
 import json
@@ -61,7 +63,7 @@ def main(scenario, out_dir=None):
     if scenario == "interrupted":
         emit({"type": "error", "kind": "cancelled", "message": "cancelled by the user"})
         return 130
-    if scenario in ("slow", "stubborn"):
+    if scenario in ("slow", "slowstop", "stubborn"):
         stop = {"flag": False}
         if scenario == "stubborn":
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -75,6 +77,10 @@ def main(scenario, out_dir=None):
             fh.write("partial")
         for i in range(1200):
             if stop["flag"]:
+                if scenario == "slowstop":
+                    time.sleep(2.2)
+                    with open(os.path.join(out_dir, "stopped_cleanly"), "w") as fh:
+                        fh.write("exit 130 after cleaning up")
                 emit({"type": "error", "kind": "cancelled", "message": "cancelled by the user"})
                 return 130
             emit({"type": "progress", "percent": i / 12, "text": "working"})

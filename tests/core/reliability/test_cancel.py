@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 
+import numpy as np
 import pytest
 from reliability_helpers import engine, engine_popen, krige_args
 
@@ -77,7 +78,7 @@ def test_global_kriging_with_a_singular_system_is_cancellable(meuse_gpkg, tmp_pa
         krige_args(meuse_gpkg, out, "--neighbours", "0", "--cell-size", "40", "--json-progress",
                    variogram="0.6 Gau(2000)"), "variogram", settle=4.0)
     assert rc == 130
-    assert seconds < 2.0 + 3.0  # 2 s goal; slack for a loaded test machine
+    assert seconds < 3.0  # within the QGIS runner's grace (2 s goal; 0.3-0.6 s at load 8)
     assert not out.exists() or sorted(p.name for p in out.iterdir()) == []
 
 
@@ -94,7 +95,7 @@ def test_variogram_fit_on_many_points_is_cancellable(tmp_path):
     rc, seconds = _term_after_progress(
         ["krige", "--input", str(tmp_path / "big.gpkg"), "--field", "v", "--cell-size", "50",
          "--output-dir", str(out), "--json-progress"], "variogram", settle=0.5)
-    assert rc == 130 and seconds < 2.0 + 3.0  # before: 45.7 s
+    assert rc == 130 and seconds < 3.0  # the QGIS runner's grace; before: 45.7 s, then 2-10 s
 
 
 def test_z_levels_cannot_bypass_the_memory_guard(meuse_gpkg, tmp_path):
@@ -139,3 +140,33 @@ def test_a_signal_received_while_starting_cancels_the_run(meuse_gpkg, tmp_path, 
                  "--output-dir", str(out)], early_signals=[signal.SIGTERM])
     assert code == 130 and "cancelled" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_streamed_range_checks_cancel_inside_itself(meuse_gpkg):
+    """Rows 235/283: a range of the streamed grid ran its per-target fallback solves and its
+    stability re-solves without a cancellation point, so SIGTERM waited for the watchdog (and
+    the exit took 1.9-2.2 s, beyond the QGIS runner's old 1.5 s grace)."""
+    import pickle
+
+    from gcnn_rnn.core.grid import Grid
+    from gcnn_rnn.core.io import read_points
+    from gcnn_rnn.core.kriging import KrigingConfig
+    from gcnn_rnn.core.kriging.tiled import GridKrigingJob
+    from gcnn_rnn.core.variogram.models import parse_model
+
+    pts = read_points(meuse_gpkg, "zinc")
+    lo, hi = pts.coords.min(axis=0), pts.coords.max(axis=0)
+    grid = Grid.from_extent((lo[0], lo[1], hi[0], hi[1]), 200.0)
+    job = GridKrigingJob(pts.coords, np.log(pts.values), parse_model("0.6 Gau(2000)"),
+                         KrigingConfig(neighbours=0), grid)
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return True
+
+    job.should_stop = stop
+    with pytest.raises(Cancelled):
+        job(0, grid.n_nodes)
+    assert calls
+    assert pickle.loads(pickle.dumps(job)).should_stop is None  # not sent to a cluster

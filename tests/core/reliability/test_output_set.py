@@ -153,3 +153,43 @@ def test_cancel_while_writing_keeps_the_old_set(tmp_path, meuse_gpkg):
             assert p.returncode == 0 and set(now) == set(before)
             before = now
         assert sorted(now) == sorted(before)
+
+
+KILL_DURING_COMMIT = """
+import os, signal, sys
+from pathlib import Path
+from gcnn_rnn.core.output_set import OutputSet
+folder, kill_at = Path(sys.argv[1]), int(sys.argv[2])
+out = OutputSet(folder, ["a.txt", "b.txt", "c.txt", "d.txt"])
+staging = out.open()
+for name in ("a.txt", "b.txt", "c.txt"):
+    (staging / name).write_text("new " + name)
+real, calls = os.replace, [0]
+def replace(src, dst):
+    calls[0] += 1
+    if calls[0] == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(src, dst)
+os.replace = replace
+out.commit()
+"""
+
+
+@pytest.mark.parametrize("kill_at", range(1, 8))
+def test_a_kill_during_the_commit_renames_is_finished_by_the_next_run(tmp_path, kill_at):
+    """SIGKILL at every rename of a commit (4 old entries aside, 3 new in): the next run into
+    the folder finds the journal and finishes the commit, so the folder holds the complete
+    new set (before: a mix of old and new files, and the new ones deleted as stale)."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (folder / name).write_text("old " + name)
+    r = subprocess.run([sys.executable, "-c", KILL_DURING_COMMIT, str(folder), str(kill_at)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    with OutputSet(folder, ["a.txt", "b.txt", "c.txt", "d.txt"]):
+        pass  # opening cleans up: it finishes the killed run's commit
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["a.txt", "b.txt", "c.txt"], names
+    for name in names:
+        assert (folder / name).read_text() == "new " + name
