@@ -237,6 +237,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         fcfg, mcfg, tcfg = self._configs()
         if fcfg.co_fields and attributes is None:
             raise InputDataError(f"co-fields {list(fcfg.co_fields)!r} need the samples' attributes")
+        self._check_memory(coords, fcfg, tcfg)
         check_cancel(should_stop)
         ft = fit_transform(values, self.transform)
         yt = ft.forward(values)
@@ -263,6 +264,20 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         self._fit_network(feats, yt, augmented, progress=scaled(progress, 0.1, 1.0),
                           should_stop=should_stop)
         return self
+
+    @staticmethod
+    def _check_memory(coords: np.ndarray, fcfg: FeatureConfig, tcfg: TrainConfig) -> None:
+        """Refuse a training set that would not fit in memory before any work is done."""
+        from ..kriging.dense import available_bytes
+        from .train import check_training_memory
+
+        d = coords.shape[1]
+        n_extra = len(fcfg.covariates) + len(fcfg.co_fields)  # at least one column each
+        n_seq = 4 + d + (2 * n_extra if fcfg.covariate_sequence else 0)
+        n_static = 6 + 4 * int(fcfg.multiscale) + d * int(fcfg.coordinates) + 3 * n_extra
+        rows = len(coords) * (1 + int(tcfg.augment))
+        check_training_memory(rows, int(fcfg.neighbours) * n_seq + n_static,
+                              int(fcfg.kriging_neighbours) or len(coords), available_bytes())
 
     def _augmented(self, coords, yt, model, extra, names, should_stop, groups=None) -> list:
         """Extra training examples: leave-one-out features with a random quarter of the
