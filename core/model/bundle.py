@@ -199,8 +199,11 @@ def _write_samples(estimator, path: Path) -> dict:
     }
     with open(path, "wb") as fh:
         np.savez(fh, **{k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()})
+    xy = np.asarray(estimator.coords_, dtype=float)[:, :2]
     return {"file": path.name, "sha256": sha256_file(path), "format": "npz",
-            "n": int(len(estimator.coords_)), "dims": int(estimator.coords_.shape[1])}
+            "n": int(len(estimator.coords_)), "dims": int(estimator.coords_.shape[1]),
+            # for readers without numpy (QGIS: the default cell size of a prediction)
+            "extent": [float(v) for v in (*xy.min(axis=0), *xy.max(axis=0))]}
 
 
 def _read_samples(path: Path, doc: dict, should_stop: StopFn | None = None) -> dict:
