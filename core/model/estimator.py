@@ -470,20 +470,20 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
 
     def _members_t(self, feats: FeatureSet, inputs=None) -> np.ndarray:
         """Each member's prediction in transformed units, shape ``(n, M)``."""
+        ok = feats.ok_estimate[:, None]
+        weight = float(getattr(self, "shrinkage_", 1.0))
+        if weight == 0.0:  # the gate closed: exactly the base, the network is not evaluated
+            return np.repeat(ok, int(self.model_config_.members), axis=1)
         inputs = self._scaled_inputs(feats, clip=True) if inputs is None else inputs
         out = self._runtime().predict(inputs)
         scale, shift = self.target_scaler_.scale[0], self.target_scaler_.mean[0]
         raw = out.astype(np.float64) * scale + shift
-        ok = feats.ok_estimate[:, None]
         if self.model_config_.target == "residual":
             pred = ok + raw
         elif self.model_config_.target == "standardised":
             pred = ok + raw * _ok_std(feats)[:, None]
         else:
             pred = raw
-        weight = float(getattr(self, "shrinkage_", 1.0))
-        if weight == 0.0:  # the gate closed: exactly the base
-            return np.repeat(ok, pred.shape[1], axis=1)
         return pred if weight == 1.0 else ok + weight * (pred - ok)
 
     @staticmethod
