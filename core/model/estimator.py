@@ -64,7 +64,7 @@ def resolve_variogram(spec, coords: np.ndarray, values: np.ndarray, select: str 
 
 
 def resolve_fitted_variogram(spec, coords: np.ndarray, values: np.ndarray, select: str = "cv",
-                             neighbours: int = 32):
+                             neighbours: int = 32, should_stop: StopFn | None = None):
     """``(model, FittedVariogram or None)``: as :func:`resolve_variogram`, with the fit (every
     candidate's SSE, CV RMSE and MSDR) when ``spec`` is ``"auto"``."""
     from ..variogram import VariogramModel
@@ -78,7 +78,7 @@ def resolve_fitted_variogram(spec, coords: np.ndarray, values: np.ndarray, selec
     from ..variogram.fit import auto_variogram
 
     fitted = auto_variogram(coords, values, AUTO_MODELS, select=select or "cv",
-                            neighbours=int(neighbours))
+                            neighbours=int(neighbours), should_stop=should_stop)
     return fitted.model, fitted
 
 
@@ -245,7 +245,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             raise InputDataError("the transformed values are all equal; nothing to model")
         model, fitted = resolve_fitted_variogram(self.variogram, coords, yt,
                                                  self.variogram_select,
-                                                 int(self.kriging_neighbours))
+                                                 int(self.kriging_neighbours), should_stop)
         self.variogram_fit_ = None if fitted is None else fitted.to_dict()
         self.transform_, self.variogram_ = ft, model
         self.coords_, self.values_, self.values_t_ = coords, values, yt
