@@ -3,9 +3,13 @@
 Layout::
 
     M/model.json        format and package versions, CRS, variogram, transform, feature,
-                        model and training configurations, scalers, the training samples
-                        (coordinates and values: prediction-time features need them), co-field
-                        data, calibration, metrics, training history, member file checksums
+                        model and training configurations, scalers, co-field encoding and
+                        models, calibration, metrics, training history, checksums of the
+                        other files
+    M/training_data.npz the training samples as binary columns (coordinates, values,
+                        transformed values, covariate and co-field values): prediction-time
+                        features krige from them. Binary, so the bundle grows as the data
+                        (about 40 bytes a 2D sample), not as their decimal text in JSON
     M/member_0.keras    one Keras file per ensemble member (the batched model cut apart)
     M/member_1.keras    ...
 
@@ -35,11 +39,13 @@ from ..progress import StopFn
 from ..safe_json import loads_checked
 from .bundle_checks import (
     check_trained,
+    check_training_arrays,
     member_file,
     require_safe_keras,
     sha256_file,
     use_covariates,
     validate_model_doc,
+    verified_file,
     verify_members,
 )
 
@@ -48,8 +54,16 @@ logger = logging.getLogger(__name__)
 FORMAT = "gcnn-rnn-model"
 #: 2: covariate channels in the neighbour sequence, multi-scale statics, and the covariate
 #: values at the training samples (``training_data.extra``). Version-1 bundles are refused.
-FORMAT_VERSION = 2
+#: 3: the training samples in :data:`SAMPLES_FILE` instead of JSON lists (version 2 still
+#: loads).
+FORMAT_VERSION = 3
+#: The oldest format this engine reads.
+OLDEST_READABLE = 2
 MODEL_JSON = "model.json"
+#: The training samples of a version-3 bundle (numpy ``.npz``, read without pickles).
+SAMPLES_FILE = "training_data.npz"
+#: Its arrays: ``(n, d)`` coordinates, ``(n,)`` values, then ``(n, e)`` columns.
+SAMPLE_ARRAYS = ("coords", "values", "values_transformed", "extra", "co_values")
 
 
 def package_versions() -> dict[str, str | None]:
@@ -149,15 +163,9 @@ def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = No
                 "static": estimator.static_scaler_.to_dict(),
                 "target": estimator.target_scaler_.to_dict(),
             },
-            "training_data": {
-                "coords": estimator.coords_.tolist(),
-                "values": estimator.values_.tolist(),
-                "values_transformed": estimator.values_t_.tolist(),
-                "extra": estimator.sample_extra_.tolist(),
-            },
+            "training_data": _write_samples(estimator, tmp / SAMPLES_FILE),
             "co_fields": {
                 "encoding": estimator.co_encoding_.to_dict(),
-                "values": estimator.co_values_.tolist(),
                 "models": [model_to_dict(m) for m in estimator.co_models_],
             },
             "calibration": estimator.calibration_.to_dict(),
@@ -179,6 +187,58 @@ def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = No
         raise
     logger.info("model bundle written to %s", final_paths(str(target)))
     return target
+
+
+def _write_samples(estimator, path: Path) -> dict:
+    """Write the training samples to ``path`` (uncompressed ``.npz``: coordinates rarely
+    compress) and return their ``model.json`` entry (file name, checksum, counts)."""
+    arrays = {
+        "coords": estimator.coords_, "values": estimator.values_,
+        "values_transformed": estimator.values_t_, "extra": estimator.sample_extra_,
+        "co_values": estimator.co_values_,
+    }
+    with open(path, "wb") as fh:
+        np.savez(fh, **{k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()})
+    xy = np.asarray(estimator.coords_, dtype=float)[:, :2]
+    return {"file": path.name, "sha256": sha256_file(path), "format": "npz",
+            "n": int(len(estimator.coords_)), "dims": int(estimator.coords_.shape[1]),
+            # for readers without numpy (QGIS: the default cell size of a prediction)
+            "extent": [float(v) for v in (*xy.min(axis=0), *xy.max(axis=0))]}
+
+
+def _read_samples(path: Path, doc: dict, should_stop: StopFn | None = None) -> dict:
+    """The training samples of a bundle: from its checked samples file (format 3) or the
+    JSON lists (format 2), as float arrays with checked shapes and finite values."""
+    td = doc["training_data"]
+    where = f"model bundle {str(path)!r}: "
+    if "file" not in td:  # format 2
+        return {"coords": td["coords"], "values": td["values"],
+                "values_transformed": td["values_transformed"], "extra": td["extra"],
+                "co_values": doc["co_fields"]["values"]}
+    file = verified_file(path, SAMPLES_FILE, td, "the training samples", should_stop)
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            missing = [k for k in SAMPLE_ARRAYS if k not in npz.files]
+            if missing:
+                raise BundleError(f"{where}{SAMPLES_FILE} lacks {', '.join(missing)}")
+            data = {k: np.asarray(npz[k]) for k in SAMPLE_ARRAYS}
+    except BundleError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise BundleError(f"{where}{SAMPLES_FILE} is damaged ({exc})") from None
+    for key, arr in data.items():
+        if arr.dtype.kind not in "fiu":
+            raise BundleError(f"{where}{SAMPLES_FILE}: {key} is not numeric ({arr.dtype})")
+    check_training_arrays(data, where)
+    n = len(data["coords"])
+    if td.get("n") != n:
+        raise BundleError(f"{where}{SAMPLES_FILE} holds {n} samples, model.json says "
+                          f"{td.get('n')!r}")
+    for key in ("extra", "co_values"):
+        if data[key].ndim != 2 or data[key].shape[0] != n:
+            raise BundleError(f"{where}{SAMPLES_FILE}: {key} has shape {data[key].shape} for "
+                              f"{n} samples")
+    return data
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:
@@ -241,10 +301,11 @@ def read_model_json(directory: str | os.PathLike) -> dict:
         raise BundleError(f"{str(meta)!r} is not a GCNN-RNN model (format "
                           f"{doc.get('format') if isinstance(doc, dict) else None!r})")
     version = doc.get("format_version")
-    if isinstance(version, int) and 1 <= version < FORMAT_VERSION:
+    if isinstance(version, int) and 1 <= version < OLDEST_READABLE:
         raise BundleError(
             f"model bundle {str(path)!r} was written by an older engine (format version "
-            f"{version!r}, this engine reads version {FORMAT_VERSION}: the features changed); "
+            f"{version!r}, this engine reads versions {OLDEST_READABLE} to {FORMAT_VERSION}: "
+            "the features changed); "
             "retrain the model"
         )
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
@@ -281,7 +342,8 @@ def load_bundle(directory: str | os.PathLike, covariates: Sequence[str] | None =
     use_covariates(path, doc, covariates)
     verify_members(path, doc, should_stop)
     try:
-        return _restore(path, doc), doc
+        samples = _read_samples(path, doc, should_stop)
+        return _restore(path, doc, samples), doc
     except BundleError:
         raise
     except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -290,7 +352,7 @@ def load_bundle(directory: str | os.PathLike, covariates: Sequence[str] | None =
         ) from None
 
 
-def _restore(path: Path, doc: dict):
+def _restore(path: Path, doc: dict, samples: dict):
     from ..features import CoFieldEncoding, FeatureConfig, Scaler
     from ..transforms import FittedTransform
     from ..variogram.serialise import model_from_dict
@@ -334,14 +396,13 @@ def _restore(path: Path, doc: dict):
     est.sequence_scaler_ = Scaler.from_dict(sc["sequence"])
     est.static_scaler_ = Scaler.from_dict(sc["static"])
     est.target_scaler_ = Scaler.from_dict(sc["target"])
-    td = doc["training_data"]
-    est.coords_ = np.asarray(td["coords"], dtype=float)
-    est.values_ = np.asarray(td["values"], dtype=float)
-    est.values_t_ = np.asarray(td["values_transformed"], dtype=float)
-    est.sample_extra_ = np.asarray(td["extra"], dtype=float).reshape(len(est.coords_), -1)
+    est.coords_ = np.ascontiguousarray(samples["coords"], dtype=float)
+    est.values_ = np.asarray(samples["values"], dtype=float)
+    est.values_t_ = np.asarray(samples["values_transformed"], dtype=float)
+    est.sample_extra_ = np.asarray(samples["extra"], dtype=float).reshape(len(est.coords_), -1)
     co = doc["co_fields"]
     est.co_encoding_ = CoFieldEncoding.from_dict(co["encoding"])
-    est.co_values_ = np.asarray(co["values"], dtype=float).reshape(len(est.coords_), -1)
+    est.co_values_ = np.asarray(samples["co_values"], dtype=float).reshape(len(est.coords_), -1)
     est.co_models_ = tuple(model_from_dict(m) for m in co["models"])
     est.calibration_ = Calibration.from_dict(doc["calibration"])
     est.shrinkage_ = float(doc.get("shrinkage", 1.0))

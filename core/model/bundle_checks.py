@@ -79,19 +79,35 @@ def check_self_contained(value: str, what: str, hint: str = "") -> str:
 
 def member_file(bundle: Path, index: int, entry: Any) -> Path:
     """The checked path of member ``index``: ``member_<index>.keras`` inside ``bundle``."""
-    expected = f"member_{index}.keras"
+    return bundle_file(bundle, f"member_{index}.keras", entry, f"member {index}")
+
+
+def bundle_file(bundle: Path, expected: str, entry: Any, what: str) -> Path:
+    """The checked path of the file ``expected`` that ``entry["file"]`` names: exactly that
+    plain name, a regular file (no symbolic link) directly inside ``bundle``."""
     name = entry.get("file") if isinstance(entry, dict) else None
     if name != expected:
-        raise BundleError(f"model bundle {str(bundle)!r} is damaged: member {index} must be "
+        raise BundleError(f"model bundle {str(bundle)!r} is damaged: {what} must be "
                           f"the file {expected!r} in the bundle, not {name!r}")
     file = bundle / expected
     if file.is_symlink():
-        raise BundleError(f"model bundle {str(bundle)!r}: {expected} is a symbolic link; member "
-                          "files must be plain files inside the bundle")
+        raise BundleError(f"model bundle {str(bundle)!r}: {expected} is a symbolic link; the "
+                          "files of a bundle must be plain files inside it")
     if not file.is_file():
         raise BundleError(f"model bundle {str(bundle)!r} is incomplete: {expected} is missing")
     if file.resolve().parent != bundle.resolve():
         raise BundleError(f"model bundle {str(bundle)!r}: {expected} lies outside the bundle")
+    return file
+
+
+def verified_file(bundle: Path, expected: str, entry: Any, what: str,
+                  should_stop: StopFn | None = None) -> Path:
+    """:func:`bundle_file` whose SHA-256 matches ``entry["sha256"]``."""
+    file = bundle_file(bundle, expected, entry, what)
+    digest = entry.get("sha256")
+    if not isinstance(digest, str) or sha256_file(file, should_stop) != digest:
+        raise BundleError(f"model bundle {str(bundle)!r} is damaged: {file.name} does not "
+                          "match its checksum in model.json")
     return file
 
 
@@ -111,15 +127,8 @@ def verify_members(bundle: Path, doc: dict, should_stop: StopFn | None = None) -
     members = doc.get("members")
     if not isinstance(members, list) or not members:
         raise BundleError(f"model bundle {str(bundle)!r} lists no ensemble members")
-    files = []
-    for i, entry in enumerate(members):
-        file = member_file(bundle, i, entry)
-        digest = entry.get("sha256")
-        if not isinstance(digest, str) or sha256_file(file, should_stop) != digest:
-            raise BundleError(f"model bundle {str(bundle)!r} is damaged: {file.name} does not "
-                              "match its checksum in model.json")
-        files.append(file)
-    return files
+    return [verified_file(bundle, f"member_{i}.keras", entry, f"member {i}", should_stop)
+            for i, entry in enumerate(members)]
 
 
 def require_safe_keras():
@@ -208,19 +217,11 @@ def validate_model_doc(bundle: Path, doc: dict) -> None:
                         a > b for a, b in zip(low, high)):
                     raise BundleError(f"{where}scalers.{name}: low/high do not bound the range")
         td = doc["training_data"]
-        coords = td["coords"]
-        if not isinstance(coords, list) or not coords:
-            raise BundleError(where + "training_data.coords is empty")
-        dims = {len(c) if isinstance(c, list) else -1 for c in coords}
-        if dims - {2, 3} or len(dims) != 1:
-            raise BundleError(where + "training_data.coords must be (x, y[, z]) pairs")
-        for i, c in enumerate(coords):
-            _numbers(c, f"{where}training_data.coords[{i}]")
-        for key in ("values", "values_transformed"):
-            vals = _numbers(td[key], f"{where}training_data.{key}")
-            if len(vals) != len(coords):
-                raise BundleError(f"{where}training_data.{key} has {len(vals)} values for "
-                                  f"{len(coords)} samples")
+        if not isinstance(td, dict):
+            raise BundleError(where + "training_data in model.json is damaged")
+        if "file" not in td:  # format 2: the samples inline (checked when read if in a file)
+            check_training_arrays({k: td[k] for k in ("coords", "values",
+                                                      "values_transformed")}, where)
     except (KeyError, TypeError, AttributeError) as exc:
         raise BundleError(f"{where}model.json is damaged or incomplete ({exc!r} missing or of "
                           "the wrong type)") from None
@@ -234,6 +235,30 @@ def validate_model_doc(bundle: Path, doc: dict) -> None:
         except (CRSError, TypeError, ValueError) as exc:
             raise BundleError(f"{where}the CRS in model.json cannot be understood ({exc})") from None
     check_metrics(doc.get("metrics") or {}, where)
+
+
+def check_training_arrays(data: dict, where: str) -> None:
+    """The training samples a prediction krige from: ``coords`` ``(n, 2|3)`` and ``values``,
+    ``values_transformed`` ``(n,)``, all finite (lists from JSON or arrays from the samples
+    file); raises :class:`BundleError`."""
+    import numpy as np
+
+    try:
+        coords = np.asarray(data["coords"], dtype=float)
+        vals = {k: np.asarray(data[k], dtype=float) for k in ("values", "values_transformed")}
+    except (TypeError, ValueError):
+        raise BundleError(where + "training_data holds something other than numbers") from None
+    if coords.size == 0:
+        raise BundleError(where + "training_data.coords is empty")
+    if coords.ndim != 2 or coords.shape[1] not in (2, 3):
+        raise BundleError(where + "training_data.coords must be (x, y[, z]) pairs")
+    for key, arr in (("coords", coords), *vals.items()):
+        if not np.isfinite(arr).all():
+            raise BundleError(f"{where}training_data.{key} holds a non-finite value, outside "
+                              "its valid range")
+        if key != "coords" and arr.shape != (len(coords),):
+            raise BundleError(f"{where}training_data.{key} has {arr.size} values for "
+                              f"{len(coords)} samples")
 
 
 def check_metrics(metrics: dict, where: str = "") -> None:

@@ -133,6 +133,20 @@ class TrainConfig:
     early_stopping : {"member", "mean"}
         Keep each member's own best epoch (default), or one epoch for all members: the one
         with the lowest mean validation loss.
+    large_n : int
+        Above this many training rows the large-data schedule applies (:func:`.train.schedule`;
+        0 = never): the batch grows so that an epoch has at most ``max_steps`` optimizer steps,
+        the validation losses are computed on a seeded subsample of ``validation_rows`` rows,
+        a member's patience only restarts on a relative improvement of at least
+        ``min_delta``, and the patiences are halved. Below it, training is as before.
+    max_steps : int
+        Optimizer steps per epoch in the large-data schedule.
+    validation_rows : int
+        Rows of the validation-loss subsample in the large-data schedule.
+    min_delta : float
+        Relative improvement of a validation loss that restarts the patience in the
+        large-data schedule (a loss of 0.3000 must fall below 0.2997 with 1e-3): at 1e5
+        samples the loss keeps falling by tiny amounts that are worth nothing.
     """
 
     epochs: int = 60
@@ -147,6 +161,10 @@ class TrainConfig:
     augment: int = 0
     augment_drop: float = 0.25
     early_stopping: str = "member"
+    large_n: int = 16384
+    max_steps: int = 256
+    validation_rows: int = 16384
+    min_delta: float = 1e-3
 
     def __post_init__(self) -> None:
         if int(self.epochs) < 1:
@@ -170,6 +188,13 @@ class TrainConfig:
             )
         if self.block_size is not None and not self.block_size > 0:
             raise InputDataError(f"block size must be > 0, not {self.block_size!r}")
+        if int(self.large_n) < 0 or int(self.max_steps) < 1 or int(self.validation_rows) < 1:
+            raise InputDataError(
+                "large_n must be >= 0, max_steps and validation_rows >= 1, not "
+                f"{self.large_n!r}, {self.max_steps!r}, {self.validation_rows!r}"
+            )
+        if not 0.0 <= self.min_delta < 1.0:
+            raise InputDataError(f"min_delta must be in [0, 1), not {self.min_delta!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -64,7 +64,7 @@ def resolve_variogram(spec, coords: np.ndarray, values: np.ndarray, select: str 
 
 
 def resolve_fitted_variogram(spec, coords: np.ndarray, values: np.ndarray, select: str = "cv",
-                             neighbours: int = 32):
+                             neighbours: int = 32, should_stop: StopFn | None = None):
     """``(model, FittedVariogram or None)``: as :func:`resolve_variogram`, with the fit (every
     candidate's SSE, CV RMSE and MSDR) when ``spec`` is ``"auto"``."""
     from ..variogram import VariogramModel
@@ -78,7 +78,7 @@ def resolve_fitted_variogram(spec, coords: np.ndarray, values: np.ndarray, selec
     from ..variogram.fit import auto_variogram
 
     fitted = auto_variogram(coords, values, AUTO_MODELS, select=select or "cv",
-                            neighbours=int(neighbours))
+                            neighbours=int(neighbours), should_stop=should_stop)
     return fitted.model, fitted
 
 
@@ -237,6 +237,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         fcfg, mcfg, tcfg = self._configs()
         if fcfg.co_fields and attributes is None:
             raise InputDataError(f"co-fields {list(fcfg.co_fields)!r} need the samples' attributes")
+        self._check_memory(coords, fcfg, tcfg)
         check_cancel(should_stop)
         ft = fit_transform(values, self.transform)
         yt = ft.forward(values)
@@ -244,7 +245,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             raise InputDataError("the transformed values are all equal; nothing to model")
         model, fitted = resolve_fitted_variogram(self.variogram, coords, yt,
                                                  self.variogram_select,
-                                                 int(self.kriging_neighbours))
+                                                 int(self.kriging_neighbours), should_stop)
         self.variogram_fit_ = None if fitted is None else fitted.to_dict()
         self.transform_, self.variogram_ = ft, model
         self.coords_, self.values_, self.values_t_ = coords, values, yt
@@ -263,6 +264,20 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         self._fit_network(feats, yt, augmented, progress=scaled(progress, 0.1, 1.0),
                           should_stop=should_stop)
         return self
+
+    @staticmethod
+    def _check_memory(coords: np.ndarray, fcfg: FeatureConfig, tcfg: TrainConfig) -> None:
+        """Refuse a training set that would not fit in memory before any work is done."""
+        from ..kriging.dense import available_bytes
+        from .train import check_training_memory
+
+        d = coords.shape[1]
+        n_extra = len(fcfg.covariates) + len(fcfg.co_fields)  # at least one column each
+        n_seq = 4 + d + (2 * n_extra if fcfg.covariate_sequence else 0)
+        n_static = 6 + 4 * int(fcfg.multiscale) + d * int(fcfg.coordinates) + 3 * n_extra
+        rows = len(coords) * (1 + int(tcfg.augment))
+        check_training_memory(rows, int(fcfg.neighbours) * n_seq + n_static,
+                              int(fcfg.kriging_neighbours) or len(coords), available_bytes())
 
     def _augmented(self, coords, yt, model, extra, names, should_stop, groups=None) -> list:
         """Extra training examples: leave-one-out features with a random quarter of the
@@ -455,20 +470,20 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
 
     def _members_t(self, feats: FeatureSet, inputs=None) -> np.ndarray:
         """Each member's prediction in transformed units, shape ``(n, M)``."""
+        ok = feats.ok_estimate[:, None]
+        weight = float(getattr(self, "shrinkage_", 1.0))
+        if weight == 0.0:  # the gate closed: exactly the base, the network is not evaluated
+            return np.repeat(ok, int(self.model_config_.members), axis=1)
         inputs = self._scaled_inputs(feats, clip=True) if inputs is None else inputs
         out = self._runtime().predict(inputs)
         scale, shift = self.target_scaler_.scale[0], self.target_scaler_.mean[0]
         raw = out.astype(np.float64) * scale + shift
-        ok = feats.ok_estimate[:, None]
         if self.model_config_.target == "residual":
             pred = ok + raw
         elif self.model_config_.target == "standardised":
             pred = ok + raw * _ok_std(feats)[:, None]
         else:
             pred = raw
-        weight = float(getattr(self, "shrinkage_", 1.0))
-        if weight == 0.0:  # the gate closed: exactly the base
-            return np.repeat(ok, pred.shape[1], axis=1)
         return pred if weight == 1.0 else ok + weight * (pred - ok)
 
     @staticmethod

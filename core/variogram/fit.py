@@ -33,6 +33,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..errors import InputDataError, UnknownModelError
+from ..progress import StopFn, check_cancel
 from .empirical import EmpiricalVariogram, empirical_variogram
 from .models import MODELS, Anisotropy, Structure, VariogramModel, model_class, parse_model
 
@@ -579,6 +580,7 @@ def auto_variogram(
     weights: str = "npairs_h2",
     select: str = "cv",
     neighbours: int = 32,
+    should_stop: StopFn | None = None,
     **empirical: object,
 ) -> FittedVariogram:
     """The ``"auto"`` variogram: gstat-default experimental variogram, every candidate fitted
@@ -596,16 +598,24 @@ def auto_variogram(
     vertical pairs.
 
     ``empirical`` goes to :func:`.empirical.empirical_variogram` (``cutoff``, ``width``,
-    ``estimator``, ...).
+    ``estimator``, ...). ``should_stop`` is polled during the pair pass and before each
+    candidate's cross-validation (:class:`~gcnn_rnn.core.errors.Cancelled`).
     """
     coords = np.asarray(coords, dtype=float)
+    check_cancel(should_stop)
     cv_score = _cv_scorer(coords, values, neighbours) if select in ("cv", "loo") else None
+    if cv_score is not None and should_stop is not None:
+        scorer = cv_score
+
+        def cv_score(model):
+            check_cancel(should_stop)
+            return scorer(model)
     if coords.ndim == 2 and coords.shape[1] == 3 and not empirical:
         fitted = fit_vertical_anisotropy(coords, values, models, nugget=nugget, weights=weights,
                                          cv_score=cv_score)
         if fitted is not None:
             return fitted
-    ev = empirical_variogram(coords, values, **empirical)
+    ev = empirical_variogram(coords, values, should_stop=should_stop, **empirical)
     fitted = fit_variogram(ev, models, nugget=nugget, weights=weights, select=select,
                            cv_score=cv_score)
     if len(fitted.candidates) > 1:

@@ -48,8 +48,17 @@ def bundle_crs(info: dict) -> QgsCoordinateReferenceSystem:
 
 def bundle_samples(info: dict) -> tuple[QgsRectangle | None, int]:
     """``(extent, count)`` of a bundle's training samples (for the default cell size)."""
-    coords = (info.get("training_data") or {}).get("coords") if isinstance(
-        info.get("training_data"), dict) else None
+    data = info.get("training_data")
+    coords = data.get("coords") if isinstance(data, dict) else None
+    if isinstance(data, dict) and "file" in data:  # format 3: samples in a binary file
+        extent, n = data.get("extent"), data.get("n")
+        try:
+            box = [float(v) for v in extent]
+            if len(box) == 4 and isinstance(n, int) and n >= 2:
+                return QgsRectangle(box[0], box[1], box[2], box[3]), n
+        except (TypeError, ValueError):
+            pass
+        return None, 0
     if not isinstance(coords, list) or len(coords) < 2:
         return None, 0
     xs = [float(c[0]) for c in coords]

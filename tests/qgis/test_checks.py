@@ -195,3 +195,20 @@ def test_bare_python_is_refused_until_the_packages_arrive(monkeypatch, tmp_path)
     ok, message = engine.check_engine()
     assert not ok and "numpy" in message
     shutil.rmtree(tmp_path / "bare")
+
+
+def test_bundle_samples_read_both_bundle_formats():
+    """Format 3 keeps the samples in a binary file and their extent in model.json; format 2
+    lists them; both give the extent and count the default cell size needs."""
+    from gcnn_rnn.processing.algorithms.predict_hybrid import bundle_samples
+
+    v2 = {"training_data": {"coords": [[0.0, 5.0], [10.0, 1.0], [4.0, 9.0]]}}
+    v3 = {"training_data": {"file": "training_data.npz", "n": 3,
+                            "extent": [0.0, 1.0, 10.0, 9.0]}}
+    for info in (v2, v3):
+        box, n = bundle_samples(info)
+        assert n == 3
+        assert (box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum()) == (
+            0.0, 1.0, 10.0, 9.0)
+    assert bundle_samples({"training_data": {"file": "training_data.npz", "n": 3,
+                                             "extent": "damaged"}}) == (None, 0)

@@ -70,15 +70,18 @@ def test_bundle_round_trip_gives_identical_predictions(fitted, meuse_points, tmp
     before = fitted.predict_full(xy, threshold=300.0)
     path = save_bundle(fitted, tmp_path / "m", crs=meuse_points.crs, field="zinc")
     assert sorted(p.name for p in path.iterdir()) == ["member_0.keras", "member_1.keras",
-                                                     "model.json"]
+                                                     "model.json", "training_data.npz"]
     loaded, doc = load_bundle(path)
     after = loaded.predict_full(xy, threshold=300.0)
     for name in ("prediction", "kriging_estimate", "kriging_variance", "prediction_std",
                  "interval_lower", "interval_upper", "exceedance_probability", "members_t"):
         np.testing.assert_array_equal(getattr(after, name), getattr(before, name), name)
-    assert doc["format_version"] == 2 and doc["field"] == "zinc"
+    assert doc["format_version"] == 3 and doc["field"] == "zinc"
     assert doc["versions"]["tensorflow"] and doc["variogram"]["text"]
-    assert len(doc["training_data"]["coords"]) == 155  # features need the samples
+    assert doc["training_data"]["n"] == 155  # features need the samples
+    with np.load(path / "training_data.npz") as npz:
+        np.testing.assert_array_equal(npz["coords"], fitted.coords_)
+        np.testing.assert_array_equal(npz["values"], fitted.values_)
     # saving again over an existing bundle replaces it atomically
     save_bundle(loaded, path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -225,4 +228,6 @@ def test_co_field_sequence_model_round_trips(meuse_points, tiny, vg, targets, tm
     np.testing.assert_array_equal(loaded.predict_full(xy).members_t, before.members_t)
     np.testing.assert_array_equal(loaded.predict(pts.coords, attributes=pts.attributes),
                                   before_pts)
-    assert np.asarray(doc["training_data"]["extra"]).shape == (155, 1)
+    assert doc["training_data"]["n"] == 155
+    np.testing.assert_array_equal(loaded.sample_extra_, est.sample_extra_)
+    assert loaded.sample_extra_.shape == (155, 1)

@@ -44,6 +44,22 @@ def _set(path: str, value):
     return edit
 
 
+def _nan_sample(doc, folder):
+    """A NaN among the training values of the samples file, with a matching checksum (so
+    that the range check, not the checksum, must catch it)."""
+    import numpy as np
+
+    from gcnn_rnn.core.model.bundle_checks import sha256_file
+
+    path = folder / doc["training_data"]["file"]
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["values"][0] = np.nan
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    doc["training_data"]["sha256"] = sha256_file(path)
+
+
 def _both_covariates(value):
     def edit(doc, folder):
         v = value(folder) if callable(value) else value
@@ -79,7 +95,10 @@ MEMBER_CASES = {
     "neg_quantile": (_set("calibration.quantile", -5.0), "calibration.quantile"),
     "zero_scale": (_set("scalers.static.scale.0", 0.0), "scalers.static.scale"),
     "crs_garbage": (_set("crs", "not a crs"), "CRS in model.json cannot be understood"),
-    "nan_value": (_set("training_data.values.0", float("nan")), "non-finite number"),
+    "nan_value": (_nan_sample, "non-finite value"),
+    "samples_traversal": (_set("training_data.file", "../other/training_data.npz"),
+                          "must be the file"),
+    "samples_checksum": (_set("training_data.sha256", "0" * 64), "checksum"),
     "version_str": (_set("format_version", "2"), "(a str, not a number)"),
     "diverged": (_set("metrics.hybrid_oof_rmse", 1.357e19), "diverged"),
 }
