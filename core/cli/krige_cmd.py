@@ -351,7 +351,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     lo, hi = pts.coords.min(axis=0), pts.coords.max(axis=0)
     # A grid is streamed to disk range by range: only covariate rasters are held whole.
     streamed = not args.covariates
-    grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]), streamed=streamed)
+    grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]), streamed=streamed,
+                          n_samples=len(pts.values))
     if grid is not None and streamed:
         from ..tiles import check_disk
 

@@ -65,12 +65,14 @@ def add_grid_target(parser: argparse.ArgumentParser, points: bool = True) -> Non
 
 
 def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
-                   streamed: bool = False) -> Grid | None:
+                   streamed: bool = False, outputs: int = 2,
+                   n_samples: int = 0) -> Grid | None:
     """The output grid the flags describe, or ``None`` when ``--points`` was given.
 
     ``bounds`` is the default extent ``(xmin, ymin, xmax, ymax)`` (the samples' box).
     ``streamed``: the command writes the grid range by range (:mod:`gcnn_rnn.core.tiles`), so
-    ``--max-memory-gb`` bounds what one stripe of the grid holds, not the whole grid.
+    ``--max-memory-gb`` bounds what is held at once (:func:`~gcnn_rnn.core.tiles.held_bytes`
+    of its ``outputs`` rasters and ``n_samples`` samples), not the whole grid.
     """
     chosen = [args.cell_size is not None, bool(args.template),
               bool(getattr(args, "points", None))]
@@ -108,7 +110,7 @@ def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
                                 max_bytes=max_bytes)
     if bounds is not None:
         warn_if_far(grid, bounds)
-    return _check_stripe(grid, limit) if streamed else grid
+    return _check_stripe(grid, limit, outputs, n_samples) if streamed else grid
 
 
 def warn_if_far(grid: Grid, bounds) -> None:
@@ -153,15 +155,17 @@ def parse_csv_list(text: str | None) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _check_stripe(grid: Grid, max_bytes: int) -> Grid:
-    """A streamed grid holds a stripe (256 rows) per output at once: refuse only that."""
+def _check_stripe(grid: Grid, max_bytes: int, outputs: int, n_samples: int) -> Grid:
+    """A streamed grid holds stripes of 256 rows per output and the samples at once: refuse
+    only that (the disk space is checked by :func:`~gcnn_rnn.core.tiles.check_disk`)."""
     from ..errors import GridTooLargeError
-    from ..tiles import stripe_bytes
+    from ..tiles import held_bytes
 
-    need = 2 * stripe_bytes(grid)
+    need = held_bytes(grid, outputs, n_samples)
     if need > max_bytes:
         raise GridTooLargeError(
-            f"the grid has {grid.ncols:,} columns: one stripe of 256 rows of its outputs needs "
+            f"the grid has {grid.ncols:,} columns: the stripes of 256 rows of its {outputs} "
+            f"outputs and the {n_samples:,} samples held at once need "
             f"{need / 1024**3:.2f} GiB, over --max-memory-gb {max_bytes / 1024**3:.2f}; use a "
             "coarser cell size or a narrower extent"
         )

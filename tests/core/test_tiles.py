@@ -91,6 +91,11 @@ def test_the_memory_guard_is_a_stripe_and_the_disk(tmp_path):
     args.extent, args.max_memory_gb = "0,0,10000000,100", 0.5  # 1e7 columns: a stripe is 24 GiB
     with pytest.raises(GridTooLargeError, match="columns"):
         grid_from_args(args, None, None, streamed=True)
+    # what is held also counts the samples: 4e6 x 160 B = 0.6 GiB
+    args.extent = "0,0,1000,1000"
+    assert grid_from_args(args, None, None, streamed=True, n_samples=10**6).n_nodes == 10**6
+    with pytest.raises(GridTooLargeError, match="4,000,000 samples"):
+        grid_from_args(args, None, None, streamed=True, n_samples=4 * 10**6)
 
 
 def test_krige_command_streams_the_floats_of_a_whole_grid_call(meuse_gpkg, tmp_path, capsys):
