@@ -87,9 +87,9 @@ def krige_grid_to_rasters(args, grid: Grid, out_dir: Path, coords, values, model
     if universal:
         from ..kriging.tiled import UniversalGridJob
 
-        job = UniversalGridJob(coords, values, model, grid, drift.sample_cov, drift.target_cov,
+        job = UniversalGridJob(coords, values, model, grid, drift.sample_cov, None,
                                drift.terms, config.neighbours, drift.block,
-                               drift.discretisation)
+                               drift.discretisation, tuple(drift.paths), drift.crs)
     else:
         from ..kriging.tiled import GridKrigingJob
 

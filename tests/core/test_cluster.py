@@ -55,6 +55,13 @@ def test_krige_2d_on_the_cluster_equals_in_process(meuse_gpkg, tmp_path, cluster
         assert np.array_equal(a, b)
     assert (tmp_path / "a" / "kriging_estimate.qml").read_text() == (
         tmp_path / "b" / "kriging_estimate.qml").read_text()
+    # external drift: the workers read the covariate raster's window of each range themselves
+    ked = [*grid, "--covariates", meuse_gpkg.parent / "meuse_dist.tif"]
+    assert main(_krige_args(meuse_gpkg, tmp_path / "c", *ked)) == 0
+    assert main(_krige_args(meuse_gpkg, tmp_path / "d", *ked, "--scheduler", address)) == 0, \
+        capsys.readouterr().err
+    for a, b in zip(_rasters(tmp_path / "c"), _rasters(tmp_path / "d")):
+        assert np.array_equal(a, b) and np.isfinite(a).any()
 
 
 def test_krige_3d_with_a_drift_via_the_environment_variable(tmp_path, cluster, capsys,
