@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="threads (default 0 = all cores)")
     add_grid_target(parser, points=False)
     parser.add_argument("--output-dir", required=True, metavar="DIR", help="output folder")
+    from ..cluster import add_cluster_arguments
+
+    add_cluster_arguments(parser)  # batches of realisations run as tasks
 
 
 def _config(args: argparse.Namespace):
@@ -131,9 +134,12 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     model, vg_info = resolve_variogram(args.variogram, pts.coords, scores,
                                        args.variogram_models)
     t1 = time.perf_counter()
-    res = simulate_grid(pts.coords, pts.values, grid, model, config,
-                        progress=scaled(session.progress, 0.05, 0.9),
-                        should_stop=session.should_stop)
+    from ..cluster import cluster_client
+
+    with cluster_client(args) as client:
+        res = simulate_grid(pts.coords, pts.values, grid, model, config,
+                            progress=scaled(session.progress, 0.05, 0.9),
+                            should_stop=session.should_stop, client=client)
     seconds = time.perf_counter() - t1
     session.progress(0.9, "writing")
     out_dir = Path(args.output_dir)
