@@ -127,11 +127,15 @@ class RasterStreamWriter:
         Finish as a Cloud-Optimized GeoTIFF (internal overviews, COG layout).
     qml_path : path, optional
         Where to write the ``.qml`` style on :meth:`close` (default: none).
+    band_descriptions : list of str, optional
+        One per band (level of ``grid``), instead of ``z=<level>``: the bands of a grid whose
+        "levels" are realisations, say.
     """
 
     def __init__(self, path: str | os.PathLike, grid: Grid, description: str,
                  kind: str = "value", nodata: float = NODATA, units: str | None = None,
-                 cog: bool = False, qml_path: str | os.PathLike | None = None) -> None:
+                 cog: bool = False, qml_path: str | os.PathLike | None = None,
+                 band_descriptions: list[str] | None = None) -> None:
         import rasterio
         from rasterio.crs import CRS
 
@@ -141,6 +145,7 @@ class RasterStreamWriter:
         self.grid, self.description, self.kind = grid, description, kind
         self.nodata, self.units, self.cog = nodata, units, cog
         self.qml_path = Path(qml_path) if qml_path else None
+        self.band_descriptions = band_descriptions
         self._per_level = grid.nrows * grid.ncols
         self._stripes: dict[tuple[int, int], list] = {}
         self._digests: dict[tuple[int, int], bytes] = {}  # what each stripe wrote (verify)
@@ -154,6 +159,9 @@ class RasterStreamWriter:
             "crs": CRS.from_wkt(grid.crs) if grid.crs else None, "transform": grid.transform,
             "nodata": nodata, "compress": "deflate", "predictor": 3, "tiled": True,
             "blockxsize": BLOCK, "blockysize": BLOCK, "BIGTIFF": "IF_SAFER",
+            # bands are written one after the other: each band's blocks are its own (pixel
+            # interleave would rewrite, and append again, every block once per band)
+            "interleave": "band",
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,7 +267,9 @@ class RasterStreamWriter:
             ds.update_tags(DESCRIPTION=self.description)
             for b in range(ds.count):
                 z = self.grid.z_levels
-                ds.set_band_description(b + 1, f"z={z[b]:g}" if z else self.description)
+                ds.set_band_description(
+                    b + 1, self.band_descriptions[b] if self.band_descriptions
+                    else f"z={z[b]:g}" if z else self.description)
                 if self.units:
                     ds.update_tags(b + 1, UNITS=self.units)
             ds.close()
