@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,15 @@ GDAL_CACHE_MB = 64
 DISK_BYTES_PER_NODE = 4
 #: A COG is written as a tiled GeoTIFF first, then copied with its overviews (about 1/3 more).
 COG_DISK_FACTOR = 2.34
+
+
+def inside_mask(grid: Grid, start: int, stop: int) -> np.ndarray | None:
+    """Which nodes ``start:stop`` (raster order: level, row, column) lie inside the grid's
+    mask (the same 2D mask on every level); ``None`` when the grid has no mask (all do)."""
+    if grid.mask is None:
+        return None
+    per_level = grid.nrows * grid.ncols
+    return np.asarray(grid.mask, dtype=bool).ravel()[np.arange(start, stop) % per_level]
 
 
 def flat_ranges(n_nodes: int, size: int) -> list[tuple[int, int]]:
@@ -202,9 +212,9 @@ class RasterStreamWriter:
         with np.errstate(over="ignore"):
             stored = values.astype(np.float32)  # beyond float32's range: inf, so nodata
         keep = np.isfinite(stored)
-        if self.grid.mask is not None:
-            idx = np.arange(start, start + values.size) % self._per_level
-            keep &= self.grid.mask.ravel()[idx]
+        inside = inside_mask(self.grid, start, start + values.size)
+        if inside is not None:
+            keep &= inside
         if self._stride > 1:
             keep &= (np.arange(start, start + values.size) % self._stride) == 0
         finite = values[keep]
@@ -356,6 +366,26 @@ def _checked(results: Iterator, should_stop: StopFn | None) -> Iterator:
             return
 
 
+@contextmanager
+def all_or_nothing(paths: dict[str, Path], writers: dict[str, RasterStreamWriter]):
+    """Temporary names for ``paths`` (yielded): renamed onto them when the block ends, and on
+    any failure or cancel every writer in ``writers`` (filled in the block) aborted and every
+    temporary file removed."""
+    from .raster import temp_path_for
+
+    tmp = {k: temp_path_for(p) for k, p in paths.items()}
+    try:
+        yield tmp
+        for name, path in paths.items():
+            os.replace(tmp[name], path)
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        for p in tmp.values():
+            Path(p).unlink(missing_ok=True)
+        raise
+
+
 def stream_to_rasters(job: TileFn, ranges: Iterable[Tile], grid: Grid,
                       layers: dict[str, tuple[Path, str, str]],
                       convert: Callable[[Tile, object], dict[str, np.ndarray]],
@@ -368,30 +398,19 @@ def stream_to_rasters(job: TileFn, ranges: Iterable[Tile], grid: Grid,
     All or nothing: every file is written under a temporary name and renamed (with its
     ``.qml``) only when all are complete. Returns each layer's value range.
     """
-    from .raster import temp_path_for
-
-    tmp = {k: temp_path_for(p) for k, (p, _, _) in layers.items()}
     writers: dict[str, RasterStreamWriter] = {}
 
     def on_result(r, res) -> None:
         for name, values in convert(r, res).items():
             writers[name].write(r[0], values)
 
-    try:
-        with streaming_env():
-            for name, (path, kind, desc) in layers.items():
-                writers[name] = RasterStreamWriter(tmp[name], grid, desc, kind, cog=cog,
-                                                   qml_path=path.with_suffix(".qml"))
-            run_ranges(job, ranges, on_result, progress, should_stop, client, text)
-            value_ranges = {k: w.close()["range"] for k, w in writers.items()}
-            for w in writers.values():
-                w.verify()
-        for name, (path, _, _) in layers.items():
-            os.replace(tmp[name], path)
-    except BaseException:
+    paths = {k: p for k, (p, _, _) in layers.items()}
+    with all_or_nothing(paths, writers) as tmp, streaming_env():
+        for name, (path, kind, desc) in layers.items():
+            writers[name] = RasterStreamWriter(tmp[name], grid, desc, kind, cog=cog,
+                                               qml_path=path.with_suffix(".qml"))
+        run_ranges(job, ranges, on_result, progress, should_stop, client, text)
+        value_ranges = {k: w.close()["range"] for k, w in writers.items()}
         for w in writers.values():
-            w.abort()
-        for p in tmp.values():
-            Path(p).unlink(missing_ok=True)
-        raise
+            w.verify()
     return value_ranges

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..grid import Grid
 from ..progress import ProgressFn, StopFn
-from ..tiles import stream_to_rasters
+from ..tiles import inside_mask, stream_to_rasters
 
 
 @dataclass
@@ -47,14 +47,12 @@ def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dic
     stability = dict.fromkeys(("n_unstable", "n_unresolved", "n_nonfinite_estimate",
                                "n_nonfinite_variance"), 0)
 
-    inside = None if grid.mask is None else np.asarray(grid.mask, dtype=bool).ravel()
-    per_level = grid.nrows * grid.ncols
-
     def convert(r, res) -> dict:
         est, var = res.estimate, res.variance
         if back is not None:
             est, var = back(est, var, res.lagrange)
-        sel = slice(None) if inside is None else inside[np.arange(r[0], r[1]) % per_level]
+        inside = inside_mask(grid, *r)
+        sel = slice(None) if inside is None else inside
         counts[0] += res.n_singular
         counts[1] += res.n_missing
         stability["n_unstable"] += getattr(res, "n_unstable", 0)

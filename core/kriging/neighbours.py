@@ -92,18 +92,21 @@ def _canonical(data, targets, cand, k, max_d, can_grow, out_i, out_d, complete):
                            and d2[cnt - 1] <= d2[k - 1] * (1.0 + _TIE_GAP))
 
 
+def _buffers(out, m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(m, k)`` index and distance arrays: views of the caller's ``out`` buffers when they
+    are large enough (chunk after chunk reuses the same memory), else new."""
+    if out is not None and out[0].size >= m * k and out[1].size >= m * k:
+        return out[0].ravel()[: m * k].reshape(m, k), out[1].ravel()[: m * k].reshape(m, k)
+    return np.empty((m, k), dtype=np.int64), np.empty((m, k))
+
+
 def _direct(tree, targets, k, max_distance, bound, workers, out=None):
     """Nearest ``k`` of each target by a tree query, finished by :func:`_canonical` (more
     candidates for the few rows whose candidates end inside a tie)."""
     n = tree.n
     m = targets.shape[0]
     max_d = np.inf if max_distance is None else float(max_distance)
-    if out is not None and out[0].size >= m * k and out[1].size >= m * k:
-        out_i = out[0].ravel()[: m * k].reshape(m, k)
-        out_d = out[1].ravel()[: m * k].reshape(m, k)
-    else:
-        out_i = np.empty((m, k), dtype=np.int64)
-        out_d = np.empty((m, k))
+    out_i, out_d = _buffers(out, m, k)
     data = np.ascontiguousarray(tree.data, dtype=float)
     rows = np.arange(m)
     kc = min(n, k + _TIE_EXTRA)
@@ -406,12 +409,7 @@ def _tiled(tree, targets, k, max_distance, bound, workers, out=None):
     cd, ci = tree.query(anchors, k=kc, workers=workers)
     if kc == 1:
         cd, ci = cd[:, None], ci[:, None]
-    if out is not None and out[0].size >= m * k and out[1].size >= m * k:
-        out_i = out[0].ravel()[: m * k].reshape(m, k)
-        out_d = out[1].ravel()[: m * k].reshape(m, k)
-    else:
-        out_i = np.empty((m, k), dtype=np.int64)
-        out_d = np.empty((m, k))
+    out_i, out_d = _buffers(out, m, k)
     ok = np.empty(m, dtype=np.bool_)
     max_d = np.inf if max_distance is None else float(max_distance)
     _tile_select(tree.data, np.ascontiguousarray(targets), order, starts,

@@ -141,10 +141,11 @@ class UniversalGridJob:
     def __call__(self, start: int, stop: int) -> RangeResult:
         n = stop - start
         est, var = np.full(n, np.nan), np.full(n, np.nan)
-        inside = np.ones(n, dtype=bool)
-        if self.grid.mask is not None:
-            per_level = self.grid.nrows * self.grid.ncols
-            inside = self.grid.mask.ravel()[np.arange(start, stop) % per_level]
+        from ..tiles import inside_mask
+
+        inside = inside_mask(self.grid, start, stop)
+        if inside is None:
+            inside = np.ones(n, dtype=bool)
         rows = np.flatnonzero(inside)
         ns = nm = 0
         if rows.size:

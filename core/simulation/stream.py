@@ -16,7 +16,6 @@ same floats as over the whole array.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,13 +51,11 @@ def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Pa
     All or nothing: every file is written under a temporary name and renamed only when all
     are complete and verified.
     """
-    from ..raster import temp_path_for
-    from ..tiles import BLOCK, RasterStreamWriter, streaming_env
+    from ..tiles import BLOCK, RasterStreamWriter, all_or_nothing, streaming_env
 
     n_real = job.realisations
     nz = len(grid.z_levels) if grid.z_levels else 1
     per_real = grid.n_nodes  # nodes of one realisation (all its levels), in raster order
-    tmp = {k: temp_path_for(p) for k, (p, _, _) in files.items()}
     writers: dict[str, RasterStreamWriter] = {}
     score_mean = np.full(n_real, np.nan)
     score_var = np.full(n_real, np.nan)
@@ -71,47 +68,39 @@ def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Pa
         if progress is not None:
             progress(0.9 * done[0] / total, "simulating")
 
-    try:
-        with streaming_env():
-            path, kind, desc = files["realisations"]
-            writers["realisations"] = RasterStreamWriter(
-                tmp["realisations"], _stack_grid(grid, n_real * nz), desc, kind,
-                qml_path=path.with_suffix(".qml"), band_descriptions=band_names)
-            if client is None:
-                results = ((b, job.run(*b, step, should_stop)) for b in batches)
-            else:
-                from ..cluster import map_unordered
+    paths = {k: p for k, (p, _, _) in files.items()}
+    with all_or_nothing(paths, writers) as tmp, streaming_env():
+        path, kind, desc = files["realisations"]
+        writers["realisations"] = RasterStreamWriter(
+            tmp["realisations"], _stack_grid(grid, n_real * nz), desc, kind,
+            qml_path=path.with_suffix(".qml"), band_descriptions=band_names)
+        if client is None:
+            results = ((b, job.run(*b, step, should_stop)) for b in batches)
+        else:
+            from ..cluster import map_unordered
 
-                results = map_unordered(client, job, batches, should_stop)
-            for i, ((r0, r1), (real, s_mean, s_var)) in enumerate(results):
-                score_mean[r0:r1], score_var[r0:r1] = s_mean, s_var
-                for r in range(r0, r1):
-                    writers["realisations"].write(r * per_real, real[r - r0])
-                del real
-                check_cancel(should_stop)
-                if client is not None and progress is not None:
-                    progress(0.9 * (i + 1) / len(batches), "simulating")
-            summaries = [k for k in ("etype_mean", "conditional_variance",
-                                     "exceedance_probability") if k in files]
-            for name in summaries:
-                path, kind, desc = files[name]
-                writers[name] = RasterStreamWriter(tmp[name], grid, desc, kind,
-                                                   qml_path=path.with_suffix(".qml"))
-            writers["realisations"].close()
-            writers["realisations"].verify()
-            _summarise(tmp["realisations"], grid, n_real, nz, BLOCK, threshold, writers,
-                       should_stop)
-            ranges = {k: w.close()["range"] for k, w in writers.items() if k in summaries}
-            for name in summaries:
-                writers[name].verify()
-        for name, (path, _, _) in files.items():
-            os.replace(tmp[name], path)
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        for p in tmp.values():
-            Path(p).unlink(missing_ok=True)
-        raise
+            results = map_unordered(client, job, batches, should_stop)
+        for i, ((r0, r1), (real, s_mean, s_var)) in enumerate(results):
+            score_mean[r0:r1], score_var[r0:r1] = s_mean, s_var
+            for r in range(r0, r1):
+                writers["realisations"].write(r * per_real, real[r - r0])
+            del real
+            check_cancel(should_stop)
+            if client is not None and progress is not None:
+                progress(0.9 * (i + 1) / len(batches), "simulating")
+        summaries = [k for k in ("etype_mean", "conditional_variance",
+                                 "exceedance_probability") if k in files]
+        for name in summaries:
+            path, kind, desc = files[name]
+            writers[name] = RasterStreamWriter(tmp[name], grid, desc, kind,
+                                               qml_path=path.with_suffix(".qml"))
+        writers["realisations"].close()
+        writers["realisations"].verify()
+        _summarise(tmp["realisations"], grid, n_real, nz, BLOCK, threshold, writers,
+                   should_stop)
+        ranges = {k: writers[k].close()["range"] for k in summaries}
+        for name in summaries:
+            writers[name].verify()
     return StreamedSimulation(score_mean, score_var, ranges.get("etype_mean"))
 
 

@@ -294,24 +294,14 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                     f"{MAX_GRID_BYTES / 1024**3:.0f} GiB; use a coarser cell size or a narrower "
                     "extent")
         else:
-            need = cells * BYTES_PER_NODE
-            if need > MAX_GRID_BYTES:
-                fits = cell * math.sqrt(need / MAX_GRID_BYTES) * 1.01
-                raise QgsProcessingException(
-                    f"the output grid would have {shape} and need about "
-                    f"{need / 1024**3:.1f} GiB, over the limit of "
-                    f"{MAX_GRID_BYTES / 1024**3:.0f} GiB; use a cell size of at least "
-                    f"{fits:.4g} or a smaller extent")
+            _check_whole(cells * BYTES_PER_NODE, cell, f"the output grid would have {shape} "
+                         "and need about {gib} GiB", "or a smaller extent")
         if (self.parameterDefinition(P.MASK) is not None
                 and parameters.get(P.MASK) not in (None, "")):
-            need = ncols * nrows * MASK_BYTES_PER_NODE
-            if need > MAX_GRID_BYTES:
-                fits = cell * math.sqrt(need / MAX_GRID_BYTES) * 1.01
-                raise QgsProcessingException(
-                    f"the output grid would have {shape}; applying the mask polygons (MASK) "
-                    f"reads whole rasters and needs about {need / 1024**3:.1f} GiB, over the "
-                    f"limit of {MAX_GRID_BYTES / 1024**3:.0f} GiB; leave MASK empty and clip "
-                    f"afterwards, or use a cell size of at least {fits:.4g}")
+            _check_whole(ncols * nrows * MASK_BYTES_PER_NODE, cell,
+                         f"the output grid would have {shape}; applying the mask polygons "
+                         "(MASK) reads whole rasters and needs about {gib} GiB",
+                         "or leave MASK empty and clip afterwards")
         if streamed:
             check_disk_space(cells * DISK_BYTES_PER_NODE * outputs, shape, outputs)
 
@@ -530,6 +520,17 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
 
 # ---------------------------------------------------------------------- helpers
+def _check_whole(need: int, cell: float, what: str, instead: str) -> None:
+    """Refuse ``need`` bytes held for a whole grid over :data:`MAX_GRID_BYTES`, with the cell
+    size that would fit (``what`` has a ``{gib}`` field for the size)."""
+    if need > MAX_GRID_BYTES:
+        fits = cell * math.sqrt(need / MAX_GRID_BYTES) * 1.01
+        raise QgsProcessingException(
+            what.format(gib=f"{need / 1024**3:.1f}") + f", over the limit of "
+            f"{MAX_GRID_BYTES / 1024**3:.0f} GiB; use a cell size of at least {fits:.4g} "
+            + instead)
+
+
 def check_disk_space(need: int, shape: str, outputs: int) -> None:
     """Refuse ``outputs`` rasters of ``need`` bytes (float32 before compression: the most they
     can take) that the Processing temporary folder, where the engine writes, cannot hold."""

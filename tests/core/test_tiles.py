@@ -154,3 +154,14 @@ def test_disk_sizes_read_well_at_any_scale():
 
     assert [_size(n) for n in (5, 2048, 3.5 * 1024**2, 7450.6 * 1024**3)] == [
         "5 bytes", "2 KiB", "3.5 MiB", "7.28 TiB"]
+
+
+def test_inside_mask_repeats_the_2d_mask_on_every_level():
+    from gcnn_rnn.core.tiles import inside_mask
+
+    mask = np.array([[True, False, True], [False, True, True]])
+    grid = Grid(0.0, 2.0, 1.0, 3, 2, None, (0.0, 5.0), mask=mask)
+    assert inside_mask(Grid(0.0, 2.0, 1.0, 3, 2), 0, 6) is None
+    want = np.tile(mask.ravel(), 2)  # level 0, then level 1
+    np.testing.assert_array_equal(inside_mask(grid, 0, 12), want)
+    np.testing.assert_array_equal(inside_mask(grid, 4, 9), want[4:9])  # across the levels
