@@ -284,15 +284,17 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         cells = ncols * nrows * nz
         shape = f"{cells:,} cells ({ncols:,} x {nrows:,}{f' x {nz} levels' if nz > 1 else ''})"
         if streamed:
-            need = (outputs * STRIPES_HELD * STRIPE_ROWS * ncols * STRIPE_BYTES_PER_CELL
-                    + n_samples * BYTES_PER_SAMPLE)
+            stripes = outputs * STRIPES_HELD * STRIPE_ROWS * ncols * STRIPE_BYTES_PER_CELL
+            need = stripes + n_samples * BYTES_PER_SAMPLE
             if need > MAX_GRID_BYTES:
+                room = MAX_GRID_BYTES - n_samples * BYTES_PER_SAMPLE  # the columns scale as 1/cell
+                fits = f"a cell size of at least {cell * stripes / room * 1.01:.4g}" \
+                    if room > 0 else "fewer samples"
                 raise QgsProcessingException(
                     f"the output grid would be {ncols:,} columns wide: the stripes of "
                     f"{STRIPE_ROWS} rows of its {outputs} rasters and the {n_samples:,} samples "
                     f"held at once need about {need / 1024**3:.1f} GiB, over the limit of "
-                    f"{MAX_GRID_BYTES / 1024**3:.0f} GiB; use a coarser cell size or a narrower "
-                    "extent")
+                    f"{MAX_GRID_BYTES / 1024**3:.0f} GiB; use {fits} or a narrower extent")
         else:
             _check_whole(cells * BYTES_PER_NODE, cell, f"the output grid would have {shape} "
                          "and need about {gib} GiB", "or a smaller extent")
@@ -303,7 +305,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                          "(MASK) reads whole rasters and needs about {gib} GiB",
                          "or leave MASK empty and clip afterwards")
         if streamed:
-            check_disk_space(cells * DISK_BYTES_PER_NODE * outputs, shape, outputs)
+            check_disk_space(cells * DISK_BYTES_PER_NODE * outputs, shape, outputs, cell)
 
     def cell_size(self, parameters, context, sample_extent, n_samples: int) -> tuple[float, bool]:
         """``(cell size, defaulted)``: CELL_SIZE, or a default from the sample spacing."""
@@ -531,7 +533,7 @@ def _check_whole(need: int, cell: float, what: str, instead: str) -> None:
             + instead)
 
 
-def check_disk_space(need: int, shape: str, outputs: int) -> None:
+def check_disk_space(need: int, shape: str, outputs: int, cell: float) -> None:
     """Refuse ``outputs`` rasters of ``need`` bytes (float32 before compression: the most they
     can take) that the Processing temporary folder, where the engine writes, cannot hold."""
     folder = Path(QgsProcessingUtils.tempFolder())
@@ -544,8 +546,9 @@ def check_disk_space(need: int, shape: str, outputs: int) -> None:
             f"the output grid would have {shape}: its {outputs} rasters need up to "
             f"{_size(need)} of disk (float32, before compression), but the Processing "
             f"temporary folder {str(folder)!r} has {_size(free)} free; free space, set "
-            "another temporary folder (Settings > Options > Processing), or use a coarser "
-            "cell size or a smaller extent")
+            "another temporary folder (Settings > Options > Processing), or use a cell size "
+            f"of at least {cell * math.sqrt(need / max(free, 1)) * 1.01:.4g} or a smaller "
+            "extent")
 
 
 def _size(n: float) -> str:

@@ -126,11 +126,15 @@ def test_a_streamed_grid_is_refused_only_when_too_wide_or_for_disk(tmp_path):
     ok, message = check("ordinarykriging", krige_params(
         tmp_path, CELL_SIZE=1, EXTENT="0,10000000,0,100 [EPSG:28992]"))
     assert not ok and "10,000,000 columns wide" in message and "47.7 GiB" in message
+    # the columns scale as 1 / cell size: 48 GiB -> 2 GiB at about 24 m
+    suggested = float(message.split("cell size of at least ")[1].split()[0])
+    assert 23.8 < suggested < 24.2, message
     # Narrow (10,000 columns: 98 MiB of stripes) but 1e9 rows: 1e13 nodes, refused for disk
     # only, with the size its 2 float32 rasters need (8e13 B = 72.8 TiB).
     ok, message = check("ordinarykriging", krige_params(
         tmp_path, CELL_SIZE=0.1, EXTENT="0,1000,0,100000000 [EPSG:28992]"))
     assert not ok and "need up to 72.8 TiB of disk" in message, message
+    assert "cell size of at least" in message
     assert "GiB, over the limit" not in message
     # The plugin's own MASK step reads whole rasters (8 B/node): 0.2 m is 271 M nodes, 2.0 GiB.
     mask = QgsVectorLayer("Polygon?crs=EPSG:28992", "mask", "memory")
