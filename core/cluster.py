@@ -13,6 +13,7 @@ the same floats, and the client can assemble results in whatever order they arri
 from __future__ import annotations
 
 import argparse
+import contextvars
 import logging
 import os
 import shutil
@@ -31,6 +32,15 @@ CONNECT_TIMEOUT_S = 5
 #: Tasks kept in flight per worker thread: enough to keep workers busy while results stream
 #: back, few enough that the client holds only a handful of finished ranges at once.
 IN_FLIGHT_PER_THREAD = 3
+#: The client of the command running now (inside :func:`cluster_client`), for stages deep in
+#: the engine (the leave-out training features) that the command does not call directly.
+_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("gcnn_rnn_cluster", default=None)
+
+
+def current_client():
+    """The Dask client of the enclosing :func:`cluster_client`, or ``None`` (in-process;
+    always ``None`` inside a task on a worker)."""
+    return _ACTIVE.get()
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +107,11 @@ def cluster_client(args: argparse.Namespace) -> Iterator[object | None]:
                         cluster.scheduler_address)
         else:
             client = _connect(distributed, address)
-        yield client
+        token = _ACTIVE.set(client)
+        try:
+            yield client
+        finally:
+            _ACTIVE.reset(token)
     finally:
         if client is not None:
             client.close()

@@ -40,6 +40,12 @@ logger = logging.getLogger(__name__)
 MAX_CLASSES = 20
 #: What the training features of a sample leave out (:class:`FeatureConfig`).
 LEAVE_OUT = ("auto", "sample", "column")
+#: Fewest samples whose leave-out features run on the Dask cluster of the command
+#: (``--scheduler``/``--workers``); fewer are computed in-process, where they take less than
+#: starting the tasks would.
+CLUSTER_MIN_SAMPLES = 4096
+#: Samples per cluster task (left out one by one, or in whole groups).
+CLUSTER_TASK_SAMPLES = 4096
 
 
 @dataclass(frozen=True)
@@ -327,14 +333,32 @@ def compute_features(
     InputDataError
         Fewer samples than the sequence needs.
     """
-    from .kriging import KrigingConfig, krige
-
     coords = np.asarray(coords, dtype=float)
     targets = np.asarray(targets, dtype=float)
     values = np.asarray(values, dtype=float)
+    if exclude_self:
+        from .cluster import current_client
+
+        client = current_client()
+        if client is not None and len(values) >= CLUSTER_MIN_SAMPLES:
+            return _leave_out_on_cluster(
+                client, _LeaveOutJob(coords, values, model, config, groups, extra,
+                                     tuple(extra_names), sample_extra), progress, should_stop)
     if exclude_self and groups is not None:
         return _leave_groups_out(coords, values, model, config, np.asarray(groups), extra,
                                  extra_names, sample_extra, progress, should_stop)
+    return _features(coords, values, targets, model, config, exclude_self, None, extra,
+                     extra_names, sample_extra, progress, should_stop)
+
+
+def _features(coords, values, targets, model, config, exclude_self: bool,
+              self_index: np.ndarray | None, extra, extra_names, sample_extra, progress,
+              should_stop) -> FeatureSet:
+    """:func:`compute_features` without leaving groups out; ``self_index`` (sample index per
+    target) leaves each target's own sample out when ``targets`` is a part of the samples."""
+    from .kriging import KrigingConfig, krige
+
+    exclude_self = exclude_self or self_index is not None
     k = int(config.neighbours)
     available = len(values) - (1 if exclude_self else 0)
     if available < k:
@@ -345,7 +369,8 @@ def compute_features(
         )
     kn = int(config.kriging_neighbours)
     kcfg = KrigingConfig(neighbours=min(kn, available) if kn else available, min_neighbours=1)
-    res = krige(coords, values, targets, model, kcfg, exclude_self=exclude_self,
+    res = krige(coords, values, targets, model, kcfg,
+                exclude_self=exclude_self and self_index is None, self_index=self_index,
                 return_details=True, progress=progress, should_stop=should_stop)
     nbr = res.neighbours[:, :k]
     valid = nbr >= 0
@@ -372,7 +397,7 @@ def compute_features(
                     "neighbour_mean", "neighbour_std"]
     if config.multiscale:
         ms, ms_names = _multiscale(coords, values, targets, model, kcfg, exclude_self,
-                                   nvals, offsets, dist, valid)
+                                   self_index, nvals, offsets, dist, valid)
         static.extend(ms)
         static_names.extend(ms_names)
     if config.coordinates:
@@ -441,21 +466,35 @@ def _leave_groups_out(coords, values, model, config, groups, extra, extra_names,
     parts, order = [], []
     for i, g in enumerate(ids):
         check_cancel(should_stop)
-        held = groups == g
-        keep = ~held
-        parts.append(compute_features(
-            coords[keep], values[keep], coords[held], model, config,
-            extra=None if extra is None else np.asarray(extra)[held], extra_names=extra_names,
-            sample_extra=None if sample_extra is None else np.asarray(sample_extra)[keep],
-        ))
-        order.append(np.flatnonzero(held))
+        part, held = _group_features(coords, values, model, config, groups, g, extra,
+                                     extra_names, sample_extra)
+        parts.append(part)
+        order.append(held)
         if progress is not None:
             progress((i + 1) / ids.size, "leave-group-out features")
     inv = np.empty(len(values), dtype=np.int64)
     inv[np.concatenate(order)] = np.arange(len(values))
+    return _concat(parts, inv)
 
+
+def _group_features(coords, values, model, config, groups, g, extra, extra_names,
+                    sample_extra) -> tuple[FeatureSet, np.ndarray]:
+    """Features of group ``g``'s samples from the samples outside it, and their indices."""
+    held = groups == g
+    keep = ~held
+    part = compute_features(
+        coords[keep], values[keep], coords[held], model, config,
+        extra=None if extra is None else np.asarray(extra)[held], extra_names=extra_names,
+        sample_extra=None if sample_extra is None else np.asarray(sample_extra)[keep],
+    )
+    return part, np.flatnonzero(held)
+
+
+def _concat(parts: Sequence[FeatureSet], inv: np.ndarray | None = None) -> FeatureSet:
+    """The rows of ``parts`` one after the other (then taken in the order ``inv``)."""
     def cat(name):
-        return np.concatenate([getattr(p, name) for p in parts])[inv]
+        out = np.concatenate([getattr(p, name) for p in parts])
+        return out if inv is None else out[inv]
 
     return FeatureSet(
         sequence=cat("sequence"), static=cat("static"), ok_estimate=cat("ok_estimate"),
@@ -463,6 +502,70 @@ def _leave_groups_out(coords, values, model, config, groups, extra, extra_names,
         sequence_names=parts[0].sequence_names, static_names=parts[0].static_names,
         n_singular=int(sum(p.n_singular for p in parts)),
     )
+
+
+@dataclass
+class _LeaveOutJob:
+    """The leave-out features of a slice of the training samples, as a cluster task: item
+    ``(start, stop)`` is samples ``start:stop`` left out one by one, or (with ``groups``) the
+    groups ``start:stop`` of the sorted group ids, each left out whole. Every sample's
+    features are computed exactly as in-process (the same neighbours, systems and order of
+    operations, row by row), so the assembled set has the same floats."""
+
+    coords: np.ndarray
+    values: np.ndarray
+    model: object
+    config: FeatureConfig
+    groups: np.ndarray | None
+    extra: np.ndarray | None
+    extra_names: tuple[str, ...]
+    sample_extra: np.ndarray | None
+
+    def items(self) -> list[tuple[int, int]]:
+        n = len(self.values)
+        if self.groups is None:
+            return [(a, min(a + CLUSTER_TASK_SAMPLES, n))
+                    for a in range(0, n, CLUSTER_TASK_SAMPLES)]
+        n_ids = np.unique(self.groups).size
+        size = max(1, round(n_ids * CLUSTER_TASK_SAMPLES / n))
+        return [(a, min(a + size, n_ids)) for a in range(0, n_ids, size)]
+
+    def __call__(self, start: int, stop: int):
+        if self.groups is not None:
+            out = [_group_features(self.coords, self.values, self.model, self.config,
+                                   self.groups, g, self.extra, self.extra_names,
+                                   self.sample_extra)
+                   for g in np.unique(self.groups)[start:stop]]
+            return [p for p, _ in out], [h for _, h in out]
+        extra = None if self.extra is None else np.asarray(self.extra)[start:stop]
+        return _features(self.coords, self.values, self.coords[start:stop], self.model,
+                         self.config, True, np.arange(start, stop, dtype=np.int64), extra,
+                         self.extra_names, self.sample_extra, None, None)
+
+
+def _leave_out_on_cluster(client, job: _LeaveOutJob, progress, should_stop) -> FeatureSet:
+    """:class:`_LeaveOutJob` on the cluster, assembled in the in-process order."""
+    from .cluster import map_unordered
+
+    if job.groups is not None:
+        job.groups = np.asarray(job.groups)
+        if job.groups.shape != (len(job.values),):
+            raise InputDataError(f"{job.groups.size} group ids for {len(job.values)} samples")
+    items = job.items()
+    done: dict[int, object] = {}
+    for (start, _), res in map_unordered(client, job, items, should_stop):
+        done[start] = res
+        if progress is not None:
+            progress(len(done) / len(items), "leave-out features (cluster)")
+    check_cancel(should_stop)
+    ordered = [done[a] for a, _ in items]
+    if job.groups is None:
+        return _concat(ordered)
+    parts = [p for part, _ in ordered for p in part]
+    held = np.concatenate([h for _, hs in ordered for h in hs])
+    inv = np.empty(len(job.values), dtype=np.int64)
+    inv[held] = np.arange(len(job.values))
+    return _concat(parts, inv)
 
 
 def _covariate_features(extra: np.ndarray, sample_extra: np.ndarray, neighbours: np.ndarray,
@@ -489,15 +592,16 @@ def _covariate_features(extra: np.ndarray, sample_extra: np.ndarray, neighbours:
     return seq, np.column_stack([est, surprise]), seq_names, st_names
 
 
-def _multiscale(coords, values, targets, model, kcfg, exclude_self, nvals, offsets, dist,
-                valid):
+def _multiscale(coords, values, targets, model, kcfg, exclude_self, self_index, nvals,
+                offsets, dist, valid):
     """Static estimates at other scales: OK with 8 neighbours, IDW and a local plane."""
     from dataclasses import replace
 
     from .kriging import krige
 
     small = krige(coords, values, targets, model,
-                  replace(kcfg, neighbours=min(8, kcfg.neighbours)), exclude_self=exclude_self)
+                  replace(kcfg, neighbours=min(8, kcfg.neighbours)),
+                  exclude_self=exclude_self and self_index is None, self_index=self_index)
     w = np.where(valid, 1.0 / np.maximum(dist, 1e-9 * max(float(np.ptp(coords)), 1.0)) ** 2, 0.0)
     idw = (w * nvals).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-300)
     # Local plane v ≈ a + b·dx + c·dy fitted to the neighbours (ridge on the slopes), a at

@@ -256,13 +256,22 @@ def sample_raster(
                     f"raster {str(path)!r} is in {ds.crs.to_string()!r}, not in the points' CRS "
                     f"{CRS.from_user_input(crs).name!r}; reproject it first"
                 )
-        arr = ds.read(band).astype(float)
-        if ds.nodata is not None:
-            arr[arr == ds.nodata] = np.nan
+        from rasterio.windows import Window
+
         t = ds.transform
         cols = np.floor((coords[:, 0] - t.c) / t.a).astype(np.int64)
         rows = np.floor((coords[:, 1] - t.f) / t.e).astype(np.int64)
         inside = (cols >= 0) & (cols < ds.width) & (rows >= 0) & (rows < ds.height)
         out = np.full(len(coords), np.nan)
-        out[inside] = arr[rows[inside], cols[inside]]
+        if not inside.any():
+            return out
+        # only the window the points fall in is read: a range of grid nodes reads its own
+        # rows, not the whole raster (bounded memory for grids of any size)
+        r, c = rows[inside], cols[inside]
+        r0, c0 = int(r.min()), int(c.min())
+        window = Window(c0, r0, int(c.max()) - c0 + 1, int(r.max()) - r0 + 1)
+        arr = ds.read(band, window=window).astype(float)
+        if ds.nodata is not None:
+            arr[arr == ds.nodata] = np.nan
+        out[inside] = arr[r - r0, c - c0]
     return out

@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,15 @@ GDAL_CACHE_MB = 64
 DISK_BYTES_PER_NODE = 4
 #: A COG is written as a tiled GeoTIFF first, then copied with its overviews (about 1/3 more).
 COG_DISK_FACTOR = 2.34
+
+
+def inside_mask(grid: Grid, start: int, stop: int) -> np.ndarray | None:
+    """Which nodes ``start:stop`` (raster order: level, row, column) lie inside the grid's
+    mask (the same 2D mask on every level); ``None`` when the grid has no mask (all do)."""
+    if grid.mask is None:
+        return None
+    per_level = grid.nrows * grid.ncols
+    return np.asarray(grid.mask, dtype=bool).ravel()[np.arange(start, stop) % per_level]
 
 
 def flat_ranges(n_nodes: int, size: int) -> list[tuple[int, int]]:
@@ -89,9 +99,27 @@ def _size(n: float) -> str:
     return f"{int(n)} bytes"
 
 
+#: Bytes per cell of a stripe buffer: the float32 values and the flush's masked copy (the
+#: QGIS plugin's ``constants.STRIPE_BYTES_PER_CELL`` must equal it).
+STRIPE_BYTES_PER_CELL = 5
+#: Stripes of one output held at once: ranges in order straddle at most two.
+STRIPES_HELD = 2
+#: Bytes held per sample while a grid streams: coordinates, values, the k-d tree, the
+#: transform and the reader's frame (measured: ``krige`` peak RSS 299 MiB with 2e4 samples and
+#: 351 MiB with 4e5, 143 B/sample). The QGIS plugin's ``constants.BYTES_PER_SAMPLE`` must
+#: equal it.
+BYTES_PER_SAMPLE = 160
+
+
 def stripe_bytes(grid: Grid) -> int:
     """Memory of one stripe of one output (float32 buffer and its fill mask)."""
-    return BLOCK * grid.ncols * 5
+    return BLOCK * grid.ncols * STRIPE_BYTES_PER_CELL
+
+
+def held_bytes(grid: Grid, n_outputs: int, n_samples: int = 0) -> int:
+    """What a streamed grid holds at once: the stripes being filled of every output and the
+    samples. It does not grow with the number of rows or levels, only with the grid's width."""
+    return n_outputs * STRIPES_HELD * stripe_bytes(grid) + n_samples * BYTES_PER_SAMPLE
 
 
 class RasterStreamWriter:
@@ -109,11 +137,15 @@ class RasterStreamWriter:
         Finish as a Cloud-Optimized GeoTIFF (internal overviews, COG layout).
     qml_path : path, optional
         Where to write the ``.qml`` style on :meth:`close` (default: none).
+    band_descriptions : list of str, optional
+        One per band (level of ``grid``), instead of ``z=<level>``: the bands of a grid whose
+        "levels" are realisations, say.
     """
 
     def __init__(self, path: str | os.PathLike, grid: Grid, description: str,
                  kind: str = "value", nodata: float = NODATA, units: str | None = None,
-                 cog: bool = False, qml_path: str | os.PathLike | None = None) -> None:
+                 cog: bool = False, qml_path: str | os.PathLike | None = None,
+                 band_descriptions: list[str] | None = None) -> None:
         import rasterio
         from rasterio.crs import CRS
 
@@ -123,6 +155,7 @@ class RasterStreamWriter:
         self.grid, self.description, self.kind = grid, description, kind
         self.nodata, self.units, self.cog = nodata, units, cog
         self.qml_path = Path(qml_path) if qml_path else None
+        self.band_descriptions = band_descriptions
         self._per_level = grid.nrows * grid.ncols
         self._stripes: dict[tuple[int, int], list] = {}
         self._digests: dict[tuple[int, int], bytes] = {}  # what each stripe wrote (verify)
@@ -136,6 +169,9 @@ class RasterStreamWriter:
             "crs": CRS.from_wkt(grid.crs) if grid.crs else None, "transform": grid.transform,
             "nodata": nodata, "compress": "deflate", "predictor": 3, "tiled": True,
             "blockxsize": BLOCK, "blockysize": BLOCK, "BIGTIFF": "IF_SAFER",
+            # bands are written one after the other: each band's blocks are its own (pixel
+            # interleave would rewrite, and append again, every block once per band)
+            "interleave": "band",
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,9 +212,9 @@ class RasterStreamWriter:
         with np.errstate(over="ignore"):
             stored = values.astype(np.float32)  # beyond float32's range: inf, so nodata
         keep = np.isfinite(stored)
-        if self.grid.mask is not None:
-            idx = np.arange(start, start + values.size) % self._per_level
-            keep &= self.grid.mask.ravel()[idx]
+        inside = inside_mask(self.grid, start, start + values.size)
+        if inside is not None:
+            keep &= inside
         if self._stride > 1:
             keep &= (np.arange(start, start + values.size) % self._stride) == 0
         finite = values[keep]
@@ -241,7 +277,9 @@ class RasterStreamWriter:
             ds.update_tags(DESCRIPTION=self.description)
             for b in range(ds.count):
                 z = self.grid.z_levels
-                ds.set_band_description(b + 1, f"z={z[b]:g}" if z else self.description)
+                ds.set_band_description(
+                    b + 1, self.band_descriptions[b] if self.band_descriptions
+                    else f"z={z[b]:g}" if z else self.description)
                 if self.units:
                     ds.update_tags(b + 1, UNITS=self.units)
             ds.close()
@@ -328,6 +366,26 @@ def _checked(results: Iterator, should_stop: StopFn | None) -> Iterator:
             return
 
 
+@contextmanager
+def all_or_nothing(paths: dict[str, Path], writers: dict[str, RasterStreamWriter]):
+    """Temporary names for ``paths`` (yielded): renamed onto them when the block ends, and on
+    any failure or cancel every writer in ``writers`` (filled in the block) aborted and every
+    temporary file removed."""
+    from .raster import temp_path_for
+
+    tmp = {k: temp_path_for(p) for k, p in paths.items()}
+    try:
+        yield tmp
+        for name, path in paths.items():
+            os.replace(tmp[name], path)
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        for p in tmp.values():
+            Path(p).unlink(missing_ok=True)
+        raise
+
+
 def stream_to_rasters(job: TileFn, ranges: Iterable[Tile], grid: Grid,
                       layers: dict[str, tuple[Path, str, str]],
                       convert: Callable[[Tile, object], dict[str, np.ndarray]],
@@ -340,30 +398,19 @@ def stream_to_rasters(job: TileFn, ranges: Iterable[Tile], grid: Grid,
     All or nothing: every file is written under a temporary name and renamed (with its
     ``.qml``) only when all are complete. Returns each layer's value range.
     """
-    from .raster import temp_path_for
-
-    tmp = {k: temp_path_for(p) for k, (p, _, _) in layers.items()}
     writers: dict[str, RasterStreamWriter] = {}
 
     def on_result(r, res) -> None:
         for name, values in convert(r, res).items():
             writers[name].write(r[0], values)
 
-    try:
-        with streaming_env():
-            for name, (path, kind, desc) in layers.items():
-                writers[name] = RasterStreamWriter(tmp[name], grid, desc, kind, cog=cog,
-                                                   qml_path=path.with_suffix(".qml"))
-            run_ranges(job, ranges, on_result, progress, should_stop, client, text)
-            value_ranges = {k: w.close()["range"] for k, w in writers.items()}
-            for w in writers.values():
-                w.verify()
-        for name, (path, _, _) in layers.items():
-            os.replace(tmp[name], path)
-    except BaseException:
+    paths = {k: p for k, (p, _, _) in layers.items()}
+    with all_or_nothing(paths, writers) as tmp, streaming_env():
+        for name, (path, kind, desc) in layers.items():
+            writers[name] = RasterStreamWriter(tmp[name], grid, desc, kind, cog=cog,
+                                               qml_path=path.with_suffix(".qml"))
+        run_ranges(job, ranges, on_result, progress, should_stop, client, text)
+        value_ranges = {k: w.close()["range"] for k, w in writers.items()}
         for w in writers.values():
-            w.abort()
-        for p in tmp.values():
-            Path(p).unlink(missing_ok=True)
-        raise
+            w.verify()
     return value_ranges

@@ -50,6 +50,18 @@ CV_METHODS = (
 #: core/grid.py and fails when they drift. (Plain numbers here: this side never imports core.)
 BYTES_PER_NODE = 64
 MAX_GRID_BYTES = 2 * 1024**3
+#: A streamed grid (``krige``, ``predict``) holds only stripes of its outputs and the samples:
+#: these MUST equal ``BLOCK``, ``STRIPE_BYTES_PER_CELL``, ``STRIPES_HELD``,
+#: ``BYTES_PER_SAMPLE`` and ``DISK_BYTES_PER_NODE`` in ``core/tiles.py`` (the engine's check;
+#: tests/qgis/test_compat.py compares them).
+STRIPE_ROWS = 256
+STRIPE_BYTES_PER_CELL = 5
+STRIPES_HELD = 2
+BYTES_PER_SAMPLE = 160
+DISK_BYTES_PER_NODE = 4
+#: The plugin's own MASK step (``masking.apply_mask``) reads whole bands: a byte mask, its
+#: comparison and one float32 band at a time, about 8 bytes per cell.
+MASK_BYTES_PER_NODE = 8
 
 #: Raster outputs: parameter name -> (engine file name, kind for the colour ramp, layer label).
 KRIGING_RASTERS = {

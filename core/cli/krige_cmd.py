@@ -254,6 +254,7 @@ class _Drift:
             raise InputDataError("--covariate-fields needs --points targets (fields of both "
                                  "layers); for a grid use --covariates rasters")
         self.names = [Path(p).name for p in self.paths] + list(self.fields)
+        self.crs = pts.crs  # of the samples, the grid and the covariate rasters (checked)
         self.sample_cov = self.target_cov = None
         if self.paths or self.fields:
             self.sample_cov, self.target_cov = self._read(pts, grid, targets_gdf, targets)
@@ -272,13 +273,13 @@ class _Drift:
                     raise InputDataError(f"--covariates: raster not found: {p!r}")
             s_cols.append(sample_covariates(self.paths, pts.coords, pts.crs, "samples",
                                             allow_missing=True))
-            where = targets if grid is None else grid.node_coords()
-            t_cols.append(sample_covariates(self.paths, where, pts.crs, "targets",
-                                            allow_missing=True))
+            if grid is None:  # a grid's nodes read them range by range (UniversalGridJob)
+                t_cols.append(sample_covariates(self.paths, targets, pts.crs, "targets",
+                                                allow_missing=True))
         if self.fields:
             s_cols.append(_numeric_fields(pts.attributes, self.fields, pts.source))
             t_cols.append(_numeric_fields(targets_gdf, self.fields, "the --points targets"))
-        return np.hstack(s_cols), np.hstack(t_cols)
+        return np.hstack(s_cols), np.hstack(t_cols) if t_cols else None
 
     def method(self, simple: bool) -> str:
         what = ("kriging with external drift" if self.paths or self.fields
@@ -352,10 +353,10 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     pts = points_from_args(args, parse_csv_list(args.covariate_fields))
     out_dir = Path(args.output_dir)
     lo, hi = pts.coords.min(axis=0), pts.coords.max(axis=0)
-    # A grid is streamed to disk range by range: only covariate rasters are held whole.
-    streamed = not args.covariates
-    grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]), streamed=streamed)
-    if grid is not None and streamed:
+    # A grid is streamed to disk range by range (covariate rasters too: read per range).
+    grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]), streamed=True,
+                          n_samples=len(pts.values))
+    if grid is not None:
         from ..tiles import check_disk
 
         check_disk(grid, 2, out_dir, args.cog)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..grid import Grid
 from ..progress import ProgressFn, StopFn
-from ..tiles import stream_to_rasters
+from ..tiles import inside_mask, stream_to_rasters
 
 
 @dataclass
@@ -51,16 +51,14 @@ def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dic
     stability = dict.fromkeys(("n_unstable", "n_unresolved", "n_nonfinite_estimate",
                                "n_nonfinite_variance", "n_implausible"), 0)
 
-    inside = None if grid.mask is None else np.asarray(grid.mask, dtype=bool).ravel()
-    per_level = grid.nrows * grid.ncols
-
     def convert(r, res) -> dict:
         est, var = res.estimate, res.variance
         with np.errstate(over="ignore"):
             if back is not None:
                 est, var = back(est, var, res.lagrange)
             est, var, implausible = drop_implausible(est, var, band)
-        sel = slice(None) if inside is None else inside[np.arange(r[0], r[1]) % per_level]
+        inside = inside_mask(grid, *r)
+        sel = slice(None) if inside is None else inside
         stability["n_implausible"] += int(implausible[sel].sum())
         counts[0] += res.n_singular
         counts[1] += res.n_missing
@@ -95,9 +93,9 @@ def krige_grid_to_rasters(args, grid: Grid, out_dir: Path, coords, values, model
     if universal:
         from ..kriging.tiled import UniversalGridJob
 
-        job = UniversalGridJob(coords, values, model, grid, drift.sample_cov, drift.target_cov,
+        job = UniversalGridJob(coords, values, model, grid, drift.sample_cov, None,
                                drift.terms, config.neighbours, drift.block,
-                               drift.discretisation)
+                               drift.discretisation, tuple(drift.paths), drift.crs)
     else:
         from ..kriging.tiled import GridKrigingJob
 

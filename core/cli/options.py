@@ -63,12 +63,16 @@ def add_grid_target(parser: argparse.ArgumentParser, points: bool = True) -> Non
     g.add_argument("--max-memory-gb", type=float, default=2.0,
                    help="refuse grids whose outputs need more memory (default 2)")
     g.add_argument("--max-nodes", type=float, default=DEFAULT_MAX_NODES, metavar="N",
-                   help="refuse grids of more nodes (default 2e8): a streamed grid needs "
+                   help="refuse grids of more nodes (default 2e9): a streamed grid needs "
                         "little memory but hours of work and gigabytes of disk")
 
 
-#: Default of ``--max-nodes``: 2e8 nodes take roughly 20 minutes and 1.5 GiB of disk.
-DEFAULT_MAX_NODES = 200_000_000
+#: Default of ``--max-nodes``: 2e9 nodes take roughly three hours and 15 GiB of disk per
+#: raster. Above a 1e9-cell block model (issue 13: refused only for disk), below the
+#: mistyped cell size that asks for billions of nodes (issue 11, rows 139/140).
+DEFAULT_MAX_NODES = 2_000_000_000
+#: Above this many nodes the run says how long it will roughly take before it starts.
+LONG_GRID_NODES = 200_000_000
 #: Rough kriging speed (nodes per second, 32 neighbours, this project's benchmarks) used only
 #: to say how long a refused grid would take.
 NOMINAL_NODES_PER_SECOND = 200_000
@@ -82,12 +86,16 @@ def check_node_count(grid: Grid, max_nodes: float, cell_size: float | None) -> N
     if not (math.isfinite(max_nodes) and max_nodes >= 1 and max_nodes == int(max_nodes)):
         raise InputDataError(f"--max-nodes must be a positive whole number, not {max_nodes!r}")
     n = grid.n_nodes
-    if n <= max_nodes:
-        return
     seconds = n / NOMINAL_NODES_PER_SECOND
     gib = n * DISK_BYTES_PER_NODE / 1024**3
     when = (f"{seconds / 3600:.3g} hours" if seconds >= 3600 else
             f"{seconds / 60:.3g} minutes")
+    if n <= max_nodes:
+        if n > LONG_GRID_NODES:
+            logger.warning("the grid has %s nodes: about %.3g GiB per raster and roughly %s "
+                           "of kriging at %s nodes/s", f"{n:,}", gib, when,
+                           f"{NOMINAL_NODES_PER_SECOND:,}")
+        return
     size = (f"{grid.ncols:,} columns x {grid.nrows:,} rows"
             + (f" x {len(grid.z_levels)} levels" if grid.z_levels else ""))
     fix = "a smaller extent"
@@ -103,12 +111,14 @@ def check_node_count(grid: Grid, max_nodes: float, cell_size: float | None) -> N
 
 
 def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
-                   streamed: bool = False) -> Grid | None:
+                   streamed: bool = False, outputs: int = 2,
+                   n_samples: int = 0) -> Grid | None:
     """The output grid the flags describe, or ``None`` when ``--points`` was given.
 
     ``bounds`` is the default extent ``(xmin, ymin, xmax, ymax)`` (the samples' box).
     ``streamed``: the command writes the grid range by range (:mod:`gcnn_rnn.core.tiles`), so
-    ``--max-memory-gb`` bounds what one stripe of the grid holds, not the whole grid.
+    ``--max-memory-gb`` bounds what is held at once (:func:`~gcnn_rnn.core.tiles.held_bytes`
+    of its ``outputs`` rasters and ``n_samples`` samples), not the whole grid.
     """
     chosen = [args.cell_size is not None, bool(args.template),
               bool(getattr(args, "points", None))]
@@ -145,7 +155,7 @@ def grid_from_args(args: argparse.Namespace, crs: str | None, bounds,
                      None if args.template else args.cell_size)
     if bounds is not None:
         warn_if_far(grid, bounds)
-    return _check_stripe(grid, limit) if streamed else grid
+    return _check_stripe(grid, limit, outputs, n_samples) if streamed else grid
 
 
 def memory_limit_bytes(args: argparse.Namespace) -> int:
@@ -198,15 +208,17 @@ def parse_csv_list(text: str | None) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _check_stripe(grid: Grid, max_bytes: int) -> Grid:
-    """A streamed grid holds a stripe (256 rows) per output at once: refuse only that."""
+def _check_stripe(grid: Grid, max_bytes: int, outputs: int, n_samples: int) -> Grid:
+    """A streamed grid holds stripes of 256 rows per output and the samples at once: refuse
+    only that (the disk space is checked by :func:`~gcnn_rnn.core.tiles.check_disk`)."""
     from ..errors import GridTooLargeError
-    from ..tiles import stripe_bytes
+    from ..tiles import held_bytes
 
-    need = 2 * stripe_bytes(grid)
+    need = held_bytes(grid, outputs, n_samples)
     if need > max_bytes:
         raise GridTooLargeError(
-            f"the grid has {grid.ncols:,} columns: one stripe of 256 rows of its outputs needs "
+            f"the grid has {grid.ncols:,} columns: the stripes of 256 rows of its {outputs} "
+            f"outputs and the {n_samples:,} samples held at once need "
             f"{need / 1024**3:.2f} GiB, over --max-memory-gb {max_bytes / 1024**3:.2f}; use a "
             "coarser cell size or a narrower extent"
         )

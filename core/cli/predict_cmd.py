@@ -51,7 +51,9 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     crs = doc.get("crs")
     coords = estimator.coords_
     bounds = (coords[:, 0].min(), coords[:, 1].min(), coords[:, 0].max(), coords[:, 1].max())
-    grid = grid_from_args(args, crs, bounds, streamed=True)  # written range by range
+    n_layers = 7 if args.threshold is not None else 6
+    grid = grid_from_args(args, crs, bounds, streamed=True, outputs=n_layers,
+                          n_samples=len(coords))  # written range by range
     progress = scaled(session.progress, 0.05, 1.0)
     max_bytes = memory_limit_bytes(args)
     if grid is None:
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         from ..cluster import cluster_client
         from ..tiles import check_disk
 
-        check_disk(grid, 7 if args.threshold is not None else 6, args.output_dir, args.cog)
+        check_disk(grid, n_layers, args.output_dir, args.cog)
         with cluster_client(args) as client:
             outputs = predict_grid(estimator, grid, args.output_dir, threshold=args.threshold,
                                    crs=crs, progress=progress, should_stop=session.should_stop,

@@ -65,28 +65,28 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         read_target_points(args.points, getattr(args, "points_layer", None), points.crs)
     outputs: dict = {}
 
-    # 1. cross-validation on identical folds (nested: everything refitted per fold)
-    session.progress(0.01, "cross-validation")
-    cv = None
-    if str(args.folds).strip().lower() not in ("0", "none", "no"):
-        methods = tuple(parse_csv(args.cv_methods)) or (
-            ("ok", "ked", "hybrid") if opts["covariates"] else ("ok", "hybrid"))
-        from ..cluster import cluster_client
+    # one cluster (or none) for the CV folds and the final model's leave-out features
+    from ..cluster import cluster_client
 
-        with cluster_client(args) as client:
+    with cluster_client(args) as client:
+        # 1. cross-validation on identical folds (nested: everything refitted per fold)
+        session.progress(0.01, "cross-validation")
+        cv = None
+        if str(args.folds).strip().lower() not in ("0", "none", "no"):
+            methods = tuple(parse_csv(args.cv_methods)) or (
+                ("ok", "ked", "hybrid") if opts["covariates"] else ("ok", "hybrid"))
             cv = compare_methods(points, methods, folds=args.folds, seed=opts["seed"],
-                                 options=vars(args),
-                                 progress=scaled(session.progress, 0.01, 0.6),
+                                 options=vars(args), progress=scaled(session.progress, 0.01, 0.6),
                                  should_stop=session.should_stop, client=client)
-        cv_path = out_dir / "cv.json"
-        write_json_verified(cv_path, cv, indent=1, default=float)
-        outputs["cv"] = str(cv_path)
+            cv_path = out_dir / "cv.json"
+            write_json_verified(cv_path, cv, indent=1, default=float)
+            outputs["cv"] = str(cv_path)
 
-    # 2. the final model on all samples
-    session.progress(0.6, "training")
-    estimator = estimator_from_args(args, crs=points.crs)
-    estimator.fit(coords, points.values, attributes=points.attributes,
-                  progress=scaled(session.progress, 0.6, 0.8), should_stop=session.should_stop)
+        # 2. the final model on all samples
+        session.progress(0.6, "training")
+        estimator = estimator_from_args(args, crs=points.crs)
+        estimator.fit(coords, points.values, attributes=points.attributes,
+                      progress=scaled(session.progress, 0.6, 0.8), should_stop=session.should_stop)
     model_dir = save_bundle(estimator, out_dir / "model", crs=points.crs, field=points.field,
                             source=points.source,
                             extra={"cv": cv["metrics"] if cv else None})

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import GridTooLargeError, InputDataError
 from ..output_set import final_paths
-from .krige_cmd import AUTO_MODELS, _range, _write_json, resolve_variogram
+from .krige_cmd import AUTO_MODELS, _write_json, resolve_variogram
 from .options import add_grid_target, add_point_input, grid_from_args, points_from_args
 from .session import Session
 
@@ -35,9 +35,9 @@ SUMMARY_JSON = "simulation.json"
 OUTPUT_SET = ("output_dir", tuple(
     name for tif in (REALISATIONS_TIF, ETYPE_TIF, VARIANCE_TIF, EXCEEDANCE_TIF)
     for name in (tif, tif[:-4] + ".qml")) + (SUMMARY_JSON,))
-#: Bytes per node and realisation at the peak, writing ``realisations.tif``: the float32
-#: realisations (4) and the writer's float64 copy, its nodata-filled copy and float32 output
-#: (8 + 8 + 4), with room for the running batch's float64 scores and normal draws.
+#: Bytes per node and realisation of the batch being simulated (the realisations are written
+#: batch by batch, :mod:`~gcnn_rnn.core.simulation.stream`): its float64 scores (8), their
+#: back-transform (8), the float32 output (4) and the float64 normal draws (8).
 BYTES_PER_NODE_REALISATION = 28
 
 
@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="threads (default 0 = all cores)")
     add_grid_target(parser, points=False)
     parser.add_argument("--output-dir", required=True, metavar="DIR", help="output folder")
+    from ..cluster import add_cluster_arguments
+
+    add_cluster_arguments(parser)  # batches of realisations run as tasks
 
 
 def _config(args: argparse.Namespace):
@@ -89,12 +92,14 @@ def _config(args: argparse.Namespace):
 
 
 def _check_memory(n_nodes: int, n_real: int, max_gb: float) -> None:
+    """``n_real``: the realisations held at once (one batch of path groups)."""
     need = n_nodes * n_real * BYTES_PER_NODE_REALISATION
     if need > max_gb * 1024**3:
         raise GridTooLargeError(
-            f"{n_real} realisations of {n_nodes:,} nodes need about {need / 1024**3:.1f} GiB, "
-            f"over --max-memory-gb {max_gb:g}; use fewer realisations, a coarser cell size "
-            "or a smaller extent")
+            f"a batch of {n_real} realisations of {n_nodes:,} nodes (simulated together, one "
+            f"path group per thread) needs about {need / 1024**3:.1f} GiB, over "
+            f"--max-memory-gb {max_gb:g}; use fewer --threads or realisations, a coarser "
+            "cell size or a smaller extent")
 
 
 def _warn_if_not_nscore(spec: str) -> None:
@@ -113,8 +118,9 @@ def _warn_if_not_nscore(spec: str) -> None:
 
 def run(args: argparse.Namespace, session: Session) -> dict:
     from ..progress import scaled
-    from ..raster import write_raster
-    from ..simulation import simulate_grid
+    from ..simulation.sgs import PATH_GROUP, SGSJob, _threads
+    from ..simulation.stream import simulate_to_rasters
+    from ..tiles import check_disk
     from ..transforms import fit_transform
 
     t0 = time.perf_counter()
@@ -123,7 +129,11 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     pts = points_from_args(args)
     lo, hi = pts.coords.min(axis=0), pts.coords.max(axis=0)
     grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]))
-    _check_memory(grid.n_nodes, config.realisations, args.max_memory_gb)
+    threads = _threads(config.n_jobs)
+    _check_memory(grid.n_nodes, min(config.realisations, PATH_GROUP * threads),
+                  args.max_memory_gb)
+    n_rasters = config.realisations + (3 if args.threshold is not None else 2)
+    check_disk(grid, n_rasters, args.output_dir)
     scores = fit_transform(pts.values, "nscore").forward(pts.values)
     session.check()
     session.progress(0.02, "variogram of the normal scores")
@@ -131,37 +141,33 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     model, vg_info = resolve_variogram(args.variogram, pts.coords, scores,
                                        args.variogram_models)
     t1 = time.perf_counter()
-    res = simulate_grid(pts.coords, pts.values, grid, model, config,
-                        progress=scaled(session.progress, 0.05, 0.9),
-                        should_stop=session.should_stop)
-    seconds = time.perf_counter() - t1
-    session.progress(0.9, "writing")
+    job = SGSJob.prepare(pts.coords, pts.values, grid, model, config)
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     field = pts.field
-    real = res.realisations
-    names = [f"realisation {r + 1}" for r in range(config.realisations)]
+    n_real = config.realisations
+    names = [f"realisation {r + 1}" for r in range(n_real)]
     if grid.z_levels:
         names = [f"{nm}, z={z:g}" for nm in names for z in grid.z_levels]
-    outputs: dict[str, str] = {}
-    outputs["realisations"] = str(write_raster(
-        out_dir / REALISATIONS_TIF, real.reshape(-1, grid.nrows, grid.ncols), grid,
-        f"sequential Gaussian simulation of {field}", kind="value", band_descriptions=names))
-    session.check()
-    etype, cvar = res.etype_mean(), res.conditional_variance()
-    outputs["etype_mean"] = str(write_raster(
-        out_dir / ETYPE_TIF, etype, grid,
-        f"E-type mean of {field} over {config.realisations} realisations", kind="value"))
-    outputs["conditional_variance"] = str(write_raster(
-        out_dir / VARIANCE_TIF, cvar, grid,
-        f"conditional variance of {field} over {config.realisations} realisations",
-        kind="variance"))
+    files = {
+        "realisations": (out_dir / REALISATIONS_TIF, "value",
+                         f"sequential Gaussian simulation of {field}"),
+        "etype_mean": (out_dir / ETYPE_TIF, "value",
+                       f"E-type mean of {field} over {n_real} realisations"),
+        "conditional_variance": (out_dir / VARIANCE_TIF, "variance",
+                                 f"conditional variance of {field} over {n_real} realisations"),
+    }
     if args.threshold is not None:
-        session.check()
-        outputs["exceedance_probability"] = str(write_raster(
-            out_dir / EXCEEDANCE_TIF, res.exceedance_probability(args.threshold), grid,
-            f"probability of {field} > {args.threshold:g} over {config.realisations} "
-            "realisations", kind="probability"))
+        files["exceedance_probability"] = (
+            out_dir / EXCEEDANCE_TIF, "probability",
+            f"probability of {field} > {args.threshold:g} over {n_real} realisations")
+    from ..cluster import cluster_client
+
+    with cluster_client(args) as client:
+        res = simulate_to_rasters(job, grid, threads, files, names, args.threshold, client,
+                                  scaled(session.progress, 0.05, 1.0), session.should_stop)
+    seconds = time.perf_counter() - t1
+    outputs: dict[str, str] = {k: str(p) for k, (p, _, _) in files.items()}
     n_sim = grid.n_nodes * config.realisations
     summary = {
         "command": "simulate",
@@ -172,18 +178,18 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "dropped": pts.dropped,
         "method": "sequential Gaussian simulation (simple kriging of normal scores)",
         "variogram": vg_info,
-        "transform": res.transform.to_dict(),
+        "transform": job.ft.to_dict(),
         "config": config.to_dict(),
         "threshold": args.threshold,
         "grid": grid.to_dict(),
-        "sample_cells": res.n_sample_cells,
-        "search_radius": res.search_radius,
+        "sample_cells": int(job.fixed_nodes.size),
+        "search_radius": float(job.radius),
         # histogram reproduction: about 0 and 1 (per realisation in the lists)
         "normal_scores": {"mean": float(np.mean(res.score_mean)),
                           "variance": float(np.mean(res.score_var)),
                           "mean_per_realisation": res.score_mean.tolist(),
                           "variance_per_realisation": res.score_var.tolist()},
-        "etype_range": _range(etype),
+        "etype_range": res.etype_range,
         "timings_s": {"simulation": round(seconds, 4),
                       "total": round(time.perf_counter() - t0, 4)},
         "nodes_realisations_per_second": n_sim / seconds if seconds > 0 else None,
@@ -193,4 +199,4 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     _write_json(path, summary)
     outputs["summary"] = str(path)
     session.progress(1.0, "done")
-    return {**outputs, "variogram": vg_info["text"], "sample_cells": res.n_sample_cells}
+    return {**outputs, "variogram": vg_info["text"], "sample_cells": int(job.fixed_nodes.size)}

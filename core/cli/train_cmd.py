@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--model-dir", required=True, metavar="M",
                         help="directory of the model bundle to write (replaced if it exists)")
+    from ..cluster import add_cluster_arguments
+
+    add_cluster_arguments(parser)  # the leave-out features of large training sets
 
 
 def run(args: argparse.Namespace, session: Session) -> dict:
@@ -26,8 +29,12 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     points = points_from_args(args, extra_fields=parse_csv(args.co_fields))
     session.progress(0.02, "read points")
     estimator = estimator_from_args(args, crs=points.crs)
-    estimator.fit(points.coords, points.values, attributes=points.attributes,
-                  progress=scaled(session.progress, 0.02, 0.95), should_stop=session.should_stop)
+    from ..cluster import cluster_client
+
+    with cluster_client(args):  # the leave-out features run there (features.py)
+        estimator.fit(points.coords, points.values, attributes=points.attributes,
+                      progress=scaled(session.progress, 0.02, 0.95),
+                      should_stop=session.should_stop)
     session.check()
     path = save_bundle(estimator, args.model_dir, crs=points.crs, field=points.field,
                        source=points.source)

@@ -7,8 +7,11 @@ membership is decided on the offsets in the original coordinates (as gstat and G
 Many targets (a grid) are searched by tiles (:func:`_tiled`): one tree query per small tile
 gives candidates from which each target picks its nearest, with a distance argument proving
 the result equal to a direct query (targets for which it does not hold are queried
-directly). Ties between exactly equidistant samples may be ordered differently from a
-direct query.
+directly). Both searches end the same way (:func:`_canonical`): the candidates' squared
+distances are recomputed in one fixed order of operations and the nearest ``k`` are taken by
+distance, then sample index. So a target's neighbours and distances do not depend on which
+search found them (the tiled one for big chunks, the direct one for small chunks and
+leftovers), and kriging a grid gives the same floats whatever its chunk size.
 """
 
 from __future__ import annotations
@@ -26,6 +29,98 @@ _SECTOR_CANDIDATES = 4
 _TILED_MIN_TARGETS = 4096
 #: Tile side as a fraction of the typical k-th neighbour distance.
 _TILE_FRACTION = 0.25
+#: Candidates beyond ``k`` examined so that samples tied with the k-th (equidistant, or
+#: within rounding) are all seen and the lowest sample index wins.
+_TIE_EXTRA = 2
+#: Relative gap in squared distance under which two candidates may be tied (the tree's and
+#: the tiles' distances differ from the canonical ones by rounding only).
+_TIE_GAP = 1e-12
+
+
+@njit(cache=True)
+def _insert(d2, idx, cnt, s, j) -> None:
+    """Insert ``(s, j)`` into the first ``cnt`` entries, kept sorted by distance then index."""
+    pos = cnt
+    while pos > 0 and (d2[pos - 1] > s or (d2[pos - 1] == s and idx[pos - 1] > j)):
+        d2[pos] = d2[pos - 1]
+        idx[pos] = idx[pos - 1]
+        pos -= 1
+    d2[pos] = s
+    idx[pos] = j
+
+
+@njit(cache=True)
+def _sqdist(data, j, targets, r) -> float:
+    """The canonical squared distance (plain loop, no fast-math reassociation)."""
+    s = 0.0
+    for q in range(data.shape[1]):
+        dd = data[j, q] - targets[r, q]
+        s += dd * dd
+    return s
+
+
+@njit(parallel=True, cache=True)
+def _canonical(data, targets, cand, k, max_d, can_grow, out_i, out_d, complete):
+    """The nearest ``k`` of each row's candidates by canonical distance, then sample index.
+
+    ``cand`` entries ``>= n`` (the tree's padding beyond a distance bound) are skipped.
+    ``complete[r]`` is False when the row's candidates were cut while a sample tied with the
+    k-th may lie beyond them (the caller asks for more candidates; ``can_grow``: it can).
+    """
+    m, kc = cand.shape
+    n = data.shape[0]
+    for r in prange(m):
+        d2 = np.empty(kc)
+        idx = np.empty(kc, dtype=np.int64)
+        cnt = 0
+        for c in range(kc):
+            j = cand[r, c]
+            if j < 0 or j >= n:
+                continue
+            _insert(d2, idx, cnt, _sqdist(data, j, targets, r), j)
+            cnt += 1
+        got = 0
+        for c in range(k):
+            if c < cnt and np.sqrt(d2[c]) <= max_d:
+                out_i[r, c] = idx[c]
+                out_d[r, c] = np.sqrt(d2[c])
+                got += 1
+            else:
+                out_i[r, c] = -1
+                out_d[r, c] = np.inf
+        complete[r] = not (can_grow and cnt == kc and got == k
+                           and d2[cnt - 1] <= d2[k - 1] * (1.0 + _TIE_GAP))
+
+
+def _buffers(out, m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(m, k)`` index and distance arrays: views of the caller's ``out`` buffers when they
+    are large enough (chunk after chunk reuses the same memory), else new."""
+    if out is not None and out[0].size >= m * k and out[1].size >= m * k:
+        return out[0].ravel()[: m * k].reshape(m, k), out[1].ravel()[: m * k].reshape(m, k)
+    return np.empty((m, k), dtype=np.int64), np.empty((m, k))
+
+
+def _direct(tree, targets, k, max_distance, bound, workers, out=None):
+    """Nearest ``k`` of each target by a tree query, finished by :func:`_canonical` (more
+    candidates for the few rows whose candidates end inside a tie)."""
+    n = tree.n
+    m = targets.shape[0]
+    max_d = np.inf if max_distance is None else float(max_distance)
+    out_i, out_d = _buffers(out, m, k)
+    data = np.ascontiguousarray(tree.data, dtype=float)
+    rows = np.arange(m)
+    kc = min(n, k + _TIE_EXTRA)
+    while rows.size:
+        pts = np.ascontiguousarray(targets[rows])
+        _, cand = _query(tree, pts, kc, bound, workers)
+        sub_i = np.empty((rows.size, k), dtype=np.int64)
+        sub_d = np.empty((rows.size, k))
+        complete = np.empty(rows.size, dtype=np.bool_)
+        _canonical(data, pts, cand, k, max_d, kc < n, sub_i, sub_d, complete)
+        out_i[rows], out_d[rows] = sub_i, sub_d
+        rows = rows[~complete]
+        kc = min(n, 4 * kc)
+    return out_i, out_d
 
 
 def sector_cap(k: int, sectors: int) -> int:
@@ -170,8 +265,7 @@ def search(
             found = _tiled(tree, targets_reduced, k, max_distance, bound, workers, out)
             if found is not None:
                 return found
-        d, i = _query(tree, targets_reduced, k, bound, workers)
-        return (*_finish(i, d, n, max_distance), None)
+        return (*_direct(tree, targets_reduced, k, max_distance, bound, workers), None)
     if sectors:
         if data is None or targets is None:
             raise ValueError("sector search needs the original data and target coordinates")
@@ -213,7 +307,6 @@ def _tile_select(data, targets, order, starts, anchors, cand, cand_d, k, max_d, 
     kc = cand.shape[1]
     dim = data.shape[1]
     n = data.shape[0]
-    max_d2 = max_d * max_d
     for g in prange(n_tiles):
         last = cand_d[g, kc - 1]
         big = kc >= n  # every sample is a candidate
@@ -225,6 +318,9 @@ def _tile_select(data, targets, order, starts, anchors, cand, cand_d, k, max_d, 
         # close, so re-sorting the previous order by insertion is nearly linear
         perm = np.arange(kc)
         d2 = np.empty(kc)
+        kk = min(kc, k + _TIE_EXTRA)
+        cd2 = np.empty(kk)
+        cidx = np.empty(kk, dtype=np.int64)
         for p in range(starts[g], starts[g + 1]):
             t = order[p]
             rho = 0.0
@@ -255,11 +351,17 @@ def _tile_select(data, targets, order, starts, anchors, cand, cand_d, k, max_d, 
             need = np.sqrt(d2[k - 1]) if got == k else np.inf
             if need > max_d:
                 need = max_d
-            ok[p] = big or need <= last - rho
+            ok[p] = big or need * (1.0 + _TIE_GAP) <= last - rho
+            # the canonical finish (as :func:`_canonical`) over the nearest kk candidates
+            for c in range(kk):
+                j = cand[g, perm[c]]
+                _insert(cd2, cidx, c, _sqdist(data, j, targets, t), j)
+            if got == k and kk < kc and d2[kk - 1] <= cd2[k - 1] * (1.0 + 2.0 * _TIE_GAP):
+                ok[p] = False  # a candidate beyond kk may tie with the k-th
             for c in range(k):
-                if c < got and d2[c] <= max_d2:
-                    out_i[p, c] = cand[g, perm[c]]
-                    out_d[p, c] = np.sqrt(d2[c])
+                if c < got and np.sqrt(cd2[c]) <= max_d:
+                    out_i[p, c] = cidx[c]
+                    out_d[p, c] = np.sqrt(cd2[c])
                 else:
                     out_i[p, c] = -1
                     out_d[p, c] = np.inf
@@ -307,12 +409,7 @@ def _tiled(tree, targets, k, max_distance, bound, workers, out=None):
     cd, ci = tree.query(anchors, k=kc, workers=workers)
     if kc == 1:
         cd, ci = cd[:, None], ci[:, None]
-    if out is not None and out[0].size >= m * k and out[1].size >= m * k:
-        out_i = out[0].ravel()[: m * k].reshape(m, k)
-        out_d = out[1].ravel()[: m * k].reshape(m, k)
-    else:
-        out_i = np.empty((m, k), dtype=np.int64)
-        out_d = np.empty((m, k))
+    out_i, out_d = _buffers(out, m, k)
     ok = np.empty(m, dtype=np.bool_)
     max_d = np.inf if max_distance is None else float(max_distance)
     _tile_select(tree.data, np.ascontiguousarray(targets), order, starts,
@@ -320,8 +417,7 @@ def _tiled(tree, targets, k, max_distance, bound, workers, out=None):
                  np.ascontiguousarray(cd), k, max_d, out_i, out_d, ok)
     redo = np.flatnonzero(~ok)
     if redo.size:
-        dd, ii = _query(tree, targets[order[redo]], k, bound, workers)
-        ii, dd = _finish(ii, dd, n, max_distance)
+        ii, dd = _direct(tree, targets[order[redo]], k, max_distance, bound, workers)
         out_i[redo], out_d[redo] = ii, dd
     return out_i, out_d, order
 

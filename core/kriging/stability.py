@@ -151,7 +151,10 @@ def stabilised(func):
         scaled, f = normalise(model)
         a["model"] = scaled
         values = np.asarray(a["values"], dtype=float).ravel()
-        if (not a.get("exclude_self") and values.size and np.isfinite(values).all()
+        # a leave-out (exclude_self, or a self_index per target) is never re-solved: the
+        # re-solve would krige the target from all samples, its own included
+        leave_out = bool(a.get("exclude_self")) or a.get("self_index") is not None
+        if (not leave_out and values.size and np.isfinite(values).all()
                 and suspect(scaled, np.asarray(a["coords"], dtype=float))):
             res = func(*bound.args, **bound.kwargs)  # counts; every target re-checked below
             res = _rescale(res, f) if f != 1.0 else res
@@ -159,7 +162,7 @@ def stabilised(func):
         res = func(*bound.args, **bound.kwargs)
         if f != 1.0:
             res = _rescale(res, f)
-        if a.get("exclude_self") or values.size == 0:
+        if leave_out or values.size == 0:
             return res  # leave-one-out: targets are the samples; not re-solved
         return _repair(a, res, scaled, f, values, by_weights=False)
 

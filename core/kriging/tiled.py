@@ -114,6 +114,10 @@ class UniversalGridJob:
     neighbours: int = 32
     block: tuple[float, ...] | None = None
     block_discretisation: int | None = None
+    #: Covariate rasters read range by range at the nodes (instead of ``grid_covariates``):
+    #: only the window of a range is read, so memory does not grow with the grid.
+    covariate_paths: tuple[str, ...] = ()
+    crs: str | None = None
 
     def __post_init__(self) -> None:
         self.coords = np.asarray(self.coords, dtype=float)
@@ -121,8 +125,11 @@ class UniversalGridJob:
         if self.coords.ndim != 2 or self.grid.ndim != self.coords.shape[1]:
             raise InputDataError(
                 f"the grid is {self.grid.ndim}D but the samples are {self.coords.shape!r}")
-        if (self.covariates is None) != (self.grid_covariates is None):
-            raise InputDataError("give covariates at both the samples and the grid, or neither")
+        at_grid = self.grid_covariates is not None or bool(self.covariate_paths)
+        if (self.covariates is None) != (not at_grid) or (
+                self.grid_covariates is not None and self.covariate_paths):
+            raise InputDataError("give covariates at both the samples and the grid (values or "
+                                 "rasters, not both), or neither")
         _check_model(self.model)
         self.coords, self.values, self.covariates, _ = drop_samples_without_covariates(
             self.coords, self.values, self.covariates)
@@ -136,15 +143,21 @@ class UniversalGridJob:
     def __call__(self, start: int, stop: int) -> RangeResult:
         n = stop - start
         est, var = np.full(n, np.nan), np.full(n, np.nan)
-        inside = np.ones(n, dtype=bool)
-        if self.grid.mask is not None:
-            per_level = self.grid.nrows * self.grid.ncols
-            inside = self.grid.mask.ravel()[np.arange(start, stop) % per_level]
+        from ..tiles import inside_mask
+
+        inside = inside_mask(self.grid, start, stop)
+        if inside is None:
+            inside = np.ones(n, dtype=bool)
         rows = np.flatnonzero(inside)
         ns = nm = 0
         if rows.size:
             nodes = self.grid.node_coords(start, stop)[rows]
             cov = None if self.grid_covariates is None else self.grid_covariates[rows + start]
+            if self.covariate_paths:
+                from ..features import sample_covariates
+
+                cov = sample_covariates(self.covariate_paths, nodes, self.crs, "targets",
+                                        allow_missing=True)
             res = _solve(self.coords, self.values, nodes, self.model, self.covariates, cov,
                          self.drift, self.neighbours, self.block, self.block_discretisation,
                          None, None)

@@ -59,18 +59,16 @@ def stream_predictions(estimator, grid: Grid, out_dir: Path, layers: dict, thres
     """Write every layer (``layers``: name → (kind, description)) of ``grid``; returns
     ``({name: path}, nodes without a prediction inside the grid's mask, nodes outside it)``
     (a template's own nodata cells are expected to stay nodata)."""
-    from ..tiles import stream_to_rasters
+    from ..tiles import inside_mask, stream_to_rasters
 
     job = PredictJob(grid, tuple(layers), threshold, model_dir, estimator)
     counts = [0, 0]
-    inside = None
-    if grid.mask is not None and grid.mask.size == grid.n_nodes:
-        inside = np.asarray(grid.mask, dtype=bool).ravel()
 
     def convert(r, res):
         missing = np.isnan(res["prediction"])
+        inside = inside_mask(grid, *r)
         if inside is not None:
-            outside = missing & ~inside[r[0]:r[1]]
+            outside = missing & ~inside
             counts[1] += int(outside.sum())
             missing &= ~outside
         counts[0] += int(missing.sum())

@@ -250,6 +250,7 @@ def simulate_grid(
     *,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    client=None,
 ) -> SimulationResult:
     """Sequential Gaussian simulation conditioned on point data.
 
@@ -267,6 +268,9 @@ def simulate_grid(
         Realisations, seed, neighbourhood, multigrid, threads.
     progress, should_stop : callable, optional
         Progress ``(fraction, text)`` and cancellation, checked every :data:`PATH_STEP` nodes.
+    client : distributed.Client, optional
+        Run the batches of path groups as tasks on this Dask cluster (same floats: each
+        realisation depends only on the seed and its number).
 
     Returns
     -------
@@ -291,77 +295,161 @@ def simulate_grid(
     Deutsch, C. V., Journel, A. G. (1998). *GSLIB: Geostatistical Software Library and
     User's Guide*, 2nd ed., Oxford University Press, section V.2.3.
     """
-    from scipy.spatial import cKDTree
-
-    from ..kriging.neighbours import find_neighbours
-    from .kernel import sgs_kernel
-
     config = SimulationConfig() if config is None else config
-    coords = np.ascontiguousarray(np.asarray(coords, dtype=float))
-    values = np.asarray(values, dtype=float).ravel()
-    if coords.ndim != 2 or coords.shape[1] not in (2, 3) or coords.shape[0] != values.size:
-        raise InputDataError(f"{values.size} values for coordinates of shape {coords.shape!r}")
-    if not (np.isfinite(coords).all() and np.isfinite(values).all()):
-        raise InputDataError("simulation needs finite sample coordinates and values")
-    if grid.ndim != coords.shape[1]:
-        raise InputDataError(f"the grid is {grid.ndim}D but the samples are {coords.shape[1]}D"
-                             + ("; give z levels for 3D samples" if coords.shape[1] == 3 else ""))
-    if not model.bounded:
-        raise InputDataError(f"simulation needs a bounded variogram (a covariance); "
-                             f"{model.to_text()!r} is unbounded")
-    if abs(model.sill - 1.0) > SILL_TOLERANCE:
-        logger.warning("the variogram's sill is %.3g, not about 1 as for normal scores: the "
-                       "realisations will not reproduce the data histogram", model.sill)
-    ft = fit_transform(values, Transform.NSCORE)
-    y = ft.forward(values)
-    n = values.size
-    step = _level_step(grid)
-    flat, lrc, lut = _nodes(grid)
-    m = flat.size
-    node_xyz = grid.node_coords(0, grid.n_nodes)[flat]
-    pts = np.ascontiguousarray(np.vstack([model.reduce(coords), model.reduce(node_xyz)]))
-    k = config.neighbours
-    tree = cKDTree(pts[:n])
-    dnbr, ddist = find_neighbours(tree, pts[n:], min(k, n), max_distance=config.max_distance)
-    radius = config.max_distance if config.max_distance else practical_range(model)
-    offs, odist = _template(model, grid, step, radius)
-    fixed_nodes, fixed_data = _sample_cells(coords, grid, lut, step)
-    free = np.setdiff1d(np.arange(m), fixed_nodes)
-    codes, params = model.kernel_arrays()
+    job = SGSJob.prepare(coords, values, grid, model, config)
     threads = _threads(config.n_jobs)
     n_real = config.realisations
     out = np.full((n_real, grid.n_nodes), np.nan, dtype=np.float32)
-    groups = [(r, min(n_real, r + PATH_GROUP)) for r in range(0, n_real, PATH_GROUP)]
-    total = n_real * max(free.size, 1)
-    done = 0
     score_mean = np.full(n_real, np.nan)
     score_var = np.full(n_real, np.nan)
-    for b0 in range(0, len(groups), threads):
-        batch = groups[b0 : b0 + threads]
-        r0, r1 = batch[0][0], batch[-1][1]
+    batches = job.batches(threads)
+    if client is None:
+        total = n_real * max(job.free.size, 1)
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            if progress is not None:
+                progress(done[0] / total, "simulating")
+
+        results = ((b, job.run(*b, step, should_stop)) for b in batches)
+    else:
+        from ..cluster import map_unordered
+
+        results = map_unordered(client, job, batches, should_stop)
+    for i, ((r0, r1), (real, s_mean, s_var)) in enumerate(results):
+        out[r0:r1], score_mean[r0:r1], score_var[r0:r1] = real, s_mean, s_var
+        if client is not None and progress is not None:
+            progress((i + 1) / len(batches), "simulating")
+        check_cancel(should_stop)
+    check_cancel(should_stop)
+    return SimulationResult(out.reshape((n_real, *grid.shape)), job.ft,
+                            int(job.fixed_nodes.size), float(job.radius), score_mean, score_var)
+
+
+@dataclass
+class SGSJob:
+    """Everything the simulation kernel needs, built once (:meth:`prepare`); a call
+    simulates realisations ``r0:r1`` (whole path groups). Realisation ``r`` depends only on
+    ``(seed, r)`` (its path on ``(seed, r // PATH_GROUP)``), so batches can run in any order,
+    in-process or as tasks on a Dask cluster, with the same floats."""
+
+    pts: np.ndarray
+    n: int
+    y: np.ndarray
+    dnbr: np.ndarray
+    ddist: np.ndarray
+    lrc: np.ndarray
+    lut: np.ndarray
+    offs: np.ndarray
+    odist: np.ndarray
+    codes: np.ndarray
+    params: np.ndarray
+    sill: float
+    k: int
+    flat: np.ndarray
+    free: np.ndarray
+    fixed_nodes: np.ndarray
+    fixed_data: np.ndarray
+    values: np.ndarray
+    ft: FittedTransform
+    radius: float
+    n_nodes: int
+    ndim: int
+    realisations: int
+    seed: int
+    multigrid: int
+
+    @classmethod
+    def prepare(cls, coords, values, grid: Grid, model, config: SimulationConfig) -> SGSJob:
+        """Check the inputs and build the search structures (see :func:`simulate_grid`)."""
+        from scipy.spatial import cKDTree
+
+        from ..kriging.neighbours import find_neighbours
+
+        coords = np.ascontiguousarray(np.asarray(coords, dtype=float))
+        values = np.asarray(values, dtype=float).ravel()
+        if coords.ndim != 2 or coords.shape[1] not in (2, 3) or coords.shape[0] != values.size:
+            raise InputDataError(
+                f"{values.size} values for coordinates of shape {coords.shape!r}")
+        if not (np.isfinite(coords).all() and np.isfinite(values).all()):
+            raise InputDataError("simulation needs finite sample coordinates and values")
+        if grid.ndim != coords.shape[1]:
+            raise InputDataError(
+                f"the grid is {grid.ndim}D but the samples are {coords.shape[1]}D"
+                + ("; give z levels for 3D samples" if coords.shape[1] == 3 else ""))
+        if not model.bounded:
+            raise InputDataError(f"simulation needs a bounded variogram (a covariance); "
+                                 f"{model.to_text()!r} is unbounded")
+        if abs(model.sill - 1.0) > SILL_TOLERANCE:
+            logger.warning("the variogram's sill is %.3g, not about 1 as for normal scores: "
+                           "the realisations will not reproduce the data histogram",
+                           model.sill)
+        ft = fit_transform(values, Transform.NSCORE)
+        y = ft.forward(values)
+        n = values.size
+        step = _level_step(grid)
+        flat, lrc, lut = _nodes(grid)
+        node_xyz = grid.node_coords(0, grid.n_nodes)[flat]
+        pts = np.ascontiguousarray(np.vstack([model.reduce(coords), model.reduce(node_xyz)]))
+        k = config.neighbours
+        tree = cKDTree(pts[:n])
+        dnbr, ddist = find_neighbours(tree, pts[n:], min(k, n),
+                                      max_distance=config.max_distance)
+        radius = config.max_distance if config.max_distance else practical_range(model)
+        offs, odist = _template(model, grid, step, radius)
+        fixed_nodes, fixed_data = _sample_cells(coords, grid, lut, step)
+        free = np.setdiff1d(np.arange(flat.size), fixed_nodes)
+        codes, params = model.kernel_arrays()
+        return cls(pts, n, y, dnbr, np.ascontiguousarray(ddist), lrc, lut, offs, odist, codes,
+                   params, float(model.sill), k, flat, free, fixed_nodes, fixed_data, values,
+                   ft, float(radius), grid.n_nodes, grid.ndim, config.realisations,
+                   config.seed, config.multigrid)
+
+    def batches(self, threads: int) -> list[tuple[int, int]]:
+        """``(r0, r1)`` runs of ``threads`` path groups (the groups one call runs in
+        parallel)."""
+        size = PATH_GROUP * max(1, threads)
+        return [(r0, min(self.realisations, r0 + size))
+                for r0 in range(0, self.realisations, size)]
+
+    def __call__(self, r0: int, r1: int):
+        return self.run(r0, r1)
+
+    def run(self, r0: int, r1: int, step=None, should_stop: StopFn | None = None):
+        """Realisations ``r0:r1`` (``r0`` a multiple of :data:`PATH_GROUP`): ``(values of
+        shape (r1 - r0, n_nodes), float32, NaN on inactive nodes; score means; score
+        variances)``. ``step(n)`` is told of every ``n`` node-realisations simulated."""
+        from .kernel import sgs_kernel
+
+        if r0 % PATH_GROUP:
+            raise ValueError(f"a batch starts at a path group, not at realisation {r0}")
+        free, m = self.free, self.flat.size
+        groups = [(lo, min(r1, lo + PATH_GROUP)) for lo in range(r0, r1, PATH_GROUP)]
         # the path of group g depends on (seed, g), the draws of realisation r on (seed, r):
-        # results do not depend on the number of threads or realisations
-        paths = np.stack([_path(np.random.default_rng([config.seed, 1, lo // PATH_GROUP]),
-                                free, lrc, config.multigrid, grid.ndim) for lo, _ in batch])
-        normals = np.stack([np.random.default_rng([config.seed, 0, r]).standard_normal(
+        # results do not depend on the number of threads, realisations or batches
+        paths = np.stack([_path(np.random.default_rng([self.seed, 1, lo // PATH_GROUP]),
+                                free, self.lrc, self.multigrid, self.ndim)
+                          for lo, _ in groups])
+        normals = np.stack([np.random.default_rng([self.seed, 0, r]).standard_normal(
             free.size) for r in range(r0, r1)])
-        starts = np.array([lo - r0 for lo, _ in batch] + [r1 - r0], dtype=np.int64)
+        starts = np.array([lo - r0 for lo, _ in groups] + [r1 - r0], dtype=np.int64)
         sims = np.full((r1 - r0, m), np.nan)
         for p0 in range(0, free.size, PATH_STEP):
             check_cancel(should_stop)
             p1 = min(free.size, p0 + PATH_STEP)
-            sgs_kernel(pts, n, y, dnbr, np.ascontiguousarray(ddist), lrc, lut, offs, odist,
-                       paths, starts, normals, codes, params, float(model.sill), k, p0, p1,
-                       sims)
-            done += (p1 - p0) * (r1 - r0)
-            if progress is not None:
-                progress(done / total, "simulating")
+            sgs_kernel(self.pts, self.n, self.y, self.dnbr, self.ddist, self.lrc, self.lut,
+                       self.offs, self.odist, paths, starts, normals, self.codes, self.params,
+                       self.sill, self.k, p0, p1, sims)
+            if step is not None:
+                step((p1 - p0) * (r1 - r0))
+        score_mean = np.full(r1 - r0, np.nan)
+        score_var = np.full(r1 - r0, np.nan)
         if free.size:
-            score_mean[r0:r1] = sims[:, free].mean(axis=1)
-            score_var[r0:r1] = sims[:, free].var(axis=1)
-        real = ft.inverse(sims)
-        real[:, fixed_nodes] = values[fixed_data]  # exactly the datum, not a table round trip
-        out[r0:r1, flat] = real
-    check_cancel(should_stop)
-    return SimulationResult(out.reshape((n_real, *grid.shape)), ft, int(fixed_nodes.size),
-                            float(radius), score_mean, score_var)
+            score_mean = sims[:, free].mean(axis=1)
+            score_var = sims[:, free].var(axis=1)
+        real = self.ft.inverse(sims)
+        real[:, self.fixed_nodes] = self.values[self.fixed_data]  # the datum itself
+        out = np.full((r1 - r0, self.n_nodes), np.nan, dtype=np.float32)
+        out[:, self.flat] = real
+        return out, score_mean, score_var

@@ -28,7 +28,18 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QIcon
 
-from ..constants import BYTES_PER_NODE, CITATION, MAX_GRID_BYTES, TRANSFORMS
+from ..constants import (
+    BYTES_PER_NODE,
+    BYTES_PER_SAMPLE,
+    CITATION,
+    DISK_BYTES_PER_NODE,
+    MASK_BYTES_PER_NODE,
+    MAX_GRID_BYTES,
+    STRIPE_BYTES_PER_CELL,
+    STRIPE_ROWS,
+    STRIPES_HELD,
+    TRANSFORMS,
+)
 from ..derived import derive
 from ..engine import check_engine
 from ..formats import driver_for, write_raster_as
@@ -266,12 +277,20 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             return None
 
     def check_grid(self, parameters, context, crs: QgsCoordinateReferenceSystem, default_extent,
-                   n_samples: int = 0):
-        """Refuse a missing cell size, a template in another CRS or a grid too large.
+                   n_samples: int = 0, outputs: int = 2, streamed: bool = True):
+        """Refuse a missing cell size, a template in another CRS or a grid that cannot be made.
 
         ``default_extent`` and ``n_samples`` describe the samples: without a cell size and a
-        template, the cell size defaults to :func:`checks.default_cell_size` of them. The memory
-        estimate is the engine's (``constants.BYTES_PER_NODE``, ``MAX_GRID_BYTES``).
+        template, the cell size defaults to :func:`checks.default_cell_size` of them.
+
+        ``streamed``: the engine writes the grid's ``outputs`` rasters stripe by stripe
+        (``krige``, ``predict``), so memory holds only those stripes and the samples, whatever
+        the number of rows; such a grid is refused for memory only when it is too *wide*, and
+        otherwise only when its rasters cannot fit the free disk of the Processing temporary
+        folder (where the engine writes them), with the size they need. Otherwise (``run``'s
+        report, ``simulate``) the whole grid is held, estimated at the engine's
+        ``BYTES_PER_NODE``. The plugin's MASK step reads whole bands (``MASK_BYTES_PER_NODE``).
+        The numbers are the engine's (``constants``), so the plugin and the engine agree.
         """
         template = self.parameterAsRasterLayer(parameters, P.TEMPLATE, context)
         check_template_crs(template, crs)
@@ -289,14 +308,31 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             y1 = math.ceil(extent.yMaximum() / cell) * cell
             ncols = max(1, math.ceil((extent.xMaximum() - x0) / cell - 1e-9))
             nrows = max(1, math.ceil((y1 - extent.yMinimum()) / cell - 1e-9))
-        need = ncols * nrows * nz * BYTES_PER_NODE
-        if need > MAX_GRID_BYTES:
-            fits = cell * math.sqrt(need / MAX_GRID_BYTES) * 1.01
-            raise QgsProcessingException(
-                f"the output grid would have {ncols * nrows * nz:,} cells ({ncols:,} x "
-                f"{nrows:,}{f' x {nz} levels' if nz > 1 else ''}) and need about "
-                f"{need / 1024**3:.1f} GiB, over the limit of {MAX_GRID_BYTES / 1024**3:.0f} GiB;"
-                f" use a cell size of at least {fits:.4g} or a smaller extent")
+        cells = ncols * nrows * nz
+        shape = f"{cells:,} cells ({ncols:,} x {nrows:,}{f' x {nz} levels' if nz > 1 else ''})"
+        if streamed:
+            stripes = outputs * STRIPES_HELD * STRIPE_ROWS * ncols * STRIPE_BYTES_PER_CELL
+            need = stripes + n_samples * BYTES_PER_SAMPLE
+            if need > MAX_GRID_BYTES:
+                room = MAX_GRID_BYTES - n_samples * BYTES_PER_SAMPLE  # the columns scale as 1/cell
+                fits = f"a cell size of at least {cell * stripes / room * 1.01:.4g}" \
+                    if room > 0 else "fewer samples"
+                raise QgsProcessingException(
+                    f"the output grid would be {ncols:,} columns wide: the stripes of "
+                    f"{STRIPE_ROWS} rows of its {outputs} rasters and the {n_samples:,} samples "
+                    f"held at once need about {need / 1024**3:.1f} GiB, over the limit of "
+                    f"{MAX_GRID_BYTES / 1024**3:.0f} GiB; use {fits} or a narrower extent")
+        else:
+            _check_whole(cells * BYTES_PER_NODE, cell, f"the output grid would have {shape} "
+                         "and need about {gib} GiB", "or a smaller extent")
+        if (self.parameterDefinition(P.MASK) is not None
+                and parameters.get(P.MASK) not in (None, "")):
+            _check_whole(ncols * nrows * MASK_BYTES_PER_NODE, cell,
+                         f"the output grid would have {shape}; applying the mask polygons "
+                         "(MASK) reads whole rasters and needs about {gib} GiB",
+                         "or leave MASK empty and clip afterwards")
+        if streamed:
+            check_disk_space(cells * DISK_BYTES_PER_NODE * outputs, shape, outputs, cell)
 
     def cell_size(self, parameters, context, sample_extent, n_samples: int) -> tuple[float, bool]:
         """``(cell size, defaulted)``: CELL_SIZE, or a default from the sample spacing."""
@@ -513,6 +549,43 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
 
 # ---------------------------------------------------------------------- helpers
+def _check_whole(need: int, cell: float, what: str, instead: str) -> None:
+    """Refuse ``need`` bytes held for a whole grid over :data:`MAX_GRID_BYTES`, with the cell
+    size that would fit (``what`` has a ``{gib}`` field for the size)."""
+    if need > MAX_GRID_BYTES:
+        fits = cell * math.sqrt(need / MAX_GRID_BYTES) * 1.01
+        raise QgsProcessingException(
+            what.format(gib=f"{need / 1024**3:.1f}") + f", over the limit of "
+            f"{MAX_GRID_BYTES / 1024**3:.0f} GiB; use a cell size of at least {fits:.4g} "
+            + instead)
+
+
+def check_disk_space(need: int, shape: str, outputs: int, cell: float) -> None:
+    """Refuse ``outputs`` rasters of ``need`` bytes (float32 before compression: the most they
+    can take) that the Processing temporary folder, where the engine writes, cannot hold."""
+    folder = Path(QgsProcessingUtils.tempFolder())
+    where = folder
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if need > free:
+        raise QgsProcessingException(
+            f"the output grid would have {shape}: its {outputs} rasters need up to "
+            f"{_size(need)} of disk (float32, before compression), but the Processing "
+            f"temporary folder {str(folder)!r} has {_size(free)} free; free space, set "
+            "another temporary folder (Settings > Options > Processing), or use a cell size "
+            f"of at least {cell * math.sqrt(need / max(free, 1)) * 1.01:.4g} or a smaller "
+            "extent")
+
+
+def _size(n: float) -> str:
+    """``n`` bytes in the largest unit that keeps it >= 1 (KiB ... TiB), 3 digits."""
+    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} bytes"
+
+
 def deliver_raster(src: Path, dest: Path, scratch: Path) -> None:
     """Put the engine's GeoTIFF ``src`` (and its ``.qml`` style) at ``dest``, in the format
     that ``dest``'s extension names."""

@@ -91,7 +91,10 @@ class GaussianSimulation(EngineAlgorithm):
     def validate(self, parameters, context):
         super().validate(parameters, context)
         source = self.parameterAsSource(parameters, P.INPUT, context)
-        self.check_grid(parameters, context, source.sourceCrs(), source.sourceExtent())
+        # SGS conditions every node on nodes simulated anywhere before it: the whole grid is
+        # held (not streamed)
+        self.check_grid(parameters, context, source.sourceCrs(), source.sourceExtent(),
+                        streamed=False)
 
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)

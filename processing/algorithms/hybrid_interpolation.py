@@ -120,7 +120,8 @@ class HybridInterpolation(EngineAlgorithm):
         check_threshold_outputs(self, parameters, context)
         source = self.parameterAsSource(parameters, P.INPUT, context)
         self.check_grid(parameters, context, self.working_crs(parameters, context, source),
-                        self.sample_extent(parameters, context, source), source.featureCount())
+                        self.sample_extent(parameters, context, source), source.featureCount(),
+                        streamed=False)  # run's report reads the maps back whole
 
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)

@@ -154,7 +154,9 @@ class PredictHybrid(EngineAlgorithm):
         if wants_points(parameters):
             return
         info = bundle_info(folder)
-        self.check_grid(parameters, context, bundle_crs(info), *bundle_samples(info))
+        outputs = 6 if parameters.get(P.THRESHOLD) in (None, "") else 7  # predict's layers
+        self.check_grid(parameters, context, bundle_crs(info), *bundle_samples(info),
+                        outputs=outputs)
 
     def processAlgorithm(self, parameters, context, feedback):
         folder = self.parameterAsFile(parameters, P.MODEL, context)

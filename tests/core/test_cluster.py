@@ -55,6 +55,13 @@ def test_krige_2d_on_the_cluster_equals_in_process(meuse_gpkg, tmp_path, cluster
         assert np.array_equal(a, b)
     assert (tmp_path / "a" / "kriging_estimate.qml").read_text() == (
         tmp_path / "b" / "kriging_estimate.qml").read_text()
+    # external drift: the workers read the covariate raster's window of each range themselves
+    ked = [*grid, "--covariates", meuse_gpkg.parent / "meuse_dist.tif"]
+    assert main(_krige_args(meuse_gpkg, tmp_path / "c", *ked)) == 0
+    assert main(_krige_args(meuse_gpkg, tmp_path / "d", *ked, "--scheduler", address)) == 0, \
+        capsys.readouterr().err
+    for a, b in zip(_rasters(tmp_path / "c"), _rasters(tmp_path / "d")):
+        assert np.array_equal(a, b) and np.isfinite(a).any()
 
 
 def test_krige_3d_with_a_drift_via_the_environment_variable(tmp_path, cluster, capsys,
@@ -208,3 +215,71 @@ def test_workers_starts_a_local_cluster_and_removes_it(meuse_gpkg, tmp_path, cap
     assert set(glob.glob(f"{tempfile.gettempdir()}/gcnn-rnn-dask-*")) <= before
     assert main(_krige_args(meuse_gpkg, tmp_path / "c", *grid, "--workers", "0")) == 2
     assert "--workers must be >= 1" in capsys.readouterr().err
+
+
+def _feature_arrays(fs) -> list[np.ndarray]:
+    return [fs.sequence, fs.static, fs.ok_estimate, fs.ok_variance, fs.lagrange]
+
+
+def test_leave_out_training_features_on_the_cluster_equal_in_process(cluster):
+    """5,000 samples (two tasks of leave-one-out; with drill holes, tasks of whole holes):
+    the features assembled from the workers are the floats of the in-process computation."""
+    import argparse
+
+    from distributed import get_task_stream
+
+    from gcnn_rnn.core.cluster import cluster_client
+    from gcnn_rnn.core.features import CLUSTER_MIN_SAMPLES, FeatureConfig, compute_features
+    from gcnn_rnn.core.variogram.models import parse_model
+
+    address, client = cluster
+    rng = np.random.default_rng(11)
+    n = 5000
+    assert n >= CLUSTER_MIN_SAMPLES
+    xy = rng.uniform(0, 1000, size=(n, 2))
+    y = np.sin(xy[:, 0] / 150) + np.cos(xy[:, 1] / 200) + rng.normal(0, 0.1, n)
+    cov = (xy[:, :1] / 1000) ** 2 + rng.normal(0, 0.01, (n, 1))
+    # drill holes: 100 columns of 50 samples, 1 m apart
+    holes = np.repeat(rng.uniform(0, 1000, size=(100, 2)), 50, axis=0)
+    xyz = np.column_stack([holes, np.tile(-1.0 * np.arange(50), 100)])
+    cases = [
+        (xy, parse_model("0.05 Nug + 1 Sph(300)"), None,
+         FeatureConfig(neighbours=8, kriging_neighbours=16, multiscale=True)),
+        (xyz, parse_model("0.05 Nug + 1 Exp(200)"), np.repeat(np.arange(100), 50),
+         FeatureConfig(neighbours=8, kriging_neighbours=16)),
+    ]
+    for coords, model, groups, cfg in cases:
+        kw = dict(exclude_self=True, extra=cov, extra_names=("c",), sample_extra=cov,
+                  groups=groups)
+        want = compute_features(coords, y, coords, model, cfg, **kw)
+        with cluster_client(argparse.Namespace(scheduler=address, workers=None)), \
+                get_task_stream(client) as tasks:
+            got = compute_features(coords, y, coords, model, cfg, **kw)
+        assert sum(str(t["key"]).startswith("gcnn-rnn-") for t in tasks.data) >= 2
+        assert got.static_names == want.static_names
+        assert got.sequence_names == want.sequence_names
+        for a, b in zip(_feature_arrays(got), _feature_arrays(want)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_simulate_on_the_cluster_equals_in_process(meuse_gpkg, tmp_path, cluster, capsys):
+    """40 realisations at one thread: three batches of path groups as tasks; the same seed
+    gives the same rasters as in-process."""
+    address, client = cluster
+    from distributed import get_task_stream
+
+    args = ["simulate", "--quiet", "--input", meuse_gpkg, "--layer", "meuse", "--field",
+            "zinc", "--variogram", "0.1 Nug + 0.9 Sph(900)", "--realisations", "40",
+            "--seed", "7", "--threads", "1", "--cell-size", "100", "--threshold", "500"]
+    assert main(list(map(str, [*args, "--output-dir", tmp_path / "a"]))) == 0
+    with get_task_stream(client) as tasks:
+        assert main(list(map(str, [*args, "--output-dir", tmp_path / "b",
+                                   "--scheduler", address]))) == 0, capsys.readouterr().err
+    assert sum(str(t["key"]).startswith("gcnn-rnn-") for t in tasks.data) == 3
+    for name in ("realisations.tif", "etype_mean.tif", "conditional_variance.tif",
+                 "exceedance_probability.tif"):
+        with rasterio.open(tmp_path / "a" / name) as a, rasterio.open(tmp_path / "b" / name) as b:
+            assert np.array_equal(a.read(), b.read()), name
+    a = json.loads((tmp_path / "a" / "simulation.json").read_text())["normal_scores"]
+    b = json.loads((tmp_path / "b" / "simulation.json").read_text())["normal_scores"]
+    assert a == b

@@ -92,6 +92,11 @@ def test_the_memory_guard_is_a_stripe_and_the_disk(tmp_path):
     args.extent, args.max_memory_gb = "0,0,10000000,100", 0.5  # 1e7 columns: a stripe is 24 GiB
     with pytest.raises(GridTooLargeError, match="columns"):
         grid_from_args(args, None, None, streamed=True)
+    # what is held also counts the samples: 4e6 x 160 B = 0.6 GiB
+    args.extent = "0,0,1000,1000"
+    assert grid_from_args(args, None, None, streamed=True, n_samples=10**6).n_nodes == 10**6
+    with pytest.raises(GridTooLargeError, match="4,000,000 samples"):
+        grid_from_args(args, None, None, streamed=True, n_samples=4 * 10**6)
 
 
 def test_krige_command_streams_the_floats_of_a_whole_grid_call(meuse_gpkg, tmp_path, capsys):
@@ -150,3 +155,14 @@ def test_disk_sizes_read_well_at_any_scale():
 
     assert [_size(n) for n in (5, 2048, 3.5 * 1024**2, 7450.6 * 1024**3)] == [
         "5 bytes", "2 KiB", "3.5 MiB", "7.28 TiB"]
+
+
+def test_inside_mask_repeats_the_2d_mask_on_every_level():
+    from gcnn_rnn.core.tiles import inside_mask
+
+    mask = np.array([[True, False, True], [False, True, True]])
+    grid = Grid(0.0, 2.0, 1.0, 3, 2, None, (0.0, 5.0), mask=mask)
+    assert inside_mask(Grid(0.0, 2.0, 1.0, 3, 2), 0, 6) is None
+    want = np.tile(mask.ravel(), 2)  # level 0, then level 1
+    np.testing.assert_array_equal(inside_mask(grid, 0, 12), want)
+    np.testing.assert_array_equal(inside_mask(grid, 4, 9), want[4:9])  # across the levels

@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 from qgis.core import (
     QgsApplication,
+    QgsFeature,
+    QgsGeometry,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsRectangle,
+    QgsVectorLayer,
 )
 from qgis_helpers import ENGINE_PYTHON, SAMPLE_DATA, needs_engine
 
@@ -112,15 +116,54 @@ def test_z_levels_need_3d_samples(tmp_path):
     assert not ok and "2D" in message
 
 
-def test_grid_memory_uses_the_engines_64_bytes_per_node(tmp_path):
-    # Meuse's box is 2785 m x 3897 m: at 0.5 m that is 43 M nodes, 2.6 GiB at 64 B/node (the
-    # measured peak of kriging; it fitted at the old 24 B/node); 0.6 m is 30 M nodes, 1.8 GiB.
+def test_a_streamed_grid_is_refused_only_when_too_wide_or_for_disk(tmp_path):
+    # Meuse's box is 2785 m x 3897 m. At 0.5 m that is 43 M nodes: 2.6 GiB if held whole (64
+    # B/node), but kriging streams its 2 rasters: 5,571 columns x 2 stripes x 256 rows x 5 B
+    # each, 28 MiB held at once, and 0.32 GiB of float32 on disk. Accepted.
     ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=0.5))
-    assert not ok and "cell size of at least" in message
-    suggested = float(message.split("cell size of at least ")[1].split()[0])
-    assert 0.57 < suggested < 0.58
-    ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=0.6))
     assert ok, message
+    # A grid 1e7 columns wide: its stripes alone need 2 x 2 x 256 x 1e7 x 5 B = 48 GiB.
+    ok, message = check("ordinarykriging", krige_params(
+        tmp_path, CELL_SIZE=1, EXTENT="0,10000000,0,100 [EPSG:28992]"))
+    assert not ok and "10,000,000 columns wide" in message and "47.7 GiB" in message
+    # the columns scale as 1 / cell size: 48 GiB -> 2 GiB at about 24 m
+    suggested = float(message.split("cell size of at least ")[1].split()[0])
+    assert 23.8 < suggested < 24.2, message
+    # Narrow (10,000 columns: 98 MiB of stripes) but 1e9 rows: 1e13 nodes, refused for disk
+    # only, with the size its 2 float32 rasters need (8e13 B = 72.8 TiB).
+    ok, message = check("ordinarykriging", krige_params(
+        tmp_path, CELL_SIZE=0.1, EXTENT="0,1000,0,100000000 [EPSG:28992]"))
+    assert not ok and "need up to 72.8 TiB of disk" in message, message
+    assert "cell size of at least" in message
+    assert "GiB, over the limit" not in message
+    # The plugin's own MASK step reads whole rasters (8 B/node): 0.2 m is 271 M nodes, 2.0 GiB.
+    mask = QgsVectorLayer("Polygon?crs=EPSG:28992", "mask", "memory")
+    f = QgsFeature()
+    f.setGeometry(QgsGeometry.fromRect(QgsRectangle(178500, 329500, 180000, 334000)))
+    mask.dataProvider().addFeatures([f])
+    ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=0.2, MASK=mask))
+    assert not ok and "MASK" in message and "cell size of at least" in message, message
+    ok, message = check("ordinarykriging", krige_params(tmp_path, CELL_SIZE=0.2))
+    assert ok, message
+
+
+def test_a_whole_grid_uses_the_engines_64_bytes_per_node(tmp_path):
+    # Simulation (SGS) and the hybrid interpolation's report hold the whole grid: 0.5 m on
+    # Meuse is 43 M nodes, 2.6 GiB at 64 B/node (the measured peak of kriging a whole grid);
+    # 0.6 m is 30 M nodes, 1.8 GiB.
+    from gcnn_rnn.processing.constants import SIMULATION_RASTERS
+
+    simulation = {"INPUT": MEUSE, "FIELD": "zinc",
+                  **{k: str(tmp_path / v[0]) for k, v in SIMULATION_RASTERS.items()
+                     if k != "EXCEEDANCE"}}
+    for alg_id, params in (("gaussiansimulation", simulation),
+                           ("hybridinterpolation", hybrid_params(tmp_path))):
+        ok, message = check(alg_id, {**params, "CELL_SIZE": 0.5})
+        assert not ok and "cell size of at least" in message, (alg_id, message)
+        suggested = float(message.split("cell size of at least ")[1].split()[0])
+        assert 0.57 < suggested < 0.58
+        ok, message = check(alg_id, {**params, "CELL_SIZE": 0.6})
+        assert ok, (alg_id, message)
 
 
 def test_every_help_says_which_numeric_outputs_it_returns():

@@ -171,10 +171,10 @@ def test_python_39_compiles_the_plugin_and_runs_its_pure_modules(tmp_path):
     assert proc.stdout.startswith("0.05 Nug + 0.4 Sph(300) + 0.2 Mat(900, nu=1.5)")
 
 
-def _engine_constant(name: str) -> int:
-    text = (REPO / "core" / "grid.py").read_text(encoding="utf-8")
+def _engine_constant(name: str, module: str = "grid.py") -> int:
+    text = (REPO / "core" / module).read_text(encoding="utf-8")
     match = re.search(rf"^{name}\s*=\s*(.+?)\s*(#.*)?$", text, re.MULTILINE)
-    assert match, f"{name} not found in core/grid.py"
+    assert match, f"{name} not found in core/{module}"
     value = eval(match.group(1), {"__builtins__": {}})  # a plain arithmetic literal
     assert isinstance(value, int)
     return value
@@ -185,3 +185,8 @@ def test_grid_memory_constants_equal_the_engines():
 
     assert constants.BYTES_PER_NODE == _engine_constant("BYTES_PER_NODE")
     assert constants.MAX_GRID_BYTES == _engine_constant("DEFAULT_MAX_BYTES")
+    # the streamed grid's check (what is held at once, and the disk)
+    assert constants.STRIPE_ROWS == _engine_constant("BLOCK", "tiles.py")
+    for name in ("STRIPE_BYTES_PER_CELL", "STRIPES_HELD", "BYTES_PER_SAMPLE",
+                 "DISK_BYTES_PER_NODE"):
+        assert getattr(constants, name) == _engine_constant(name, "tiles.py"), name

@@ -188,3 +188,19 @@ def test_config_round_trip():
     assert KrigingConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(InputDataError, match="unknown kriging option"):
         KrigingConfig.from_dict({"nmax": 3})
+
+
+def test_a_self_index_leave_out_is_never_re_solved_with_its_own_sample(rng):
+    """A Gaussian model without nugget makes the stability layer re-check every target. A
+    target left out by ``self_index`` must keep its leave-out estimate (that of
+    ``exclude_self``), never be re-solved from all samples, its own value included."""
+    coords = rng.uniform(0, 100, size=(80, 2))
+    values = np.sin(coords[:, 0] / 20) + rng.normal(0, 0.3, 80)
+    model = VariogramModel([Structure("gau", 1.0, 40.0)])
+    cfg = KrigingConfig(neighbours=12)
+    loo = krige(coords, values, coords, model, cfg, exclude_self=True)
+    part = np.arange(10, 50)
+    got = krige(coords, values, coords[part], model, cfg, self_index=part)
+    np.testing.assert_array_equal(got.estimate, loo.estimate[part])
+    np.testing.assert_array_equal(got.variance, loo.variance[part])
+    assert not np.allclose(got.estimate, values[part])  # not the samples' own values

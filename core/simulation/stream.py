@@ -1,0 +1,130 @@
+"""``simulate`` in bounded output memory: realisations written as their batch finishes, the
+summaries (E-type mean, conditional variance, exceedance probability) computed stripe by
+stripe from the written realisations.
+
+SGS itself is sequential along each realisation's random path and conditions every node on
+nodes simulated anywhere before it, so one batch of realisations (:meth:`SGSJob.batches`)
+and the per-node search structures are held for the whole grid; what no longer grows is the
+number of realisations held (before: all of them, as float32, plus float64 copies while
+writing). Batches run in-process or as tasks on a Dask cluster, in any order, with the same
+floats (a realisation depends only on the seed and its number).
+
+The summaries are the numpy reductions of :class:`~.sgs.SimulationResult` over the
+realisation axis, applied to each stripe of 256 rows: the same operations per node, so the
+same floats as over the whole array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..grid import Grid
+from ..progress import ProgressFn, StopFn, check_cancel
+
+
+@dataclass
+class StreamedSimulation:
+    """What the ``simulate`` summary needs."""
+
+    score_mean: np.ndarray
+    score_var: np.ndarray
+    etype_range: list[float] | None
+
+
+def _stack_grid(grid: Grid, n_bands: int) -> Grid:
+    """``grid`` with ``n_bands`` "levels": the bands of every realisation, level-major."""
+    return Grid(grid.xmin, grid.ymax, grid.cell_size, grid.ncols, grid.nrows, grid.crs,
+                tuple(float(b) for b in range(n_bands)), mask=grid.mask)
+
+
+def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Path, str, str]],
+                        band_names: list[str], threshold: float | None = None, client=None,
+                        progress: ProgressFn | None = None,
+                        should_stop: StopFn | None = None) -> StreamedSimulation:
+    """Simulate ``job`` (:class:`~.sgs.SGSJob`) on ``grid`` into the rasters ``files``
+    (``realisations``, ``etype_mean``, ``conditional_variance`` and, with ``threshold``,
+    ``exceedance_probability``: name → (path, kind, description)).
+
+    All or nothing: every file is written under a temporary name and renamed only when all
+    are complete and verified.
+    """
+    from ..tiles import BLOCK, RasterStreamWriter, all_or_nothing, streaming_env
+
+    n_real = job.realisations
+    nz = len(grid.z_levels) if grid.z_levels else 1
+    per_real = grid.n_nodes  # nodes of one realisation (all its levels), in raster order
+    writers: dict[str, RasterStreamWriter] = {}
+    score_mean = np.full(n_real, np.nan)
+    score_var = np.full(n_real, np.nan)
+    batches = job.batches(threads)
+    total = n_real * max(job.free.size, 1)
+    done = [0]
+
+    def step(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(0.9 * done[0] / total, "simulating")
+
+    paths = {k: p for k, (p, _, _) in files.items()}
+    with all_or_nothing(paths, writers) as tmp, streaming_env():
+        path, kind, desc = files["realisations"]
+        writers["realisations"] = RasterStreamWriter(
+            tmp["realisations"], _stack_grid(grid, n_real * nz), desc, kind,
+            qml_path=path.with_suffix(".qml"), band_descriptions=band_names)
+        if client is None:
+            results = ((b, job.run(*b, step, should_stop)) for b in batches)
+        else:
+            from ..cluster import map_unordered
+
+            results = map_unordered(client, job, batches, should_stop)
+        for i, ((r0, r1), (real, s_mean, s_var)) in enumerate(results):
+            score_mean[r0:r1], score_var[r0:r1] = s_mean, s_var
+            for r in range(r0, r1):
+                writers["realisations"].write(r * per_real, real[r - r0])
+            del real
+            check_cancel(should_stop)
+            if client is not None and progress is not None:
+                progress(0.9 * (i + 1) / len(batches), "simulating")
+        summaries = [k for k in ("etype_mean", "conditional_variance",
+                                 "exceedance_probability") if k in files]
+        for name in summaries:
+            path, kind, desc = files[name]
+            writers[name] = RasterStreamWriter(tmp[name], grid, desc, kind,
+                                               qml_path=path.with_suffix(".qml"))
+        writers["realisations"].close()
+        writers["realisations"].verify()
+        _summarise(tmp["realisations"], grid, n_real, nz, BLOCK, threshold, writers,
+                   should_stop)
+        ranges = {k: writers[k].close()["range"] for k in summaries}
+        for name in summaries:
+            writers[name].verify()
+    return StreamedSimulation(score_mean, score_var, ranges.get("etype_mean"))
+
+
+def _summarise(path: Path, grid: Grid, n_real: int, nz: int, rows_per: int,
+               threshold: float | None, writers: dict, should_stop: StopFn | None) -> None:
+    """E-type mean, conditional variance and exceedance probability, stripe by stripe of
+    the written realisations (the reductions of :class:`~.sgs.SimulationResult`)."""
+    import rasterio
+    from rasterio.windows import Window
+
+    per_level = grid.nrows * grid.ncols
+    with rasterio.open(path) as ds:
+        for level in range(nz):
+            bands = [r * nz + level + 1 for r in range(n_real)]
+            for r0 in range(0, grid.nrows, rows_per):
+                check_cancel(should_stop)
+                rows = min(rows_per, grid.nrows - r0)
+                real = ds.read(bands, window=Window(0, r0, grid.ncols, rows), masked=True)
+                real = real.filled(np.nan).reshape(n_real, -1)
+                start = level * per_level + r0 * grid.ncols
+                writers["etype_mean"].write(start, real.mean(axis=0, dtype=np.float64))
+                writers["conditional_variance"].write(start,
+                                                      real.var(axis=0, dtype=np.float64))
+                if "exceedance_probability" in writers:
+                    prob = (real > threshold).mean(axis=0, dtype=np.float64)
+                    writers["exceedance_probability"].write(
+                        start, np.where(np.isnan(real[0]), np.nan, prob))
