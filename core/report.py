@@ -204,7 +204,10 @@ def _section_training(t: dict) -> str:
     base = (t.get("metrics") or {}).get("base")
     if base:
         scores = ", ".join(f"{k.upper()} {_fmt(v)}" for k, v in (base.get("loo_rmse") or {}).items())
-        out.append(f"<p><b>Classical base:</b> {html.escape(str(base.get('label', 'OK')))} — the "
+        label = str(base.get("label", "OK"))
+        if base.get("name") == "ked" and base.get("drift"):
+            label += " in " + ", ".join(str(t) for t in base["drift"])
+        out.append(f"<p><b>Classical base:</b> {html.escape(label)} — the "
                    f"network learns its residual (leave-one-out RMSE on the training samples, "
                    f"transformed units: {scores}).</p>")
     gate = (t.get("metrics") or {}).get("gate")

@@ -315,7 +315,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         from .base import drift_design, drift_part_loo, ked_at_samples, with_base
 
         b = self.base_
-        drift = extra[:, :b.n_drift]
+        drift = b.drift_columns(extra)
         k = self._ked_neighbours()
         est1, var1 = ked_at_samples(coords[kept], yt[kept], drift[kept], b.model, k,
                                     None if groups is None else groups[kept])
@@ -556,10 +556,10 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         from .base import drift_design, with_base
 
         b = self.base_
-        f_t = extra[:, :b.n_drift]
+        f_t = b.drift_columns(extra)
         ok = np.isfinite(f_t).all(axis=1)
         f_t = np.where(ok[:, None], f_t, 0.0)
-        res = krige_external_drift(self.coords_, self.values_t_, self.sample_extra_[:, :b.n_drift],
+        res = krige_external_drift(self.coords_, self.values_t_, b.drift_columns(self.sample_extra_),
                                    coords, f_t, b.model, neighbours=self._ked_neighbours())
         est = np.where(ok, res.estimate, np.nan)
         var = np.where(ok, res.variance, np.nan)
