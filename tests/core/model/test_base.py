@@ -59,6 +59,12 @@ def _curved(shape: str, seed: int, n: int = 650):
     return coords, r.values - 3.0 * g, c[:, None]
 
 
+def _held_out(coords, y, drift, model, tr, te) -> float:
+    r = krige_external_drift(coords[tr], y[tr], drift[tr], coords[te], drift[te], model,
+                             neighbours=16)
+    return float(np.sqrt(np.mean((r.estimate - y[te]) ** 2)))
+
+
 @pytest.mark.parametrize("shape", ["sqrt", "identity"])
 def test_the_chosen_drift_shape_predicts_held_out_samples_better(shape):
     """Trained on 150 samples, judged on 500 others of the same field: with a drift in
@@ -88,13 +94,9 @@ def test_the_chosen_drift_shape_predicts_held_out_samples_better(shape):
         ref, _ = ked_at_samples(coords[tr], y[tr], shaped[tr], base.model, 16)
         np.testing.assert_allclose(est, ref, rtol=1e-12)
 
-        def held_out(drift, model):
-            r = krige_external_drift(coords[tr], y[tr], drift[tr], coords[te], drift[te],
-                                     model, neighbours=16)
-            return float(np.sqrt(np.mean((r.estimate - y[te]) ** 2)))
-
-        chosen = held_out(shaped, base.model)
-        as_given = held_out(f, _ked_loo(coords[tr], y[tr], f[tr], 16, "cv", None)[1])
+        chosen = _held_out(coords, y, shaped, base.model, tr, te)
+        as_given = _held_out(coords, y, f, _ked_loo(coords[tr], y[tr], f[tr], 16, "cv", None)[1],
+                             tr, te)
         if shape == "sqrt":
             assert chosen < as_given, (seed, base.shapes)
         else:
