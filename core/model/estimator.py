@@ -146,8 +146,8 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
     stack : bool
         Scale the network's correction of kriging by the factor that best fits the
         out-of-fold residuals (least squares, clipped to [0, 1.5]); 1 = as trained, 0 = OK.
-        Off by default: on Meuse it shrank the (averaged) correction too much. Ignored when
-        ``gate`` is on.
+        Off by default: on Meuse it shrank the (averaged) correction too much. Needs
+        ``gate=False`` (both set the correction's weight; ``fit`` refuses the pair).
     gate : bool
         The do-no-harm gate (default on, :mod:`.gate`): keep the share of the network's
         correction (a weight in [0, 1]) that lowers the cross-validated error of the
@@ -230,7 +230,9 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             cover the samples or are in another CRS, missing co-fields.
         """
         from ..transforms import fit_transform
+        from .gate import check_stack
 
+        check_stack(bool(self.stack), bool(self.gate))
         coords = np.ascontiguousarray(np.asarray(X, dtype=float))
         values = np.asarray(y, dtype=float).ravel()
         _check_training_data(coords, values, int(self.neighbours))
