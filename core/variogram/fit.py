@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..errors import InputDataError, UnknownModelError
-from .empirical import EmpiricalVariogram, empirical_variogram
+from .empirical import EmpiricalVariogram, directional_variograms, empirical_variogram
 from .models import MODELS, Anisotropy, Structure, VariogramModel, model_class, parse_model
 
 logger = logging.getLogger(__name__)
@@ -704,10 +704,10 @@ def fit_vertical_anisotropy(
     z_extent = float(np.ptp(c[:, 2]))
     if z_extent <= 0:
         return None
-    horizontal = _pool([
-        empirical_variogram(c, v, direction=az, dip=0.0, tolerance=_CONE_TOLERANCE)
-        for az in _HORIZONTAL_AZIMUTHS
-    ])
+    # the six horizontal cones from one pass over the pairs (the vertical one has its own
+    # cutoff: a second pass)
+    horizontal = _pool(directional_variograms(c, v, _HORIZONTAL_AZIMUTHS, dip=0.0,
+                                              tolerance=_CONE_TOLERANCE))
     vertical = empirical_variogram(c, v, direction=0.0, dip=90.0, tolerance=_CONE_TOLERANCE,
                                    cutoff=z_extent / 2.0)
     if not (_enough(horizontal) and _enough(vertical)):
