@@ -10,7 +10,7 @@ than the sse choice (leave-one-out RMSE of each, by the engine).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_variogram_selection.py [--sizes 155,1000,3000,10000]
+    .venv/bin/python benchmarks/bench_variogram_selection.py [--sizes 155,1000,3000,10000,100000]
 """
 
 from __future__ import annotations
