@@ -199,11 +199,18 @@ def _ratio(a, b):
         return None
 
 
+def _base_key(key: str) -> str:
+    """``ok`` -> ``OK``; ``ked:sqrt(covariate 1)`` -> ``KED in sqrt(covariate 1)``."""
+    name, _, shape = str(key).partition(":")
+    return f"{name.upper()} in {shape}" if shape else name.upper()
+
+
 def _section_training(t: dict) -> str:
     out = ["<h2>Training</h2>"]
     base = (t.get("metrics") or {}).get("base")
     if base:
-        scores = ", ".join(f"{k.upper()} {_fmt(v)}" for k, v in (base.get("loo_rmse") or {}).items())
+        scores = ", ".join(f"{_base_key(k)} {_fmt(v)}"
+                           for k, v in (base.get("loo_rmse") or {}).items())
         label = str(base.get("label", "OK"))
         if base.get("name") == "ked" and base.get("drift"):
             label += " in " + ", ".join(str(t) for t in base["drift"])
