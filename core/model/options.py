@@ -89,7 +89,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     _add(g, parser, "--base", choices=("auto", "ok", "ked"), default=DEFAULTS["base"],
          help="the classical predictor the network corrects: ordinary kriging, kriging with "
               "an external drift in the --covariates, or auto (default: KED when covariates "
-              "are given and its leave-one-out error on the training data is clearly lower)")
+              "are given and its leave-one-out error on the training data is clearly lower; "
+              "its drift in each non-negative covariate as given, or its sqrt or log when "
+              "that is clearly better)")
     _add(g, parser, "--gate", action=argparse.BooleanOptionalAction, default=True,
          help="do-no-harm gate (default on): keep only the share of the network's "
               "correction that lowers the inner cross-validation error; none when it does "
