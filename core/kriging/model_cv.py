@@ -89,10 +89,14 @@ class CandidateCV:
     drift : ndarray, shape (n, p), optional
         External drift covariates at the samples: kriging with an external drift instead of
         ordinary kriging (the constant term is added here).
+    max_targets : int, optional
+        Score at most this many held-out samples (a seeded subset above it; default
+        :data:`MAX_TARGETS`); pass ``n`` for predictions at every sample.
     """
 
     def __init__(self, coords: np.ndarray, values: np.ndarray, neighbours: int = 32, *,
-                 max_loo: int = MAX_LOO, seed: int = 0, drift: np.ndarray | None = None) -> None:
+                 max_loo: int = MAX_LOO, seed: int = 0, drift: np.ndarray | None = None,
+                 max_targets: int | None = None) -> None:
         self.coords = np.asarray(coords, dtype=float)
         self.values = np.asarray(values, dtype=float).ravel()
         n = self.values.size
@@ -111,11 +115,12 @@ class CandidateCV:
         self.k = n_train if neighbours == 0 else min(int(neighbours), n_train)
         self.global_loo = self.loo and self.k == n - 1
         # the scored samples: all, or a seeded subset (Dubrule's form gives all at once)
-        if n <= MAX_TARGETS or self.global_loo:
+        max_targets = MAX_TARGETS if max_targets is None else int(max_targets)
+        if n <= max_targets or self.global_loo:
             self.targets = np.arange(n)
         else:
-            self.targets = np.sort(rng.permutation(n)[:MAX_TARGETS])
-            self.scheme += f", {MAX_TARGETS} of {n} samples"
+            self.targets = np.sort(rng.permutation(n)[:max_targets])
+            self.scheme += f", {max_targets} of {n} samples"
         # rows of ``targets`` per round: the race's first round, then the rest
         m = self.targets.size
         if self.global_loo or m < 2 * RACE_TARGETS:

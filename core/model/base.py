@@ -172,7 +172,8 @@ def ked_at_samples(coords, values, drift, model, neighbours: int,
     if groups is None:
         from ..kriging.model_cv import CandidateCV
 
-        cv = CandidateCV(coords, values, neighbours, max_loo=len(values), drift=drift)
+        cv = CandidateCV(coords, values, neighbours, max_loo=len(values), drift=drift,
+                         max_targets=len(values))
         return cv.predictions(model)
     from ..kriging.drift import krige_external_drift
 

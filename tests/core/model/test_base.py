@@ -152,6 +152,19 @@ def test_ked_at_the_samples_is_leave_one_out_kriging_with_external_drift(k):
     np.testing.assert_allclose(est_g[6:8], ref.estimate, rtol=1e-10)
 
 
+def test_ked_at_the_samples_covers_every_sample_above_the_scorers_subset(monkeypatch):
+    import gcnn_rnn.core.kriging.model_cv as mcv
+
+    monkeypatch.setattr(mcv, "MAX_TARGETS", 50)  # the selection's subset; not for the base
+    coords, y, f = _data(3.0, seed=2, n=70)
+    model = parse_model("0.05 Nug + 0.5 Exp(200)")
+    est, var = ked_at_samples(coords, y, f, model, 12)
+    assert est.shape == var.shape == (70,)
+    ref = krige_external_drift(coords[1:], y[1:], f[1:], coords[:1], f[:1], model,
+                               neighbours=12)
+    assert est[0] == pytest.approx(ref.estimate[0], rel=1e-10)
+
+
 def test_a_samples_own_value_never_reaches_its_base_features():
     coords, y, f = _data(3.0, seed=1, n=60)
     model = parse_model("0.05 Nug + 0.5 Exp(200)")
