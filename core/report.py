@@ -131,7 +131,9 @@ def _candidates_table(fit: dict) -> str:
     rule = ("lowest kriging cross-validation RMSE (ties: MSDR closest to 1, then SSE)"
             if fit.get("selected_by") == "cv" else "lowest weighted SSE")
     rows = [[c.get("text"), c.get("sse"), c.get("cv_rmse"), c.get("msdr"),
-             "selected" if c.get("text") == fit.get("selected") else ""] for c in cands]
+             "selected" if c.get("text") == fit.get("selected")
+             else f"dropped early ({c.get('cv_scheme')})" if c.get("cv_complete") is False
+             else ""] for c in cands]
     return (f"<p>Candidates, selected by {html.escape(rule)}:</p>"
             + _table(["model", "weighted SSE", "CV RMSE", "MSDR", ""], rows))
 
