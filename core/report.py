@@ -131,7 +131,9 @@ def _candidates_table(fit: dict) -> str:
     rule = ("lowest kriging cross-validation RMSE (ties: MSDR closest to 1, then SSE)"
             if fit.get("selected_by") == "cv" else "lowest weighted SSE")
     rows = [[c.get("text"), c.get("sse"), c.get("cv_rmse"), c.get("msdr"),
-             "selected" if c.get("text") == fit.get("selected") else ""] for c in cands]
+             "selected" if c.get("text") == fit.get("selected")
+             else f"dropped early ({c.get('cv_scheme')})" if c.get("cv_complete") is False
+             else ""] for c in cands]
     return (f"<p>Candidates, selected by {html.escape(rule)}:</p>"
             + _table(["model", "weighted SSE", "CV RMSE", "MSDR", ""], rows))
 
@@ -199,12 +201,22 @@ def _ratio(a, b):
         return None
 
 
+def _base_key(key: str) -> str:
+    """``ok`` -> ``OK``; ``ked:sqrt(covariate 1)`` -> ``KED in sqrt(covariate 1)``."""
+    name, _, shape = str(key).partition(":")
+    return f"{name.upper()} in {shape}" if shape else name.upper()
+
+
 def _section_training(t: dict) -> str:
     out = ["<h2>Training</h2>"]
     base = (t.get("metrics") or {}).get("base")
     if base:
-        scores = ", ".join(f"{k.upper()} {_fmt(v)}" for k, v in (base.get("loo_rmse") or {}).items())
-        out.append(f"<p><b>Classical base:</b> {html.escape(str(base.get('label', 'OK')))} — the "
+        scores = ", ".join(f"{_base_key(k)} {_fmt(v)}"
+                           for k, v in (base.get("loo_rmse") or {}).items())
+        label = str(base.get("label", "OK"))
+        if base.get("name") == "ked" and base.get("drift"):
+            label += " in " + ", ".join(str(t) for t in base["drift"])
+        out.append(f"<p><b>Classical base:</b> {html.escape(label)} — the "
                    f"network learns its residual (leave-one-out RMSE on the training samples, "
                    f"transformed units: {scores}).</p>")
     gate = (t.get("metrics") or {}).get("gate")

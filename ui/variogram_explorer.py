@@ -88,6 +88,8 @@ def candidates_text(fit: dict) -> str:
     lines = [f"Candidates (selected by {fit.get('selected_by', 'sse')}):"]
     for c in cands:
         mark = "  <- selected" if c.get("text") == fit.get("selected") else ""
+        if c.get("cv_complete") is False:  # raced out: its CV RMSE is from a first round
+            mark = "  (dropped early: {})".format(c.get("cv_scheme"))
         lines.append(f"{c.get('text', '?')}: SSE {num(c.get('sse'))}, CV RMSE "
                      f"{num(c.get('cv_rmse', c.get('loo_rmse')))}, MSDR {num(c.get('msdr'))}"
                      f"{mark}")

@@ -11,7 +11,16 @@ search of every held-out sample and the distances inside each neighbourhood. Eac
 then costs one batched solve of the ordinary kriging systems (numpy), far cheaper than a
 kriging run. The scheme is leave-one-out up to :data:`MAX_LOO` samples and K-fold above
 (random folds from a fixed seed). With a global neighbourhood, leave-one-out uses the closed
-form of Dubrule (1983) on the inverse of the one global system. With ``drift`` columns the
+form of Dubrule (1983) on the inverse of the one global system.
+
+Large data sets are scored on a seeded subset: above :data:`MAX_TARGETS` samples only that
+many held-out samples (drawn once, the same for every candidate, so the comparison is paired)
+are predicted, each from its full neighbourhood among the others (leave-one-out) or among the
+other folds (K-fold). Several candidates are raced (:meth:`CandidateCV.race`): all are scored
+on the first :data:`RACE_TARGETS` of those samples, and a candidate whose squared errors there
+are significantly larger than the best one's (paired test, :data:`RACE_Z` standard errors, and
+at least :data:`RACE_MARGIN` higher RMSE) is dropped; only the others are scored on the rest.
+A dropped candidate keeps its partial score, marked as such, and is never selected. With ``drift`` columns the
 systems are those of kriging with an external drift (:mod:`.drift`, the same neighbourhoods),
 which gives leave-one-out KED at every sample in one pass (:meth:`CandidateCV.predictions`).
 
@@ -33,8 +42,17 @@ from .api import bounding_corners, covariance_shift
 MAX_LOO = 3000
 #: Folds of the K-fold scheme (large data sets).
 K_FOLDS = 10
-#: Held-out samples scored by the K-fold scheme (a random subset; bounds time and memory).
-MAX_TARGETS = 5000
+#: Held-out samples scored at most (a seeded random subset above it, in both schemes; bounds
+#: time and memory, and the candidates are compared on the same samples).
+MAX_TARGETS = 2000
+#: Samples of the first round of :meth:`CandidateCV.race` (racing only with at least twice
+#: as many scored samples).
+RACE_TARGETS = 500
+#: A candidate is dropped after the first round when its mean squared error exceeds the best
+#: one's by more than this many standard errors of the paired difference...
+RACE_Z = 3.0
+#: ... and its RMSE there is more than this fraction above the best one's.
+RACE_MARGIN = 0.01
 #: Neighbours of the K-fold scheme with a global neighbourhood (a full system per held-out
 #: sample of thousands of samples is not affordable; the nearest ones carry the weight).
 GLOBAL_KFOLD_NEIGHBOURS = 128
@@ -48,8 +66,9 @@ class CVScore:
 
     rmse: float
     msdr: float
-    scheme: str  # "loo" or "10-fold"
+    scheme: str  # "loo" or "10-fold" (", N of M samples" when scored on a subset)
     n: int
+    complete: bool = True  # False: dropped by the race after its first round
 
 
 class CandidateCV:
@@ -70,10 +89,14 @@ class CandidateCV:
     drift : ndarray, shape (n, p), optional
         External drift covariates at the samples: kriging with an external drift instead of
         ordinary kriging (the constant term is added here).
+    max_targets : int, optional
+        Score at most this many held-out samples (a seeded subset above it; default
+        :data:`MAX_TARGETS`); pass ``n`` for predictions at every sample.
     """
 
     def __init__(self, coords: np.ndarray, values: np.ndarray, neighbours: int = 32, *,
-                 max_loo: int = MAX_LOO, seed: int = 0, drift: np.ndarray | None = None) -> None:
+                 max_loo: int = MAX_LOO, seed: int = 0, drift: np.ndarray | None = None,
+                 max_targets: int | None = None) -> None:
         self.coords = np.asarray(coords, dtype=float)
         self.values = np.asarray(values, dtype=float).ravel()
         n = self.values.size
@@ -85,17 +108,26 @@ class CandidateCV:
         self.loo = n <= max_loo
         self.scheme = "loo" if self.loo else f"{K_FOLDS}-fold"
         rng = np.random.default_rng(seed)
-        if self.loo:
-            self.folds = np.arange(n)
-            self.targets = np.arange(n)
-        else:
-            self.folds = rng.permutation(n) % K_FOLDS
-            self.targets = np.sort(rng.permutation(n)[:MAX_TARGETS])
+        self.folds = np.arange(n) if self.loo else rng.permutation(n) % K_FOLDS
         n_train = n - 1 if self.loo else int(n - np.bincount(self.folds).max())
         if neighbours == 0 and not self.loo:
             neighbours = GLOBAL_KFOLD_NEIGHBOURS
         self.k = n_train if neighbours == 0 else min(int(neighbours), n_train)
         self.global_loo = self.loo and self.k == n - 1
+        # the scored samples: all, or a seeded subset (Dubrule's form gives all at once)
+        max_targets = MAX_TARGETS if max_targets is None else int(max_targets)
+        if n <= max_targets or self.global_loo:
+            self.targets = np.arange(n)
+        else:
+            self.targets = np.sort(rng.permutation(n)[:max_targets])
+            self.scheme += f", {max_targets} of {n} samples"
+        # rows of ``targets`` per round: the race's first round, then the rest
+        m = self.targets.size
+        if self.global_loo or m < 2 * RACE_TARGETS:
+            self._parts = [np.arange(m)]
+        else:
+            first = np.sort(rng.permutation(m)[:RACE_TARGETS])
+            self._parts = [first, np.setdiff1d(np.arange(m), first)]
         self.corners = bounding_corners(self.coords)
         # centring changes nothing (the constant is a drift term) but keeps sums well scaled
         self.z = self.values - float(np.mean(self.values))
@@ -106,25 +138,21 @@ class CandidateCV:
         if self.k < self.f.shape[1] + 1:
             raise InputDataError(f"kriging with {f.shape[1]} drift term(s) needs at least "
                                  f"{f.shape[1] + 2} neighbours, not {self.k}")
-        self._cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ neighbourhoods
-    def _neighbourhoods(self, model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The model-free part, shared by every model with the same anisotropy:
-        ``(nbr (m, k), pair_dist (p,), tri_pairs (m, k(k-1)/2), target_pairs (m, k))``.
-
-        Neighbourhoods of nearby samples overlap, so the sample pairs inside them (and
-        between each held-out sample and its neighbours) repeat many times: each distinct
-        pair's reduced distance is stored once (``pair_dist``) and the systems index it, so a
-        candidate evaluates its semivariogram once per distinct pair.
-        """
-        key = repr(model.anisotropy)
+    def _neighbourhoods(self, model, part: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model-free part of round ``part``, shared by every model with the same
+        anisotropy: ``(nbr (m, k), pair_dist (m, k(k-1)/2), target_dist (m, k))``, the
+        neighbours of each held-out sample, the reduced distances between them (upper
+        triangle) and to the held-out sample."""
+        key = (repr(model.anisotropy), part)
         if key in self._cache:
             return self._cache[key]
         red = model.reduce(self.coords)
-        k, tg, n = self.k, self.targets, self.n
+        k, tg = self.k, self.targets[self._parts[part]]
         if self.loo:
-            nbr = _loo_neighbours(red, k)
+            nbr = _loo_neighbours(red, k, tg)
         else:
             nbr = np.empty((tg.size, k), dtype=np.int64)
             fold_of = self.folds[tg]
@@ -134,60 +162,100 @@ class CandidateCV:
                 _, idx = cKDTree(red[train]).query(red[tg[rows]], k=k)
                 nbr[rows] = train[np.asarray(idx).reshape(rows.size, k)]
         iu, ju = np.triu_indices(k, 1)
-        a, b = nbr[:, iu], nbr[:, ju]
-        tri = np.minimum(a, b) * n + np.maximum(a, b)
-        tgt = np.minimum(nbr, tg[:, None]) * n + np.maximum(nbr, tg[:, None])
-        codes, inv = np.unique(np.concatenate([tri.ravel(), tgt.ravel()]), return_inverse=True)
-        inv = inv.ravel().astype(np.int32 if codes.size < 2**31 - 1 else np.int64)
-        lo, hi = codes // n, codes % n
-        # the distinct pairs' distances, then 0 (the diagonal) as the last entry
-        pair_dist = np.append(np.sqrt(((red[lo] - red[hi]) ** 2).sum(-1)), 0.0)
-        split = tri.size
-        # each system's (k, k) block as indices into pair_dist: one gather per candidate
-        block = np.full((tg.size, k, k), codes.size, dtype=inv.dtype)
-        block[:, iu, ju] = inv[:split].reshape(tri.shape)
-        block[:, ju, iu] = block[:, iu, ju]
-        self._cache[key] = (nbr, pair_dist, block, inv[split:].reshape(tgt.shape))
+        pn = red[nbr]  # (m, k, d)
+        pair_dist = np.sqrt(((pn[:, iu] - pn[:, ju]) ** 2).sum(-1))
+        target_dist = np.sqrt(((pn - red[tg][:, None, :]) ** 2).sum(-1))
+        self._cache[key] = (nbr, pair_dist, target_dist)
         return self._cache[key]
 
     # ------------------------------------------------------------------ scoring
     def predictions(self, model) -> tuple[np.ndarray, np.ndarray]:
         """Cross-validation estimates and kriging variances at the scored samples
-        (``targets``; all samples with leave-one-out), in the units of ``values``."""
-        err, var = self._global_loo(model) if self.global_loo else self._local(model)
+        (``targets``; all samples up to :data:`MAX_TARGETS`), in the units of ``values``."""
+        err, var = self._errors(model)
         return self.values[self.targets] + err, var
+
+    def _errors(self, model) -> tuple[np.ndarray, np.ndarray]:
+        """Errors and variances at every scored sample, in ``targets`` order."""
+        if self.global_loo:
+            return self._global_loo(model)
+        err, var = np.empty(self.targets.size), np.empty(self.targets.size)
+        for p, rows in enumerate(self._parts):
+            err[rows], var[rows] = self._local(model, p)
+        return err, var
 
     def __call__(self, model) -> CVScore:
         """Cross-validation RMSE and MSDR of kriging with ``model``."""
-        if self.global_loo:
-            err, var = self._global_loo(model)
-        else:
-            err, var = self._local(model)
+        return self._score(*self._errors(model), self.scheme)
+
+    def race(self, models, eligible=None) -> list[CVScore]:
+        """Scores of several models, raced (see module doc): every model is scored on the
+        first round of samples; one significantly worse there than the best of the
+        ``eligible`` ones (default: all) is dropped with that partial score
+        (``complete=False``); the others are scored on every sample, as by ``self(model)``."""
+        models = list(models)
+        if len(self._parts) == 1 or len(models) < 2:
+            return [self(m) for m in models]
+        first = [self._local(m, 0) for m in models]
+        sq = [np.where(np.isfinite(e), e * e, np.inf) for e, _ in first]
+        mse = np.array([float(np.mean(s)) for s in sq])
+        pool = [i for i in range(len(models)) if eligible is None or eligible[i]] \
+            or list(range(len(models)))
+        ref = min(pool, key=lambda i: mse[i])
+        rows0 = self._parts[0]
+        out = []
+        for i, m in enumerate(models):
+            d = sq[i] - sq[ref]
+            worse = (i != ref and mse[i] > (1.0 + RACE_MARGIN) ** 2 * mse[ref]
+                     and (not np.isfinite(d).all()
+                          or d.mean() > RACE_Z * d.std(ddof=1) / np.sqrt(d.size)))
+            if worse:
+                out.append(self._score(*first[i], f"{self.scheme}, dropped after "
+                                       f"{rows0.size} samples", complete=False))
+                continue
+            err, var = np.empty(self.targets.size), np.empty(self.targets.size)
+            err[rows0], var[rows0] = first[i]
+            for p in range(1, len(self._parts)):
+                err[self._parts[p]], var[self._parts[p]] = self._local(m, p)
+            out.append(self._score(err, var, self.scheme))
+        return out
+
+    @staticmethod
+    def _score(err: np.ndarray, var: np.ndarray, scheme: str, complete: bool = True
+               ) -> CVScore:
         ok = np.isfinite(err)
         rmse = float(np.sqrt(np.mean(err[ok] ** 2))) if ok.any() else float("inf")
         pos = ok & (var > 1e-12 * max(float(np.nanmax(var)), 1e-300))
         msdr = float(np.mean(err[pos] ** 2 / var[pos])) if pos.any() else float("nan")
-        return CVScore(rmse, msdr, self.scheme, int(err.size))
+        return CVScore(rmse, msdr, scheme, int(err.size), complete)
 
-    def _local(self, model) -> tuple[np.ndarray, np.ndarray]:
-        nbr, pair_dist, block, tgt = self._neighbourhoods(model)
+    def _local(self, model, part: int) -> tuple[np.ndarray, np.ndarray]:
+        nbr, pair_dist, target_dist = self._neighbourhoods(model, part)
         shift = covariance_shift(model, self.corners)
-        cov = shift - model.gamma(pair_dist)  # once per distinct pair (last: gamma(0) = 0)
+        cov_pairs = shift - _gamma(model, pair_dist)
+        cov_target = shift - _gamma(model, target_dist)
+        c0 = shift - float(model.gamma(np.zeros(1))[0])
         n, k = nbr.shape
+        iu, ju = np.triu_indices(k, 1)
+        diag = np.arange(k)
         q = self.f.shape[1]  # drift terms (1: ordinary kriging)
-        z_t, f_t = self.z[self.targets], self.f[self.targets]
+        tg = self.targets[self._parts[part]]
+        z_t, f_t = self.z[tg], self.f[tg]
         err, var = np.empty(n), np.empty(n)
-        for start in range(0, n, CHUNK):
-            sl = slice(start, min(n, start + CHUNK))
+        chunk = max(16, min(CHUNK, int(2e7) // (k + q) ** 2))  # bounds the batch's memory
+        for start in range(0, n, chunk):
+            sl = slice(start, min(n, start + chunk))
             m = sl.stop - sl.start
             a = np.empty((m, k + q, k + q))
-            a[:, :k, :k] = cov[block[sl]]
+            a[:, iu, ju] = cov_pairs[sl]
+            a[:, ju, iu] = cov_pairs[sl]
+            a[:, diag, diag] = c0
             fn = self.f[nbr[sl]]  # (m, k, q)
             a[:, :k, k:] = fn
             a[:, k:, :k] = np.swapaxes(fn, 1, 2)
             a[:, k:, k:] = 0.0
             b = np.empty((m, k + q))
-            b[:, :k] = cov[tgt[sl]]
+            b[:, :k] = cov_target[sl]
             b[:, k:] = f_t[sl]
             sol = _solve_batch(a, b)
             est = np.einsum("ij,ij->i", sol[:, :k], self.z[nbr[sl]])
@@ -219,16 +287,42 @@ class CandidateCV:
         return err, var
 
 
-def _loo_neighbours(red: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` nearest other samples of every sample: one query of ``k + 1`` neighbours,
-    each sample's own index removed (the farthest one when coincident samples hide it)."""
-    n = red.shape[0]
-    _, idx = cKDTree(red).query(red, k=k + 1)
-    idx = np.asarray(idx).reshape(n, k + 1)
-    own = idx == np.arange(n)[:, None]
+#: Distances above which a Matérn semivariogram is interpolated from a table (the Bessel
+#: function costs about a microsecond per call) and the table's nodes per decade of distance.
+MATERN_TABLE_ABOVE, MATERN_NODES_PER_DECADE = 20000, 400
+
+
+def _gamma(model, d: np.ndarray) -> np.ndarray:
+    """``model.gamma(d)``; with a Matérn structure and many distances, by a cubic spline in
+    log-distance through exact values (error below 1e-10 of the sill on the tested models,
+    far below what separates candidates; zero distances stay exactly 0)."""
+    if d.size <= MATERN_TABLE_ABOVE or not any(s.model == "mat" for s in model.structures):
+        return model.gamma(d)
+    from scipy.interpolate import CubicSpline
+
+    pos = d > 0
+    lo, hi = float(d[pos].min()), float(d.max())
+    if not hi > lo:
+        return model.gamma(d)
+    nodes = np.linspace(np.log(lo), np.log(hi),
+                        max(16, int(np.ceil(np.log10(hi / lo) * MATERN_NODES_PER_DECADE))))
+    spline = CubicSpline(nodes, model.gamma(np.exp(nodes)))
+    out = np.zeros_like(d)
+    out[pos] = spline(np.log(d[pos]))
+    return out
+
+
+def _loo_neighbours(red: np.ndarray, k: int, targets: np.ndarray) -> np.ndarray:
+    """The ``k`` nearest other samples of each target sample: one query of ``k + 1``
+    neighbours, the sample's own index removed (the farthest one when coincident samples hide
+    it)."""
+    m = targets.size
+    _, idx = cKDTree(red).query(red[targets], k=k + 1)
+    idx = np.asarray(idx).reshape(m, k + 1)
+    own = idx == targets[:, None]
     missing = ~own.any(axis=1)
     own[missing, k] = True
-    return idx[~own].reshape(n, k)
+    return idx[~own].reshape(m, k)
 
 
 def _solve_batch(a: np.ndarray, b: np.ndarray) -> np.ndarray:

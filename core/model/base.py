@@ -9,6 +9,17 @@ when it is at least :data:`KED_MARGIN` better: a drift that does not clearly hel
 estimation variance). Everything here sees the training samples only, so it can sit inside
 any outer cross-validation fold.
 
+KED's drift may be a monotone shape of each covariate (:data:`SHAPES`): the relation of the
+variable to a covariate is often curved (log zinc falls off with distance to the river roughly
+as its square root), and a linear drift in the raw covariate then leaves that curvature to the
+residual. For each non-negative covariate ``auto`` tries the identity, the square root and
+``log(x + c)`` (``c`` = :data:`LOG_OFFSET` times the covariate's range on the training samples)
+one covariate at a time, each with its own residual variogram, and keeps the shape with the
+lowest leave-one-out KED RMSE if it is at least :data:`SHAPE_MARGIN` below that of the
+covariate as given (a local KED adapts its drift coefficients to each neighbourhood, so a
+shape must clearly help to be worth it); the chosen shapes (and offsets) are in the bundle, the log and
+the report, and ``predict`` applies them to the covariate rasters (values below 0 taken as 0).
+
 With a KED base the static features get three more columns: the base's estimate, its standard
 deviation and the drift part (the least-squares trend ``[1, f] beta`` at the location; at a
 training sample its leave-one-out value, so the sample's own value never reaches its
@@ -31,6 +42,35 @@ BASES = ("auto", "ok", "ked")
 KED_MARGIN = 0.01
 LABELS = {"ok": "OK", "ked": "KED"}
 STATIC_NAMES = ("base_estimate", "base_std", "base_drift")
+#: Monotone shapes of a non-negative covariate tried for KED's drift (``identity`` for others).
+SHAPES = ("identity", "sqrt", "log")
+#: Relative leave-one-out RMSE gain a curved shape needs over the covariate as given.
+SHAPE_MARGIN = 0.01
+#: ``log(x + c)``: ``c`` is this fraction of the covariate's range on the training samples.
+LOG_OFFSET = 0.1
+
+
+def shape_columns(x: np.ndarray, shapes, offsets) -> np.ndarray:
+    """The drift columns: covariate ``j`` of ``x (n, p)`` through ``shapes[j]`` (identity when
+    ``shapes`` is shorter; negative values count as 0 for ``sqrt`` and ``log``; NaN stays)."""
+    out = np.array(x, dtype=float, copy=True)
+    for j, shape in enumerate(shapes):
+        if shape == "sqrt":
+            out[:, j] = np.sqrt(np.clip(out[:, j], 0.0, None))
+        elif shape == "log":
+            out[:, j] = np.log(np.clip(out[:, j], 0.0, None) + float(offsets[j]))
+        elif shape != "identity":
+            raise InputDataError(f"unknown drift shape {shape!r} (known: {', '.join(SHAPES)})")
+    return out
+
+
+def shape_text(shape: str, name: str, offset: float = 0.0) -> str:
+    """``sqrt(dist.tif)``, ``log(dist.tif + 0.088)`` or the name itself."""
+    if shape == "sqrt":
+        return f"sqrt({name})"
+    if shape == "log":
+        return f"log({name} + {offset:.4g})"
+    return name
 
 
 @dataclass(frozen=True)
@@ -48,6 +88,8 @@ class Base:
         Least-squares trend coefficients on ``[1, covariates]`` (the drift part feature).
     scores : dict
         Leave-one-out RMSE (transformed units) of each candidate tried on the training data.
+    shapes, offsets : tuple
+        The drift's shape of each covariate (:data:`SHAPES`) and the ``log`` offsets.
     """
 
     name: str = "ok"
@@ -55,6 +97,19 @@ class Base:
     n_drift: int = 0
     beta: tuple[float, ...] = ()
     scores: dict = field(default_factory=dict)
+    shapes: tuple[str, ...] = ()
+    offsets: tuple[float, ...] = ()
+
+    def drift_columns(self, extra: np.ndarray) -> np.ndarray:
+        """KED's drift columns from the covariate columns ``extra (n, >= n_drift)``."""
+        return shape_columns(np.asarray(extra)[:, :self.n_drift], self.shapes, self.offsets)
+
+    def drift_terms(self, names) -> list[str]:
+        """The drift terms in words, e.g. ``["sqrt(dist.tif)"]``."""
+        shapes = tuple(self.shapes) + ("identity",) * self.n_drift
+        offsets = tuple(self.offsets) + (0.0,) * self.n_drift
+        return [shape_text(shapes[j], str(n), offsets[j]) for j, n in
+                enumerate(list(names)[:self.n_drift])]
 
     @property
     def label(self) -> str:
@@ -69,6 +124,8 @@ class Base:
                 "variogram": None if self.model is None else model_to_dict(self.model),
                 "variogram_text": None if self.model is None else self.model.to_text(),
                 "n_drift": self.n_drift, "beta": list(self.beta),
+                "drift_shapes": list(self.shapes), "drift_offsets": list(self.offsets),
+                "drift": self.drift_terms(f"covariate {j + 1}" for j in range(self.n_drift)),
                 "loo_rmse": {k: float(v) for k, v in self.scores.items()}}
 
     @classmethod
@@ -82,8 +139,15 @@ class Base:
         if name not in LABELS:
             raise InputDataError(f"unknown hybrid base {name!r} in the model bundle")
         vg = d.get("variogram")
+        shapes = tuple(str(x) for x in d.get("drift_shapes", ()))
+        if any(x not in SHAPES for x in shapes):
+            raise InputDataError(f"unknown drift shape in the model bundle: {shapes!r}")
+        offsets = tuple(float(x) for x in d.get("drift_offsets", ()))
+        if len(offsets) != len(shapes) or not np.isfinite(offsets).all():
+            raise InputDataError("the model bundle's drift offsets do not match its shapes")
         return cls(name, None if vg is None else model_from_dict(vg), int(d.get("n_drift", 0)),
-                   tuple(float(b) for b in d.get("beta", ())), dict(d.get("loo_rmse", {})))
+                   tuple(float(b) for b in d.get("beta", ())), dict(d.get("loo_rmse", {})),
+                   shapes, offsets)
 
 
 def drift_design(drift: np.ndarray) -> np.ndarray:
@@ -108,7 +172,8 @@ def ked_at_samples(coords, values, drift, model, neighbours: int,
     if groups is None:
         from ..kriging.model_cv import CandidateCV
 
-        cv = CandidateCV(coords, values, neighbours, max_loo=len(values), drift=drift)
+        cv = CandidateCV(coords, values, neighbours, max_loo=len(values), drift=drift,
+                         max_targets=len(values))
         return cv.predictions(model)
     from ..kriging.drift import krige_external_drift
 
@@ -148,6 +213,47 @@ def choose_base(requested: str, coords: np.ndarray, values: np.ndarray,
         return Base("ok", scores={"ok": rmse_ok}), None, None, None
     if requested == "ok":
         return Base("ok", scores={"ok": rmse_ok}), None, None, None
+    p = drift.shape[1]
+    shapes, offsets = ["identity"] * p, [0.0] * p
+    best = _ked_loo(coords, values, drift, neighbours, select, groups)
+    scores = {"ok": rmse_ok, "ked": best[0]}
+    if requested == "auto":  # a curved drift, one covariate at a time
+        for j in range(p):
+            col = drift[:, j]
+            span = float(np.ptp(col))
+            if not (np.isfinite(col).all() and col.min() >= 0.0 and span > 0.0):
+                continue
+            scores[f"ked:identity(covariate {j + 1})"] = best[0]
+            straight = best[0]  # a curved shape must beat the straight one by SHAPE_MARGIN
+            for shape in SHAPES[1:]:
+                trial_shapes, trial_offsets = list(shapes), list(offsets)
+                trial_shapes[j], trial_offsets[j] = shape, (LOG_OFFSET * span if shape == "log"
+                                                            else 0.0)
+                trial = _ked_loo(coords, values,
+                                 shape_columns(drift, trial_shapes, trial_offsets),
+                                 neighbours, select, groups)
+                scores[f"ked:{shape}(covariate {j + 1})"] = trial[0]
+                if trial[0] < min(best[0], (1.0 - SHAPE_MARGIN) * straight):
+                    best, shapes, offsets = trial, trial_shapes, trial_offsets
+    rmse_ked, model, est, var = best
+    scores["ked"] = rmse_ked
+    shaped = shape_columns(drift, shapes, offsets)
+    loo_trend, beta = drift_part_loo(values, shaped)
+    ked = Base("ked", model, int(p), tuple(float(b) for b in beta), scores, tuple(shapes),
+               tuple(float(o) for o in offsets))
+    terms = ", ".join(ked.drift_terms(f"covariate {j + 1}" for j in range(p)))
+    if requested == "ked" or rmse_ked < (1.0 - KED_MARGIN) * rmse_ok:
+        logger.info("hybrid base: KED in %s (leave-one-out RMSE %.4g against OK's %.4g, "
+                    "transformed units; residual variogram %s)", terms, rmse_ked, rmse_ok,
+                    model.to_text(4))
+        return ked, est, var, loo_trend
+    logger.info("hybrid base: OK (leave-one-out RMSE %.4g; KED in %s, %.4g, is not "
+                "%g %% better)", rmse_ok, terms, rmse_ked, 100 * KED_MARGIN)
+    return Base("ok", scores=scores), None, None, None
+
+
+def _ked_loo(coords, values, drift, neighbours: int, select: str, groups):
+    """``(LOO RMSE, residual variogram, LOO estimate, LOO variance)`` of KED in ``drift``."""
     from ..kriging.drift import drift_residuals
     from ..variogram.fit import auto_variogram
     from .estimator import AUTO_MODELS
@@ -156,17 +262,7 @@ def choose_base(requested: str, coords: np.ndarray, values: np.ndarray,
                            neighbours=neighbours).model
     k = neighbours if neighbours == 0 else max(neighbours, drift.shape[1] + 2)
     est, var = ked_at_samples(coords, values, drift, model, k, groups)
-    rmse_ked = float(np.sqrt(np.mean((est - values) ** 2)))
-    loo_trend, beta = drift_part_loo(values, drift)
-    scores = {"ok": rmse_ok, "ked": rmse_ked}
-    ked = Base("ked", model, int(drift.shape[1]), tuple(float(b) for b in beta), scores)
-    if requested == "ked" or rmse_ked < (1.0 - KED_MARGIN) * rmse_ok:
-        logger.info("hybrid base: KED (leave-one-out RMSE %.4g against OK's %.4g, transformed "
-                    "units; residual variogram %s)", rmse_ked, rmse_ok, model.to_text(4))
-        return ked, est, var, loo_trend
-    logger.info("hybrid base: OK (leave-one-out RMSE %.4g; KED in the covariates %.4g is not "
-                "%g %% better)", rmse_ok, rmse_ked, 100 * KED_MARGIN)
-    return Base("ok", scores=scores), None, None, None
+    return float(np.sqrt(np.mean((est - values) ** 2))), model, est, var
 
 
 def with_base(feats, est: np.ndarray, var: np.ndarray, drift_part: np.ndarray):

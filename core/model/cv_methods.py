@@ -152,9 +152,9 @@ def linear_method(train, test, options: dict, progress: ProgressFn | None = None
 
 
 hybrid_method.describe = lambda options: (  # type: ignore[attr-defined]
-    "hybrid GCNN-RNN (transform, variogram and its selection, classical base (OK or KED), "
-    "leave-one-out features, scalers, ensemble, do-no-harm gate and conformal calibration "
-    "refitted on each training part)")
+    "hybrid GCNN-RNN (transform, variogram and its selection, classical base (OK, or KED "
+    "and its drift shape), leave-one-out features, scalers, ensemble, do-no-harm gate and "
+    "conformal calibration refitted on each training part)")
 linear_method.describe = lambda options: (  # type: ignore[attr-defined]
     "ridge regression of the kriging residual on the hybrid's features (refitted per fold)")
 

@@ -146,8 +146,8 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
     stack : bool
         Scale the network's correction of kriging by the factor that best fits the
         out-of-fold residuals (least squares, clipped to [0, 1.5]); 1 = as trained, 0 = OK.
-        Off by default: on Meuse it shrank the (averaged) correction too much. Ignored when
-        ``gate`` is on.
+        Off by default: on Meuse it shrank the (averaged) correction too much. Needs
+        ``gate=False`` (both set the correction's weight; ``fit`` refuses the pair).
     gate : bool
         The do-no-harm gate (default on, :mod:`.gate`): keep the share of the network's
         correction (a weight in [0, 1]) that lowers the cross-validated error of the
@@ -230,7 +230,9 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             cover the samples or are in another CRS, missing co-fields.
         """
         from ..transforms import fit_transform
+        from .gate import check_stack
 
+        check_stack(bool(self.stack), bool(self.gate))
         coords = np.ascontiguousarray(np.asarray(X, dtype=float))
         values = np.asarray(y, dtype=float).ravel()
         _check_training_data(coords, values, int(self.neighbours))
@@ -330,7 +332,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         from .base import drift_design, drift_part_loo, ked_at_samples, with_base
 
         b = self.base_
-        drift = extra[:, :b.n_drift]
+        drift = b.drift_columns(extra)
         k = self._ked_neighbours()
         est1, var1 = ked_at_samples(coords[kept], yt[kept], drift[kept], b.model, k,
                                     None if groups is None else groups[kept])
@@ -571,10 +573,10 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         from .base import drift_design, with_base
 
         b = self.base_
-        f_t = extra[:, :b.n_drift]
+        f_t = b.drift_columns(extra)
         ok = np.isfinite(f_t).all(axis=1)
         f_t = np.where(ok[:, None], f_t, 0.0)
-        res = krige_external_drift(self.coords_, self.values_t_, self.sample_extra_[:, :b.n_drift],
+        res = krige_external_drift(self.coords_, self.values_t_, b.drift_columns(self.sample_extra_),
                                    coords, f_t, b.model, neighbours=self._ked_neighbours())
         est = np.where(ok, res.estimate, np.nan)
         var = np.where(ok, res.variance, np.nan)

@@ -20,6 +20,25 @@ import numpy as np
 MIN_OUT_OF_FOLD = 10
 
 
+def check_stack(stack: bool, gate: bool) -> None:
+    """Refuse ``--stack`` with the gate on: both set the weight of the correction, and the
+    gate's (cross-validated, in [0, 1]) would silently replace the stacking factor.
+
+    Raises
+    ------
+    InputDataError
+        ``stack`` and ``gate`` both true.
+    """
+    if stack and gate:
+        from ..errors import InputDataError
+
+        raise InputDataError(
+            "--stack has no effect while the do-no-harm gate is on (the gate already fits "
+            "the weight of the network's correction, clipped to [0, 1], and checks it by "
+            "cross-validation): drop --stack, or add --no-gate to rescale the correction "
+            "by --stack's factor (clipped to [0, 1.5]) without that check")
+
+
 @dataclass(frozen=True)
 class GateDecision:
     """The gate's weight and the inner-CV errors (transformed units) it was decided on."""

@@ -87,11 +87,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
          help="extra training copies with sparser leave-one-out neighbourhoods (default 0)")
     _add(g, parser, "--stack", action="store_true",
          help="rescale the network's correction by its least-squares factor on the "
-              "out-of-fold residuals")
+              "out-of-fold residuals (needs --no-gate: the gate fits its own weight)")
     _add(g, parser, "--base", choices=("auto", "ok", "ked"), default=DEFAULTS["base"],
          help="the classical predictor the network corrects: ordinary kriging, kriging with "
               "an external drift in the --covariates, or auto (default: KED when covariates "
-              "are given and its leave-one-out error on the training data is clearly lower)")
+              "are given and its leave-one-out error on the training data is clearly lower; "
+              "its drift in each non-negative covariate as given, or its sqrt or log when "
+              "that is clearly better)")
     _add(g, parser, "--gate", action=argparse.BooleanOptionalAction, default=True,
          help="do-no-harm gate (default on): keep only the share of the network's "
               "correction that lowers the inner cross-validation error; none when it does "
@@ -143,6 +145,9 @@ def model_options(args: argparse.Namespace | dict) -> dict:
             raise InputDataError(f"--{flag} must be >= 0, not {value!r}")
     covs = get("covariates")
     cofs = get("co_fields")
+    from .gate import check_stack
+
+    check_stack(bool(get("stack", False)), bool(get("gate", True)))
     return {
         "transform": get("transform", DEFAULTS["transform"]) or "none",
         "variogram": get("variogram", DEFAULTS["variogram"]) or "auto",

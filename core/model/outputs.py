@@ -43,8 +43,8 @@ def layer_descriptions(estimator) -> dict[str, str]:
     out = {name: desc for name, (_, desc) in LAYERS.items()}
     base = estimator._base() if hasattr(estimator, "_base") else None
     if base is not None and base.name == "ked":
-        covs = ", ".join(Path(p).name for p in estimator.feature_config_.covariates[
-            :base.n_drift])
+        covs = ", ".join(base.drift_terms(Path(p).name
+                                          for p in estimator.feature_config_.covariates))
         what = f"kriging with external drift (KED) in {covs}"
         out["kriging_estimate"] = f"{what}: estimate (the hybrid's base)"
         out["kriging_variance"] = f"{what}: variance (the hybrid's base)"

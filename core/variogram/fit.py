@@ -34,7 +34,7 @@ from scipy.optimize import least_squares
 
 from ..errors import InputDataError, UnknownModelError
 from ..progress import StopFn, check_cancel
-from .empirical import EmpiricalVariogram, empirical_variogram
+from .empirical import EmpiricalVariogram, directional_variograms, empirical_variogram
 from .models import MODELS, Anisotropy, Structure, VariogramModel, model_class, parse_model
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class Candidate:
     loo_rmse: float | None = None  # the CV RMSE (kept under its first name for old callers)
     msdr: float | None = None
     cv_scheme: str | None = None
+    cv_complete: bool = True  # False: dropped early by the race (a partial score; not chosen)
 
     @property
     def cv_rmse(self) -> float | None:
@@ -70,7 +71,7 @@ class Candidate:
         cv, msdr = _finite(self.loo_rmse), _finite(self.msdr)
         return {"text": self.text, "model": self.model.structures[-1].model,
                 "sse": _finite(self.sse), "cv_rmse": cv, "msdr": msdr,
-                "cv_scheme": self.cv_scheme, "loo_rmse": cv}
+                "cv_scheme": self.cv_scheme, "cv_complete": self.cv_complete, "loo_rmse": cv}
 
     @property
     def text(self) -> str:
@@ -434,10 +435,10 @@ def fit_variogram(
     candidates = []
     for m in models:
         cand = fit_model(ev, m, nugget=nugget, weights=weights, fixed=fixed, fit_extra=fit_extra)
-        if select == "cv":
-            cand = scored(cand, cv_score, loo_rmse)
         logger.debug("fitted %s (sse %.6g)", cand.text, cand.sse)
         candidates.append(cand)
+    if select == "cv":
+        candidates = score_all(candidates, cv_score, loo_rmse)
     best = choose(candidates, select)
     return FittedVariogram(best.model, best.sse, weights, tuple(candidates), select)
 
@@ -445,9 +446,26 @@ def fit_variogram(
 def scored(cand: Candidate, cv_score=None, loo_rmse=None) -> Candidate:
     """``cand`` with its cross-validation RMSE and MSDR."""
     if cv_score is not None:
-        s = cv_score(cand.model)
-        return Candidate(cand.model, cand.sse, float(s.rmse), float(s.msdr), str(s.scheme))
+        return _with_score(cand, cv_score(cand.model))
     return Candidate(cand.model, cand.sse, float(loo_rmse(cand.model)), math.nan, "loo")
+
+
+def _with_score(cand: Candidate, s) -> Candidate:
+    return Candidate(cand.model, cand.sse, float(s.rmse), float(s.msdr), str(s.scheme),
+                     bool(getattr(s, "complete", True)))
+
+
+def score_all(candidates: Sequence[Candidate], cv_score=None, loo_rmse=None) -> list[Candidate]:
+    """Every candidate with its cross-validation score. A scorer with a ``race`` method
+    (:meth:`~gcnn_rnn.core.kriging.model_cv.CandidateCV.race`) scores them together and may
+    drop the clearly worse ones early; a Gaussian-like model without nugget, which
+    :func:`choose` passes over, never serves as the yardstick for dropping the others."""
+    race = getattr(cv_score, "race", None)
+    if race is None or len(candidates) < 2:
+        return [scored(c, cv_score, loo_rmse) for c in candidates]
+    scores = race([c.model for c in candidates],
+                  eligible=[not smooth_without_nugget(c.model) for c in candidates])
+    return [_with_score(c, s) for c, s in zip(candidates, scores, strict=True)]
 
 
 def _cv_key(c: Candidate) -> float:
@@ -461,6 +479,8 @@ def choose(candidates: Sequence[Candidate], select: str) -> Candidate:
     if select == "sse":
         pick = lambda pool: min(pool, key=lambda c: c.sse)  # noqa: E731
     else:
+        # a candidate dropped early by the race holds a partial score: never the choice
+        candidates = [c for c in candidates if c.cv_complete] or list(candidates)
         def pick(pool):
             low = min(_cv_key(c) for c in pool)
             tied = [c for c in pool if _cv_key(c) <= low * (1.0 + TIE_RTOL)] or list(pool)
@@ -694,10 +714,10 @@ def fit_vertical_anisotropy(
     z_extent = float(np.ptp(c[:, 2]))
     if z_extent <= 0:
         return None
-    horizontal = _pool([
-        empirical_variogram(c, v, direction=az, dip=0.0, tolerance=_CONE_TOLERANCE)
-        for az in _HORIZONTAL_AZIMUTHS
-    ])
+    # the six horizontal cones from one pass over the pairs (the vertical one has its own
+    # cutoff: a second pass)
+    horizontal = _pool(directional_variograms(c, v, _HORIZONTAL_AZIMUTHS, dip=0.0,
+                                              tolerance=_CONE_TOLERANCE))
     vertical = empirical_variogram(c, v, direction=0.0, dip=90.0, tolerance=_CONE_TOLERANCE,
                                    cutoff=z_extent / 2.0)
     if not (_enough(horizontal) and _enough(vertical)):
@@ -712,7 +732,8 @@ def fit_vertical_anisotropy(
     cands = []
     for cand in fitted.candidates:
         model, sse_v = _with_vertical_ratio(cand.model, vertical, weights)
-        cands.append(scored(Candidate(model, cand.sse + sse_v), cv_score))
+        cands.append(Candidate(model, cand.sse + sse_v))
+    cands = score_all(cands, cv_score)
     best = choose(cands, "cv")
     fv = FittedVariogram(best.model, best.sse, fitted.method, tuple(cands), "cv")
     logger.info("3D variogram candidates (selected by cv):\n%s", fv.summary())

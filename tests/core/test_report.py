@@ -82,9 +82,13 @@ def test_variogram_candidates_base_and_gate_are_reported(tmp_path):
     sph, exp = parse_model("0.05 Nug + 0.6 Sph(400)"), parse_model("0.05 Nug + 0.6 Exp(150)")
     fit = FittedVariogram(exp, 2e-5, "npairs_h2",
                           (Candidate(sph, 1e-5, 0.412, 0.93, "loo"),
-                           Candidate(exp, 2e-5, 0.398, 1.01, "loo")), "cv")
+                           Candidate(exp, 2e-5, 0.398, 1.01, "loo"),
+                           Candidate(parse_model("0.05 Nug + 0.6 Gau(90)"), 3e-5, 0.47, 0.8,
+                                     "loo, dropped after 500 samples", False)), "cv")
     gate = GateDecision(0.0, "KED", 0.40, 0.43, 0.41, 120).to_dict()
-    base = Base("ked", exp, 1, (1.0, 2.0), {"ok": 0.44, "ked": 0.40}).to_dict()
+    base = Base("ked", exp, 1, (1.0, 2.0), {"ok": 0.44, "ked": 0.40, "ked:sqrt(covariate 1)": 0.40,
+                                            "ked:identity(covariate 1)": 0.42},
+                ("sqrt",), (0.0,)).to_dict()
     ctx = _ctx(variogram={"model": exp, "experimental": None, "fit": fit.to_dict()},
                training={"history": {}, "metrics": {"ok_loo_rmse": 0.44, "gate": gate,
                                                     "base": base}})
@@ -92,6 +96,8 @@ def test_variogram_candidates_base_and_gate_are_reported(tmp_path):
     assert "Candidates, selected by lowest kriging cross-validation RMSE" in html
     for text in ("0.05 Nug + 0.6 Sph(400)", "0.412", "0.93", "0.398", "1.01", "selected"):
         assert text in html, text
-    assert "Classical base:</b> KED" in html
+    assert "dropped early (loo, dropped after 500 samples)" in html
+    assert "Classical base:</b> KED in sqrt(covariate 1)" in html
+    assert "KED in identity(covariate 1) 0.42" in html
     assert ("the network did not improve on KED for these data: the prediction equals KED"
             in html)

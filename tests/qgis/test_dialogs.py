@@ -218,11 +218,16 @@ def test_candidates_text_lists_every_candidate_and_marks_the_winner():
            "candidates": [{"text": "0.1 Nug + 1 Sph(800)", "sse": 2e-5, "cv_rmse": 0.4012,
                            "msdr": 0.91},
                           {"text": "0.1 Nug + 1 Exp(300)", "sse": 3e-5, "cv_rmse": 0.3987,
-                           "msdr": 1.02}]}
+                           "msdr": 1.02},
+                          {"text": "0.1 Nug + 1 Gau(90)", "sse": 4e-5, "cv_rmse": 0.47,
+                           "msdr": 0.8, "cv_complete": False,
+                           "cv_scheme": "10-fold, 2000 of 9000 samples, dropped after 500 samples"}]}
     lines = candidates_text(fit).splitlines()
     assert lines[0] == "Candidates (selected by cv):"
     assert lines[1] == "0.1 Nug + 1 Sph(800): SSE 2e-05, CV RMSE 0.4012, MSDR 0.91"
     assert lines[2].endswith("CV RMSE 0.3987, MSDR 1.02  <- selected")
+    assert lines[3].endswith("(dropped early: 10-fold, 2000 of 9000 samples, dropped after "
+                             "500 samples)")
     assert candidates_text({"candidates": fit["candidates"][:1]}) == ""
 
 

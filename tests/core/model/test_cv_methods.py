@@ -128,8 +128,12 @@ def test_base_and_gate_in_a_fold_see_only_its_training_part(meuse_points, meuse_
     reaches them."""
     from gcnn_rnn.core.model import base, gate
 
-    seen_base, seen_gate = [], []
-    real_base, real_gate = base.choose_base, gate.gate_weight
+    seen_base, seen_gate, seen_shape = [], [], []
+    real_base, real_gate, real_shape = base.choose_base, gate.gate_weight, base._ked_loo
+
+    def record_shape(coords, values, drift, *a, **kw):  # each drift shape tried for KED
+        seen_shape.append(frozenset(tuple(c) for c in np.asarray(coords)))
+        return real_shape(coords, values, drift, *a, **kw)
 
     def record_base(requested, coords, *a, **kw):
         seen_base.append({tuple(c) for c in np.asarray(coords)})
@@ -141,6 +145,7 @@ def test_base_and_gate_in_a_fold_see_only_its_training_part(meuse_points, meuse_
 
     monkeypatch.setattr(base, "choose_base", record_base)
     monkeypatch.setattr(gate, "gate_weight", record_gate)
+    monkeypatch.setattr(base, "_ked_loo", record_shape)
     res = compare_methods(meuse_points, ("hybrid",), folds="3", seed=4,
                           options={**tiny, "transform": "log", "variogram": "auto",
                                    "covariates": (str(meuse_dist_tif),), "base": "auto"})
@@ -151,3 +156,7 @@ def test_base_and_gate_in_a_fold_see_only_its_training_part(meuse_points, meuse_
         assert coords == {tuple(c) for c in meuse_points.coords[fold != f]}
         assert not coords & held
         assert 0 < n_gate <= int((fold != f).sum())  # out-of-fold rows of the training part
+    # the drift shapes (identity, sqrt, log of dist) were each scored on a training part only
+    training = {frozenset(tuple(c) for c in meuse_points.coords[fold != f])
+                for f in set(fold.tolist())}
+    assert len(seen_shape) == 3 * 3 and set(seen_shape) == training

@@ -195,10 +195,22 @@ def test_shrinkage_is_the_least_squares_factor():
     assert _shrinkage(ok + corr, ok, ok) == 1.0  # no correction at all: nothing to fit
 
 
+def test_stack_with_the_gate_on_is_refused_with_the_way_out(meuse_points, tiny, vg):
+    from gcnn_rnn.core.errors import InputDataError
+    from gcnn_rnn.core.model.options import model_options
+
+    with pytest.raises(InputDataError, match="--no-gate"):
+        model_options({"stack": True})
+    assert model_options({"stack": True, "gate": False})["stack"] is True
+    with pytest.raises(InputDataError, match="--stack has no effect"):
+        HybridRegressor(transform="log", variogram=vg, stack=True, **tiny).fit(
+            meuse_points.coords, meuse_points.values)
+
+
 def test_stacked_correction_round_trips(meuse_points, tiny, vg, tmp_path):
-    est = HybridRegressor(transform="log", variogram=vg, stack=True, **tiny)
+    est = HybridRegressor(transform="log", variogram=vg, stack=True, gate=False, **tiny)
     est.fit(meuse_points.coords, meuse_points.values)
-    assert 0.0 <= est.shrinkage_ <= 1.5
+    assert 0.0 <= est.shrinkage_ <= 1.5 and est.gate_ is None
     assert est.training_metrics_["shrinkage"] == est.shrinkage_
     xy = meuse_points.coords[:4] + 25.0
     p = est.predict_full(xy)

@@ -201,3 +201,20 @@ def test_matches_gstools(azimuth, bandwidth, estimator):
     # GSTools' Cressie denominator adds 0.045 / N^2 (Cressie 1993); gstat and we use 1980's
     rtol = 1e-12 if estimator == "matheron" else 3e-6
     np.testing.assert_allclose(ev.gamma, ref_g, rtol=rtol)
+
+
+def test_horizontal_3d_cones_from_one_pass_equal_one_pass_each():
+    """``fit_vertical_anisotropy`` takes its six horizontal cones from one pass over the
+    pairs; they equal six separate passes."""
+    from gcnn_rnn.core.synth import SynthConfig, synthesize
+    from gcnn_rnn.core.variogram.empirical import directional_variograms
+    from gcnn_rnn.core.variogram.models import parse_model
+
+    r = synthesize(SynthConfig(parse_model("0.1 Nug + 1 Sph(300)"), n=300, seed=2, dims=3))
+    azimuths = (0.0, 30.0, 60.0, 90.0, 120.0, 150.0)
+    one = directional_variograms(r.coords, r.values, azimuths, dip=0.0, tolerance=22.5)
+    for az, ev in zip(azimuths, one, strict=True):
+        ref = empirical_variogram(r.coords, r.values, direction=az, dip=0.0, tolerance=22.5)
+        np.testing.assert_array_equal(ev.npairs, ref.npairs)
+        np.testing.assert_allclose(ev.gamma, ref.gamma, rtol=1e-12)
+        np.testing.assert_allclose(ev.lags, ref.lags, rtol=1e-12)

@@ -111,3 +111,55 @@ def test_3d_auto_scores_every_candidate_with_its_vertical_ratio():
     for c in fitted.candidates:  # each candidate was scored as the 3D model it would be
         assert c.cv_rmse == pytest.approx(_engine_loo(coords, values, c.model, 16)[0],
                                           rel=1e-6)
+
+
+def test_above_max_targets_loo_scores_a_seeded_subset_each_from_all_other_samples(monkeypatch):
+    import gcnn_rnn.core.kriging.model_cv as mcv
+
+    monkeypatch.setattr(mcv, "MAX_TARGETS", 150)
+    coords, values = _field("0.1 Nug + 0.9 Sph(300)", 260, seed=3)
+    model = parse_model("0.1 Nug + 0.9 Sph(300)")
+    scorer = CandidateCV(coords, values, 16, seed=1)
+    assert scorer.scheme == "loo, 150 of 260 samples" and scorer.targets.size == 150
+    assert np.array_equal(scorer.targets, CandidateCV(coords, values, 16, seed=1).targets)
+    est, var = scorer.predictions(model)
+    # the engine's leave-one-out at every sample, read at the scored ones
+    res = krige(coords, values, coords, model, KrigingConfig(16), exclude_self=True)
+    assert est == pytest.approx(res.estimate[scorer.targets], rel=1e-9)
+    assert var == pytest.approx(res.variance[scorer.targets], rel=1e-7)
+
+
+def test_race_drops_only_clearly_worse_candidates_and_scores_the_rest_in_full(monkeypatch):
+    import gcnn_rnn.core.kriging.model_cv as mcv
+
+    monkeypatch.setattr(mcv, "RACE_TARGETS", 80)
+    coords, values = _field("0.05 Nug + 0.95 Sph(400)", 250, seed=0)
+    models = [parse_model(t) for t in ("0.05 Nug + 0.95 Sph(400)", "0.05 Nug + 0.95 Sph(380)",
+                                      "0.9 Nug + 0.1 Sph(400)", "0.05 Nug + 0.95 Gau(30)")]
+    scorer = CandidateCV(coords, values, 16)
+    raced = scorer.race(models)
+    full = [scorer(m) for m in models]
+    for r, f in zip(raced, full, strict=True):
+        if r.complete:  # a survivor's score is its full score
+            assert r.rmse == pytest.approx(f.rmse, rel=1e-12) and r.n == 250
+        else:  # a dropped one was clearly worse, also on every sample
+            assert r.n == 80 and "dropped" in r.scheme
+            assert f.rmse > 1.05 * min(x.rmse for x in full)
+    assert raced[0].complete and raced[1].complete  # nearly equal models both go on
+    assert not raced[2].complete and not raced[3].complete
+    # the selection never takes a dropped candidate, and V.json marks it
+    cands = [Candidate(m, sse=0.0 if i == 2 else 1.0, loo_rmse=r.rmse, msdr=r.msdr,
+                       cv_scheme=r.scheme, cv_complete=r.complete)
+             for i, (m, r) in enumerate(zip(models, raced, strict=True))]
+    assert choose(cands, "cv").cv_complete
+    assert cands[2].to_dict()["cv_complete"] is False
+
+
+def test_tabulated_matern_equals_the_exact_semivariogram():
+    from gcnn_rnn.core.kriging.model_cv import MATERN_TABLE_ABOVE, _gamma
+
+    d = np.concatenate([[0.0], np.random.default_rng(0).uniform(0, 3000, MATERN_TABLE_ABOVE)])
+    for text in ("0.1 Nug + 1 Mat(100, 0.3)", "1 Mat(30, 6.9)", "0.2 Nug + 1 Mat(50, 19)"):
+        m = parse_model(text)
+        assert _gamma(m, d)[0] == 0.0
+        assert np.abs(_gamma(m, d) - m.gamma(d)).max() < 1e-9 * m.sill
