@@ -59,6 +59,9 @@ STRIPE_BYTES_PER_CELL = 5
 STRIPES_HELD = 2
 BYTES_PER_SAMPLE = 160
 DISK_BYTES_PER_NODE = 4
+#: The most nodes a grid may have (roughly three hours of kriging); MUST equal
+#: ``DEFAULT_MAX_NODES`` in ``core/cli/options.py`` (tests/qgis/test_compat.py compares them).
+MAX_NODES = 2_000_000_000
 #: The plugin's own MASK step (``masking.apply_mask``) reads whole bands: a byte mask, its
 #: comparison and one float32 band at a time, about 8 bytes per cell.
 MASK_BYTES_PER_NODE = 8

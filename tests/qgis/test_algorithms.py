@@ -75,13 +75,23 @@ def test_non_numeric_field_is_refused(meuse_layer):
 
 
 def test_too_large_grid_is_refused_with_a_cell_size_that_fits(meuse_layer):
-    # kriging streams its grid (issue 13): 0.05 m (4.3e9 nodes, 35 GB of float32) is refused
-    # only when the disk cannot hold it; 0.001 m is 2.8 million columns, whose stripes alone
-    # need 14 GiB of memory
+    # kriging streams its grid (issue 13): memory holds stripes, not the grid; 0.001 m is
+    # 2.8 million columns, whose stripes alone need 14 GiB of memory
     with pytest.raises(QgsProcessingException, match="cell size of at least"):
         run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
                                         "CELL_SIZE": 0.001, "ESTIMATE": "TEMPORARY_OUTPUT",
                                         "VARIANCE": "TEMPORARY_OUTPUT"})
+
+
+def test_grid_over_the_node_ceiling_is_refused_before_the_engine_starts(meuse_layer):
+    # 0.05 m on Meuse: 2800 m / 0.05 x 3900 m / 0.05, about 4.3e9 cells, over the engine's
+    # 2e9 ceiling (issue 11, rows 139/140); the message names no CLI flag (issue 12, D11)
+    with pytest.raises(QgsProcessingException, match=r"over the limit of 2,000,000,000 cells"
+                                                     r".*cell size of at least 0\.07") as info:
+        run("gcnnrnn:ordinarykriging", {"INPUT": meuse_layer, "FIELD": "zinc",
+                                        "CELL_SIZE": 0.05, "ESTIMATE": "TEMPORARY_OUTPUT",
+                                        "VARIANCE": "TEMPORARY_OUTPUT"})
+    assert "--" not in str(info.value)
 
 
 def test_bad_folds_are_refused(meuse_layer):

@@ -190,3 +190,4 @@ def test_grid_memory_constants_equal_the_engines():
     for name in ("STRIPE_BYTES_PER_CELL", "STRIPES_HELD", "BYTES_PER_SAMPLE",
                  "DISK_BYTES_PER_NODE"):
         assert getattr(constants, name) == _engine_constant(name, "tiles.py"), name
+    assert constants.MAX_NODES == _engine_constant("DEFAULT_MAX_NODES", "cli/options.py")
