@@ -9,7 +9,7 @@ The engine prints one JSON object per line on stdout (``--json-progress``)::
 
 and exits with 0 (ok), 2 (bad input), 130 (cancelled) or 1 (any other error). The runner reads
 stdout and stderr in threads, polls ``feedback.isCanceled()`` every 0.1 s and, on cancel, stops
-reading, terminates the engine (SIGTERM, then SIGKILL after 3 s), deletes the engine's
+reading, terminates the engine (SIGTERM, then SIGKILL after 1.5 s), deletes the engine's
 temporary files (``.<name>.<hex>.tmp``) and the outputs of the run, and raises
 :class:`EngineCancelled`. Anything but exit code 0 raises :class:`EngineError` (a
 ``QgsProcessingException``) carrying the engine's own message, or for a crash the signal and the
@@ -40,11 +40,13 @@ from .messages import TEMPORARY, is_noise
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
 #: How often the cancel flag is polled, and how long SIGTERM gets before SIGKILL (seconds).
-#: The engine's contract is exit 130 within 2 s of SIGTERM, with its staging cleaned up and
-#: the output folder holding a complete set; the grace gives it that plus a margin for a
-#: loaded machine (measured 1.0-2.0 s there), so a cancel is never a kill.
+#: The engine exits 130 within 0.2-1.1 s of SIGTERM on a loaded machine (cancel checked
+#: inside long compiled calls, no interpreter teardown after a cancel), with its staging
+#: cleaned up; the grace leaves it that plus a margin while a QGIS user still sees a cancel
+#: end within 2 s. An engine killed after the grace leaves a complete set anyway (the
+#: output set's commit journal), and the runner removes its temporary files.
 POLL_INTERVAL = 0.1
-TERMINATE_GRACE = 3.0
+TERMINATE_GRACE = 1.5
 STDERR_TAIL_LINES = 30
 
 #: Temporary names the engine writes before renaming (``core/raster.py temp_path_for``).

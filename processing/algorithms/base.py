@@ -311,11 +311,6 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             nrows = max(1, math.ceil((y1 - extent.yMinimum()) / cell - 1e-9))
         cells = ncols * nrows * nz
         shape = f"{cells:,} cells ({ncols:,} x {nrows:,}{f' x {nz} levels' if nz > 1 else ''})"
-        if cells > MAX_NODES:  # the engine's node ceiling: hours of work, likely a typo
-            raise QgsProcessingException(
-                f"the output grid would have {shape}, over the limit of {MAX_NODES:,} cells "
-                "(hours of kriging); use a cell size of at least "
-                f"{cell * math.sqrt(cells / MAX_NODES) * 1.01:.4g} or a smaller extent")
         if streamed:
             stripes = outputs * STRIPES_HELD * STRIPE_ROWS * ncols * STRIPE_BYTES_PER_CELL
             need = stripes + n_samples * BYTES_PER_SAMPLE
@@ -339,6 +334,11 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                          "or leave MASK empty and clip afterwards")
         if streamed:
             check_disk_space(cells * DISK_BYTES_PER_NODE * outputs, shape, outputs, cell)
+        if cells > MAX_NODES:  # the engine's node ceiling: hours of work, likely a typo
+            raise QgsProcessingException(
+                f"the output grid would have {shape}, over the limit of {MAX_NODES:,} cells "
+                "(hours of kriging); use a cell size of at least "
+                f"{cell * math.sqrt(cells / MAX_NODES) * 1.01:.4g} or a smaller extent")
 
     def cell_size(self, parameters, context, sample_extent, n_samples: int) -> tuple[float, bool]:
         """``(cell size, defaulted)``: CELL_SIZE, or a default from the sample spacing."""

@@ -8,7 +8,7 @@ Usage: python fake_engine.py SCENARIO [OUT_DIR]
 Scenarios: ok, input-error, error, crash, exit3, noise, slow, slowstop, stubborn, interrupted.
 ``slow``/``stubborn`` write ``OUT_DIR/pid``, a final ``OUT_DIR/done.tif``, a temporary
 ``OUT_DIR/.part.tif.0123abcd.tmp`` and then report progress for a minute; ``slow`` exits 130 on
-SIGTERM (like the engine), ``slowstop`` too but 2.2 s after it (the engine's worst measured
+SIGTERM (like the engine), ``slowstop`` too but 1.1 s after it (the engine's worst measured
 cancel on a loaded machine; it then writes ``OUT_DIR/stopped_cleanly``), ``stubborn`` ignores
 SIGTERM (so it has to be killed).
 """
@@ -78,7 +78,7 @@ def main(scenario, out_dir=None):
         for i in range(1200):
             if stop["flag"]:
                 if scenario == "slowstop":
-                    time.sleep(2.2)
+                    time.sleep(1.1)
                     with open(os.path.join(out_dir, "stopped_cleanly"), "w") as fh:
                         fh.write("exit 130 after cleaning up")
                 emit({"type": "error", "kind": "cancelled", "message": "cancelled by the user"})

@@ -154,10 +154,12 @@ def test_cancel_stops_engine_within_two_seconds_and_removes_outputs(fake_engine,
     assert fb.progresses  # it was really running
 
 
-def test_an_engine_within_its_two_second_contract_is_not_killed(fake_engine, tmp_path):
+def test_an_engine_that_cancels_as_fast_as_the_real_one_is_not_killed(fake_engine, tmp_path):
     """Rows 235/283 of the reliability report: the engine needed 1.9-2.2 s to exit after
-    SIGTERM, beyond the old 1.5 s grace, so it was killed before it finished cleaning up."""
-    assert TERMINATE_GRACE > 2.2
+    SIGTERM, beyond the 1.5 s grace, so it was killed before it finished cleaning up. It now
+    exits within 0.2-1.1 s on a loaded machine (the fake engine takes 1.1 s), inside the
+    grace, which stays short enough for a cancel to end within 2 s."""
+    assert 1.1 < TERMINATE_GRACE <= 1.5
     fb = RecordingFeedback()
 
     def cancel_when_started():
