@@ -22,6 +22,7 @@ from ..kriging.checks import (
     check_estimates,
     check_variance_counts,
     drop_implausible,
+    narrowed_by_log_band,
     plausible_band,
     stability_summary,
     warn_implausible,
@@ -345,7 +346,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         return run_idw(args, session)
     from ..kriging import krige
     from ..progress import scaled
-    from ..transforms import fit_transform
+    from ..transforms import Transform, fit_transform
 
     t0 = time.perf_counter()
     times: dict[str, float] = {}
@@ -403,6 +404,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         what += " with measurement error"
     # estimates far outside the data's range (in output units) are nodata, counted
     band = plausible_band(values if units == "original" else y)
+    if units == "original" and ft.kind is Transform.LOG:
+        band = narrowed_by_log_band(band, y)
     if grid is not None:
         from .krige_stream import krige_grid_to_rasters
 

@@ -52,6 +52,31 @@ def plausible_band(values: np.ndarray) -> tuple[float, float]:
     return low, high
 
 
+def narrowed_by_log_band(band: tuple[float, float],
+                         log_values: np.ndarray) -> tuple[float, float, float]:
+    """``band`` (data units) narrowed to the back-transformed plausible band of the log data.
+
+    Under a log transform the kriging is done in log units, so an estimate more than a log
+    range below the data (``exp`` of it, e.g. 0 ppm after an underflow) is as implausible as
+    one far above (reliability report, row 75: 965 cells of exactly 0 ppm with data 113..1839).
+    A third element bounds the back-transformed variance: there the estimate is
+    ``exp(m + s2/2)``, so a huge log-variance ``s2`` makes it garbage even where it lands in
+    the band by chance (row 75: variances up to 1.8e38 beside plausible-looking estimates). A
+    standard deviation of more than :data:`LOG_STD_FACTOR` band widths is refused; only under
+    a log transform, because elsewhere the estimate does not depend on the variance (a sill of
+    1e300 keeps its map, issue 11 D6).
+    """
+    lo_t, hi_t = plausible_band(log_values)
+    with np.errstate(over="ignore", under="ignore"):
+        low, high = max(band[0], float(np.exp(lo_t))), min(band[1], float(np.exp(hi_t)))
+    return low, high, (LOG_STD_FACTOR * (high - low)) ** 2
+
+
+#: Under a log transform, a back-transformed standard deviation of more than this many
+#: plausible-band widths marks the estimate implausible.
+LOG_STD_FACTOR = 10.0
+
+
 def drop_implausible(estimate: np.ndarray, variance: np.ndarray,
                      band: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(estimate, variance, mask)``: both set to NaN where the estimate is outside ``band``
@@ -61,6 +86,8 @@ def drop_implausible(estimate: np.ndarray, variance: np.ndarray,
         return est, np.asarray(variance, dtype=float), np.zeros(est.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
         bad = np.isinf(est) | (est < band[0]) | (est > band[1])
+        if len(band) > 2:  # a log back-transform: see narrowed_by_log_band
+            bad |= np.asarray(variance, dtype=float) > band[2]
     if not bad.any():
         return est, np.asarray(variance, dtype=float), bad
     est = np.where(bad, np.nan, est)

@@ -21,7 +21,13 @@ from reliability_helpers import krige_args
 
 from gcnn_rnn.core.cli.main import main
 from gcnn_rnn.core.io import read_points
-from gcnn_rnn.core.kriging.checks import OUTPUT_RANGE_FACTOR, SIGN_TOLERANCE, plausible_band
+from gcnn_rnn.core.kriging.checks import (
+    LOG_STD_FACTOR,
+    OUTPUT_RANGE_FACTOR,
+    SIGN_TOLERANCE,
+    narrowed_by_log_band,
+    plausible_band,
+)
 
 
 def _written(path):
@@ -46,6 +52,29 @@ def test_band_by_hand():
     assert (lo, hi) == (-5.0 - OUTPUT_RANGE_FACTOR * 10, 5.0 + OUTPUT_RANGE_FACTOR * 10)
     lo, hi = plausible_band(np.array([-3.0, -1.0]))
     assert hi == 0.0
+
+
+def test_log_band_by_hand():
+    # log(113) = 4.727, log(1839) = 7.517: a log range of 2.790 below and above
+    zinc = np.array([113.0, 1839.0])
+    lo, hi, max_var = narrowed_by_log_band(plausible_band(zinc), np.log(zinc))
+    assert lo == pytest.approx(np.exp(np.log(113.0) - 2.7896), rel=1e-3)  # 6.94 ppm
+    assert hi == 1839.0 + OUTPUT_RANGE_FACTOR * 1726.0  # the data-unit bound is tighter
+    assert max_var == pytest.approx((LOG_STD_FACTOR * (hi - lo)) ** 2)
+
+
+def test_pow_near_two_with_log_writes_no_zero_zinc(meuse_gpkg, tmp_path, capsys):
+    """Row 75 re-run: log estimates that underflow exp() were written as 0 ppm, valid data,
+    in 965 cells (data 113..1839): the back-transformed log band refuses them."""
+    out = tmp_path / "o"
+    assert main(krige_args(meuse_gpkg, out, "--cell-size", "80",
+                           variogram="1 Pow(1, alpha=1.99)")) == 0
+    capsys.readouterr()
+    zinc = read_points(meuse_gpkg, "zinc").values
+    valid = _written(out / "kriging_estimate.tif").compressed()
+    assert valid.size and valid.min() >= zinc.min() * np.exp(-np.ptp(np.log(zinc))) * 0.999
+    var = _written(out / "kriging_variance.tif").compressed()
+    assert var.max() < 1e20  # the huge log-variances went with their estimates
 
 
 def test_pow_near_two_with_log_writes_no_huge_zinc(meuse_gpkg, tmp_path, capsys):
