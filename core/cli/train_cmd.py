@@ -23,9 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, session: Session) -> dict:
-    from ..model.bundle import MODEL_JSON, save_bundle
+    from ..model.bundle import MODEL_JSON, check_bundle_target, save_bundle
     from ..progress import scaled
 
+    check_bundle_target(args.model_dir)
     points = points_from_args(args, extra_fields=parse_csv(args.co_fields))
     session.progress(0.02, "read points")
     estimator = estimator_from_args(args, crs=points.crs)

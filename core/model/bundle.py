@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import BundleError, EngineIOError
+from ..errors import BundleError, EngineIOError, InputDataError
 from ..output_set import final_paths
 from ..progress import StopFn
 from ..safe_json import loads_checked
@@ -239,6 +239,25 @@ def _read_samples(path: Path, doc: dict, should_stop: StopFn | None = None) -> d
             raise BundleError(f"{where}{SAMPLES_FILE}: {key} has shape {data[key].shape} for "
                               f"{n} samples")
     return data
+
+
+def check_bundle_target(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, a bundle folder that cannot be written: an existing file, or a
+    parent that is a file (reliability report, row 277: found only after training)."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise InputDataError(f"--model-dir {str(target)!r} is a file, not a folder: give a new "
+                             "folder (or an existing bundle to replace) for the model bundle")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputDataError(f"--model-dir {str(target)!r}: {str(parent)!r} is a file, "
+                                     "not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputDataError(f"--model-dir {str(target)!r}: cannot write in "
+                                     f"{str(parent)!r} (permission denied)")
+            break
+    return target
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:

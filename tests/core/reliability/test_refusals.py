@@ -61,3 +61,21 @@ def test_a_fifo_as_template_is_refused(meuse_gpkg, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 2, err
     assert "named pipe (FIFO)" in err
+
+
+def test_a_model_dir_that_is_a_file_is_refused_before_training(meuse_gpkg, tmp_path, capsys):
+    """Row 277 re-run: ``--model-dir`` naming a file failed with exit 1 after 39 s of fitting;
+    it is refused at once (exit 2) and the file is left as it was."""
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    t0 = time.perf_counter()
+    code = main(["train", "--quiet", "--input", str(meuse_gpkg), "--field", "zinc",
+                 "--model-dir", str(afile), "--ensemble", "1", "--epochs", "2"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "is a file, not a folder" in err and str(afile) in err
+    assert time.perf_counter() - t0 < 20  # before the variogram and the network
+    assert afile.read_text() == "keep me"
+    code = main(["train", "--quiet", "--input", str(meuse_gpkg), "--field", "zinc",
+                 "--model-dir", str(afile / "m"), "--ensemble", "1", "--epochs", "2"])
+    assert code == 2 and str(afile) in capsys.readouterr().err
