@@ -1,8 +1,6 @@
 """``python -m gcnn_rnn.core`` runs the ``gcnn-rnn`` command line."""
 
-import os
 import signal
-import sys
 
 _early: list[int] = []
 
@@ -17,12 +15,6 @@ if __name__ == "__main__":
 from .cli.main import main  # noqa: E402 - after the early handlers, on purpose
 
 if __name__ == "__main__":
-    _code = 130 if _early else main(early_signals=_early)
-    if _code == 130:
-        # Cancelled: the command has removed its staging and flushed its last protocol line.
-        # The interpreter's teardown (unloading numba, GDAL, SciPy) takes about a second on a
-        # loaded machine, which would break the 2 s cancel contract: skip it.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
-    sys.exit(_code)
+    from .cli.main import exit_process
+
+    exit_process(130 if _early else main(early_signals=_early))

@@ -194,6 +194,41 @@ def main(argv: list[str] | None = None, *, early_signals: list[int] | None = Non
         session.close()
 
 
+def exit_process(code: int) -> None:
+    """End the ``gcnn-rnn`` process with ``code`` (the console script and ``python -m``).
+
+    The outcome is decided and its last protocol line flushed, so a SIGINT/SIGTERM arriving
+    during the interpreter's teardown (about a second on a loaded machine) must not turn it
+    into a kill (exit 143 over a complete new set: reliability re-run): signals are ignored
+    from here. A cancelled run skips the teardown altogether, to honour the 2 s contract.
+    """
+    import os
+    import signal
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code == EXIT_CANCELLED:
+        os._exit(EXIT_CANCELLED)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code)
+
+
+def console_main() -> None:
+    """Entry point of the ``gcnn-rnn`` console script.
+
+    As ``python -m gcnn_rnn.core``: signals are recorded from the start, so what ``main``
+    restores when it returns is this harmless recorder, never the default handler (which
+    would kill the process between the result line and :func:`exit_process`).
+    """
+    import signal
+
+    early: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: early.append(signum))
+    exit_process(main(early_signals=early))
+
+
 #: Options whose values may begin with "-" (negative coordinates, depths), which argparse
 #: would otherwise take for an option: ``--z-levels -50:0:5`` must work as typed.
 NEGATIVE_VALUE_OPTIONS = ("--z-levels", "--extent")
