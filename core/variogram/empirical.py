@@ -386,7 +386,7 @@ class VariogramPlan:
                    n_used: int | None = None) -> list[EmpiricalVariogram]:
         """The variograms of these sums (``n_used``: points behind them, default all used)."""
         n_used = self.coords.shape[0] if n_used is None else int(n_used)
-        out = []
+        out, empty = [], []
         for d, sel, sdk, ssk, sck in zip(self.directions, self.selectors, sd, ss, sc):
             ok = sck > 0
             cnt = sck[ok]
@@ -409,7 +409,11 @@ class VariogramPlan:
                 )
             )
             if not np.any(ok):
-                logger.warning("no pairs within the cutoff %r for direction %r", self.cutoff, d)
+                empty.append(d)
+        if empty:  # one warning, however many directions (3,600 printed 849 lines)
+            shown = ", ".join(repr(d) for d in empty[:5]) + (", ..." if len(empty) > 5 else "")
+            logger.warning("no pairs within the cutoff %r for %d of %d direction(s): %s",
+                           self.cutoff, len(empty), len(self.directions), shown)
         return out
 
 

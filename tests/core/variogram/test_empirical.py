@@ -218,3 +218,24 @@ def test_horizontal_3d_cones_from_one_pass_equal_one_pass_each():
         np.testing.assert_array_equal(ev.npairs, ref.npairs)
         np.testing.assert_allclose(ev.gamma, ref.gamma, rtol=1e-12)
         np.testing.assert_allclose(ev.lags, ref.lags, rtol=1e-12)
+
+
+def test_directions_without_pairs_give_one_warning(caplog):
+    """Reliability report row 287: 3,600 directions printed one warning per empty direction
+    (849 lines). Three points on the x axis: only directions near 90° (azimuth of the x
+    axis) hold pairs with a 1° tolerance; the other 170 are counted in one warning."""
+    import logging
+
+    from gcnn_rnn.core.variogram.empirical import directional_variograms
+
+    coords = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    values = np.array([1.0, 2.0, 4.0])
+    directions = [float(a) for a in range(0, 180)]
+    with caplog.at_level(logging.WARNING, logger="gcnn_rnn.core.variogram.empirical"):
+        out = directional_variograms(coords, values, directions, cutoff=3.0, n_lags=3,
+                                     tolerance=1.0)
+    empty = [v.direction for v in out if v.npairs.size == 0]
+    assert 0 < len(empty) < len(directions) and 90.0 not in empty
+    lines = [r.getMessage() for r in caplog.records if "no pairs" in r.getMessage()]
+    assert len(lines) == 1
+    assert f"for {len(empty)} of 180 direction(s)" in lines[0]
