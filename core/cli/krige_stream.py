@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..grid import Grid
+from ..kriging.checks import Band, drop_implausible
 from ..progress import ProgressFn, StopFn
 from ..tiles import inside_mask, stream_to_rasters
 
@@ -34,7 +35,7 @@ def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dic
                       back: Callable | None, cog: bool = False, client=None,
                       progress: ProgressFn | None = None,
                       should_stop: StopFn | None = None,
-                      band: tuple[float, float] | None = None) -> StreamedGrid:
+                      band: Band | None = None) -> StreamedGrid:
     """Krige ``job`` (:mod:`~gcnn_rnn.core.kriging.tiled`) range by range into the rasters
     ``paths["estimate"]`` and ``paths["variance"]``.
 
@@ -42,8 +43,6 @@ def stream_krige_grid(job, grid: Grid, paths: dict[str, Path], descriptions: dic
     output units (None: as kriged). Estimates outside ``band`` (output units,
     :func:`~gcnn_rnn.core.kriging.checks.plausible_band`) are written as nodata and counted.
     """
-    from ..kriging.checks import drop_implausible
-
     kinds = {"estimate": "value", "variance": "variance"}
     counts = [0, 0]
     # counted inside the grid's mask (a template's own nodata cells stay nodata by design),
@@ -81,7 +80,7 @@ def krige_grid_to_rasters(args, grid: Grid, out_dir: Path, coords, values, model
                           drift, universal: bool, ft, descriptions: dict[str, str],
                           progress: ProgressFn | None,
                           should_stop: StopFn | None,
-                          band: tuple[float, float] | None = None) -> StreamedGrid:
+                          band: Band | None = None) -> StreamedGrid:
     """The ``krige`` command's grid branch: the job of its flags, on the cluster they name
     (:func:`~gcnn_rnn.core.cluster.cluster_client`) or in-process."""
     import time

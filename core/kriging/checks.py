@@ -13,6 +13,8 @@ is ever written as valid data, and the map never shows negative concentrations.
 from __future__ import annotations
 
 import logging
+import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,8 +41,17 @@ OUTPUT_RANGE_FACTOR = 1.0
 SIGN_TOLERANCE = 0.02
 
 
-def plausible_band(values: np.ndarray) -> tuple[float, float]:
-    """``(low, high)`` of plausible estimates for data ``values`` (in the same units)."""
+class Band(NamedTuple):
+    """Plausible estimates lie in ``low..high`` with a variance of at most ``max_variance``
+    (bounded only under a log back-transform: :func:`narrowed_by_log_band`)."""
+
+    low: float
+    high: float
+    max_variance: float = math.inf
+
+
+def plausible_band(values: np.ndarray) -> Band:
+    """The :class:`Band` of plausible estimates for data ``values`` (in the same units)."""
     v = np.asarray(values, dtype=float)
     lo, hi = float(v.min()), float(v.max())
     span = (hi - lo) or max(abs(hi), 1.0)
@@ -49,27 +60,27 @@ def plausible_band(values: np.ndarray) -> tuple[float, float]:
         low = max(low, 0.0 if lo > 0 else -SIGN_TOLERANCE * span)
     if hi <= 0:
         high = min(high, 0.0 if hi < 0 else SIGN_TOLERANCE * span)
-    return low, high
+    return Band(low, high)
 
 
-def narrowed_by_log_band(band: tuple[float, float],
-                         log_values: np.ndarray) -> tuple[float, float, float]:
+def narrowed_by_log_band(band: Band, log_values: np.ndarray) -> Band:
     """``band`` (data units) narrowed to the back-transformed plausible band of the log data.
 
     Under a log transform the kriging is done in log units, so an estimate more than a log
     range below the data (``exp`` of it, e.g. 0 ppm after an underflow) is as implausible as
     one far above (reliability report, row 75: 965 cells of exactly 0 ppm with data 113..1839).
-    A third element bounds the back-transformed variance: there the estimate is
+    ``max_variance`` bounds the back-transformed variance: there the estimate is
     ``exp(m + s2/2)``, so a huge log-variance ``s2`` makes it garbage even where it lands in
     the band by chance (row 75: variances up to 1.8e38 beside plausible-looking estimates). A
     standard deviation of more than :data:`LOG_STD_FACTOR` band widths is refused; only under
     a log transform, because elsewhere the estimate does not depend on the variance (a sill of
     1e300 keeps its map, issue 11 D6).
     """
-    lo_t, hi_t = plausible_band(log_values)
+    log_band = plausible_band(log_values)
     with np.errstate(over="ignore", under="ignore"):
-        low, high = max(band[0], float(np.exp(lo_t))), min(band[1], float(np.exp(hi_t)))
-    return low, high, (LOG_STD_FACTOR * (high - low)) ** 2
+        low = max(band.low, float(np.exp(log_band.low)))
+        high = min(band.high, float(np.exp(log_band.high)))
+    return Band(low, high, (LOG_STD_FACTOR * (high - low)) ** 2)
 
 
 #: Under a log transform, a back-transformed standard deviation of more than this many
@@ -78,33 +89,29 @@ LOG_STD_FACTOR = 10.0
 
 
 def drop_implausible(estimate: np.ndarray, variance: np.ndarray,
-                     band: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     band: Band | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(estimate, variance, mask)``: both set to NaN where the estimate is outside ``band``
-    or infinite (``mask``; NaN estimates, left empty on purpose, are not in it)."""
+    (or its variance above the band's bound) or infinite (``mask``; NaN estimates, left empty
+    on purpose, are not in it)."""
     est = np.asarray(estimate, dtype=float)
+    var = np.asarray(variance, dtype=float)
     if band is None:
-        return est, np.asarray(variance, dtype=float), np.zeros(est.shape, dtype=bool)
+        return est, var, np.zeros(est.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
-        bad = np.isinf(est) | (est < band[0]) | (est > band[1])
-        if len(band) > 2:  # a log back-transform: see narrowed_by_log_band
-            bad |= np.asarray(variance, dtype=float) > band[2]
+        bad = np.isinf(est) | (est < band.low) | (est > band.high) | (var > band.max_variance)
     if not bad.any():
-        return est, np.asarray(variance, dtype=float), bad
-    est = np.where(bad, np.nan, est)
-    var = np.where(bad, np.nan, np.asarray(variance, dtype=float))
-    return est, var, bad
+        return est, var, bad
+    return np.where(bad, np.nan, est), np.where(bad, np.nan, var), bad
 
 
-def warn_implausible(n_implausible: int, n: int, band: tuple[float, float] | None,
-                     model) -> None:
+def warn_implausible(n_implausible: int, n: int, band: Band | None, model) -> None:
     if n_implausible:
         logger.warning(
             "%d of %d estimate(s) are implausible (outside %.4g..%.4g, far beyond the data's "
             "range) and are written as nodata: the variogram %r does not suit the data (a "
             "smooth model or near-duplicate samples without nugget, or variances that overflow "
             "the back-transform); add a nugget or choose another model", n_implausible, n,
-            band[0], band[1],
-            model.to_text())
+            band.low, band.high, model.to_text())
 
 
 def check_estimate_counts(n: int, n_nonfinite: int, n_missing: int, n_unresolved: int,

@@ -44,13 +44,13 @@ def _assert_in_band(valid: np.ndarray, data: np.ndarray) -> None:
 
 
 def test_band_by_hand():
-    lo, hi = plausible_band(np.array([113.0, 1839.0]))  # strictly positive: no negatives
+    lo, hi, _ = plausible_band(np.array([113.0, 1839.0]))  # strictly positive: no negatives
     assert (lo, hi) == (0.0, 1839.0 + OUTPUT_RANGE_FACTOR * 1726.0)
-    lo, hi = plausible_band(np.array([0.0, 50.0]))  # zeros (rain): a small dip is kept
+    lo, hi, _ = plausible_band(np.array([0.0, 50.0]))  # zeros (rain): a small dip is kept
     assert lo == -SIGN_TOLERANCE * 50.0
-    lo, hi = plausible_band(np.array([-5.0, 5.0]))  # two signs: no sign rule
+    lo, hi, _ = plausible_band(np.array([-5.0, 5.0]))  # two signs: no sign rule
     assert (lo, hi) == (-5.0 - OUTPUT_RANGE_FACTOR * 10, 5.0 + OUTPUT_RANGE_FACTOR * 10)
-    lo, hi = plausible_band(np.array([-3.0, -1.0]))
+    lo, hi, _ = plausible_band(np.array([-3.0, -1.0]))
     assert hi == 0.0
 
 
