@@ -1,7 +1,5 @@
 """``python -m gcnn_rnn.core`` runs the ``gcnn-rnn`` command line."""
 
-import signal
-
 _early: list[int] = []
 
 # Guarded: Dask's local worker processes are spawned, and re-import this module under
@@ -9,8 +7,9 @@ _early: list[int] = []
 if __name__ == "__main__":
     # A cancel that arrives while Python starts and imports (seconds on a busy machine) must
     # end as a cancel (exit 130, nothing written), not as a kill by the default handler.
-    for _sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(_sig, lambda signum, frame: _early.append(signum))
+    from .cli.startup_signals import record_signals
+
+    _early = record_signals()
 
 from .cli.main import main  # noqa: E402 - after the early handlers, on purpose
 

@@ -221,12 +221,9 @@ def console_main() -> None:
     restores when it returns is this harmless recorder, never the default handler (which
     would kill the process between the result line and :func:`exit_process`).
     """
-    import signal
+    from .startup_signals import record_signals
 
-    early: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: early.append(signum))
-    exit_process(main(early_signals=early))
+    exit_process(main(early_signals=record_signals()))
 
 
 #: Options whose values may begin with "-" (negative coordinates, depths), which argparse
