@@ -338,7 +338,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(
                 f"the output grid would have {shape}, over the limit of {MAX_NODES:,} cells "
                 "(hours of kriging); use a cell size of at least "
-                f"{cell * math.sqrt(cells / MAX_NODES) * 1.01:.4g} or a smaller extent")
+                f"{_cell_that_fits(cell, cells, MAX_NODES):.4g} or a smaller extent")
 
     def cell_size(self, parameters, context, sample_extent, n_samples: int) -> tuple[float, bool]:
         """``(cell size, defaulted)``: CELL_SIZE, or a default from the sample spacing."""
@@ -559,11 +559,17 @@ def _check_whole(need: int, cell: float, what: str, instead: str) -> None:
     """Refuse ``need`` bytes held for a whole grid over :data:`MAX_GRID_BYTES`, with the cell
     size that would fit (``what`` has a ``{gib}`` field for the size)."""
     if need > MAX_GRID_BYTES:
-        fits = cell * math.sqrt(need / MAX_GRID_BYTES) * 1.01
+        fits = _cell_that_fits(cell, need, MAX_GRID_BYTES)
         raise QgsProcessingException(
             what.format(gib=f"{need / 1024**3:.1f}") + f", over the limit of "
             f"{MAX_GRID_BYTES / 1024**3:.0f} GiB; use a cell size of at least {fits:.4g} "
             + instead)
+
+
+def _cell_that_fits(cell: float, need: float, limit: float) -> float:
+    """The cell size that brings ``need`` (growing as 1 / cell², a 2D grid's cells) under
+    ``limit``, with a 1 % margin for the grid's rounding to whole cells."""
+    return cell * math.sqrt(need / max(limit, 1)) * 1.01
 
 
 def check_disk_space(need: int, shape: str, outputs: int, cell: float) -> None:
@@ -580,7 +586,7 @@ def check_disk_space(need: int, shape: str, outputs: int, cell: float) -> None:
             f"{_size(need)} of disk (float32, before compression), but the Processing "
             f"temporary folder {str(folder)!r} has {_size(free)} free; free space, set "
             "another temporary folder (Settings > Options > Processing), or use a cell size "
-            f"of at least {cell * math.sqrt(need / max(free, 1)) * 1.01:.4g} or a smaller "
+            f"of at least {_cell_that_fits(cell, need, free):.4g} or a smaller "
             "extent")
 
 
