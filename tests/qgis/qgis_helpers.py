@@ -18,6 +18,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = REPO / "sample_data"
+#: The bundled Meuse samples as a QGIS layer source.
+MEUSE = f"{SAMPLE_DATA / 'meuse.gpkg'}|layername=meuse"
 ARTIFACTS = REPO / "tests" / "artifacts"
 
 sys.path[:] = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != REPO]

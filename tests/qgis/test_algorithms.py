@@ -23,6 +23,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis_helpers import (
+    MEUSE,
     SAMPLE_DATA,
     engine_cli,
     ensure_provider,
@@ -30,8 +31,6 @@ from qgis_helpers import (
     needs_engine,
     read_raster,
 )
-
-MEUSE = f"{SAMPLE_DATA / 'meuse.gpkg'}|layername=meuse"
 
 
 @pytest.fixture(autouse=True)

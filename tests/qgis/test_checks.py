@@ -18,9 +18,8 @@ from qgis.core import (
     QgsRectangle,
     QgsVectorLayer,
 )
-from qgis_helpers import ENGINE_PYTHON, SAMPLE_DATA, needs_engine
+from qgis_helpers import ENGINE_PYTHON, MEUSE, SAMPLE_DATA, needs_engine
 
-MEUSE = f"{SAMPLE_DATA / 'meuse.gpkg'}|layername=meuse"
 DIST = str(SAMPLE_DATA / "meuse_dist.tif")
 ALG_IDS = ("fitvariogram", "ordinarykriging", "krigingexternaldrift", "crossvalidate",
            "trainhybrid", "predicthybrid", "hybridinterpolation", "gaussiansimulation")

@@ -14,9 +14,7 @@ from qgis.core import (
     QgsProject,
     QgsSingleBandPseudoColorRenderer,
 )
-from qgis_helpers import SAMPLE_DATA, engine_cli, needs_engine, read_raster
-
-MEUSE = f"{SAMPLE_DATA / 'meuse.gpkg'}|layername=meuse"
+from qgis_helpers import MEUSE, SAMPLE_DATA, engine_cli, needs_engine, read_raster
 
 
 @pytest.fixture(autouse=True)

@@ -122,24 +122,32 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
+def cancel_once_started(fb, folder: Path, cancel_at: list[float] | None = None):
+    """A started thread that cancels ``fb`` 0.3 s after the fake engine wrote its pid into
+    ``folder`` (it is then really running), noting the time in ``cancel_at``."""
+
+    def cancel_when_started():
+        deadline = time.monotonic() + 20
+        while not (folder / "pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        fb.cancel()
+        if cancel_at is not None:
+            cancel_at.append(time.monotonic())
+
+    thread = threading.Thread(target=cancel_when_started)
+    thread.start()
+    return thread
+
+
 @pytest.mark.parametrize("scenario", ["slow", "stubborn"])
 def test_cancel_stops_engine_within_two_seconds_and_removes_outputs(fake_engine, tmp_path,
                                                                      scenario):
     fb = RecordingFeedback()
     done = tmp_path / "done.tif"
     (tmp_path / "done.qml").write_text("<qgis/>")
-
-    def cancel_when_started():
-        deadline = time.monotonic() + 20
-        while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.3)
-        fb.cancel()
-        cancel_at.append(time.monotonic())
-
     cancel_at: list[float] = []
-    thread = threading.Thread(target=cancel_when_started)
-    thread.start()
+    thread = cancel_once_started(fb, tmp_path, cancel_at)
     with pytest.raises(EngineCancelled):
         run_process(argv(fake_engine, scenario, tmp_path), fb, env=dict(os.environ),
                     cleanup_dirs=[tmp_path], outputs=[done])
@@ -161,16 +169,7 @@ def test_an_engine_that_cancels_as_fast_as_the_real_one_is_not_killed(fake_engin
     grace, which stays short enough for a cancel to end within 2 s."""
     assert 1.1 < TERMINATE_GRACE <= 1.5
     fb = RecordingFeedback()
-
-    def cancel_when_started():
-        deadline = time.monotonic() + 20
-        while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.3)
-        fb.cancel()
-
-    thread = threading.Thread(target=cancel_when_started)
-    thread.start()
+    thread = cancel_once_started(fb, tmp_path)
     with pytest.raises(EngineCancelled):
         run_process(argv(fake_engine, "slowstop", tmp_path), fb, env=dict(os.environ),
                     cleanup_dirs=[tmp_path])
