@@ -477,7 +477,7 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         if weight == 0.0:  # the gate closed: exactly the base, the network is not evaluated
             return np.repeat(ok, int(self.model_config_.members), axis=1)
         inputs = self._scaled_inputs(feats, clip=True) if inputs is None else inputs
-        out = self._runtime().predict(inputs)
+        out = self._forward()(inputs, threads=_threads())
         scale, shift = self.target_scaler_.scale[0], self.target_scaler_.mean[0]
         raw = out.astype(np.float64) * scale + shift
         if self.model_config_.target == "residual":
@@ -605,15 +605,16 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
             members_t=members,
         )
 
-    def _runtime(self):
-        """The compiled network of this architecture, holding this estimator's weights."""
-        from .train import get_runtime
+    def _forward(self):
+        """The NumPy forward pass of this estimator's network (:mod:`.forward`)."""
+        from .forward import EnsembleForward
 
-        rt = get_runtime(self.model_config_, *self.input_shapes_)
-        if getattr(rt, "owner", None) is not self.weights_:
-            rt.set_weights(self.weights_)
-            rt.owner = self.weights_
-        return rt
+        cached = getattr(self, "_forward_cache", None)
+        if cached is None or cached[0] is not self.weights_:
+            cached = (self.weights_, EnsembleForward(self.model_config_, self.weights_,
+                                                     *self.input_shapes_))
+            self._forward_cache = cached
+        return cached[1]
 
     def _sample_extra(self) -> np.ndarray | None:
         """The covariate/co-field columns at the training samples (None without any)."""
@@ -623,6 +624,13 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
     def _check_fitted(self) -> None:
         if not hasattr(self, "weights_"):
             raise InputDataError("the hybrid model is not fitted yet; call fit() first")
+
+
+def _threads() -> int:
+    """Threads of the network's forward pass: those the kriging kernels use."""
+    import numba
+
+    return int(numba.get_num_threads())
 
 
 def _shrinkage(observed: np.ndarray, oof: np.ndarray, ok: np.ndarray) -> float:

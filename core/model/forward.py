@@ -1,0 +1,205 @@
+"""The trained ensemble's forward pass in NumPy, for prediction.
+
+Training needs TensorFlow (gradients, the optimizer); prediction does not. Evaluating the
+grouped Conv1D/BiLSTM ensemble of :func:`~.build.build_model` through Keras costs a graph
+call per batch and runs its element-wise ops (the LSTM gates are most of them) through
+kernels built without AVX-512. Here the same arithmetic runs as float32 NumPy in a layout
+chosen for it: features on the middle axis and the rows of a block on the last, so every
+matrix product is one BLAS call per member and every gate is a contiguous slab:
+
+* activations are ``(members, features, rows)``; a weight ``(members, in, out)`` is applied
+  as ``W^T @ X``;
+* the LSTM gates are reordered i, f, o, g and the rows of the three sigmoid gates are scaled
+  by 1/2 in the weights (exact: a power of two), so one ``tanh`` over all four gates gives
+  ``tanh(g)`` and, through ``sigmoid(x) = (1 + tanh(x / 2)) / 2``, the other three;
+* row blocks run on ``threads`` threads (NumPy and BLAS release the GIL); every block is
+  computed the same way whatever the number of threads, so the floats do not depend on it.
+
+The result equals the Keras model's to float32 rounding (about 1e-7 of the output;
+``tests/core/model/test_forward.py`` compares both on every architecture option).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .config import ModelConfig
+
+#: Rows per block: the LSTM's gates of a block (2 × members × 4 units × rows float32) stay
+#: in the cores' caches.
+BLOCK_ROWS = 1024
+
+
+def _t(kernel: np.ndarray) -> np.ndarray:
+    """``(members, in, out)`` → contiguous float32 ``(members, out, in)``."""
+    return np.ascontiguousarray(np.asarray(kernel, dtype=np.float32).transpose(0, 2, 1))
+
+
+def _col(bias: np.ndarray) -> np.ndarray:
+    """``(members, out)`` → float32 ``(members, out, 1)``."""
+    return np.asarray(bias, dtype=np.float32)[:, :, None]
+
+
+@dataclass(frozen=True)
+class _Conv:
+    kernel: np.ndarray  # (m, filters, ks * in)
+    bias: np.ndarray  # (m, filters, 1)
+    size: int
+    stride: int
+
+
+class EnsembleForward:
+    """Member outputs ``(n, members)`` of a trained ensemble for scaled inputs.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The architecture (as trained).
+    weights : list of ndarray
+        The model's weights in ``keras.Model.weights`` order (``HybridRegressor.weights_``).
+    n_steps, n_sequence, n_static : int
+        Input shapes: sequence length, features per neighbour, static features.
+    """
+
+    def __init__(self, config: ModelConfig, weights: list[np.ndarray], n_steps: int,
+                 n_sequence: int, n_static: int):
+        self.members = int(config.members)
+        self.units = int(config.lstm_units)
+        self.shapes = (int(n_steps), int(n_sequence), int(n_static))
+        try:
+            self._unpack(config, list(weights))
+        except (StopIteration, ValueError, IndexError) as exc:
+            raise ValueError(f"the weights do not match the architecture {config}") from exc
+
+    def _unpack(self, config: ModelConfig, weights: list[np.ndarray]) -> None:
+        m, u = self.members, self.units
+        it = iter(weights)
+        self.convs = []
+        for _ in config.conv_filters:
+            kernel, bias = next(it), next(it)
+            self.convs.append(_Conv(_t(kernel), _col(bias), int(config.kernel_size),
+                                    int(config.conv_strides)))
+        # gates i, f, g, o → i, f, o, g; the sigmoid gates' rows halved (see the module doc)
+        order = np.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
+        half = np.r_[np.full(3 * u, 0.5), np.ones(u)].astype(np.float32)
+        lstm = []
+        for _ in ("forward", "backward"):
+            kernel, recurrent, bias = next(it), next(it), next(it)
+            lstm.append((_t(np.asarray(kernel)[:, :, order] * half),
+                         _t(np.asarray(recurrent)[:, :, order] * half),
+                         _col(np.asarray(bias)[:, order] * half)))
+        # the bias as the last input column: the projection's product adds it, not a pass
+        self.lstm_kernel = np.stack([np.concatenate([k, b], axis=2) for k, _, b in lstm])
+        self.lstm_recurrent = np.stack([r for _, r, _ in lstm])  # (2, m, 4u, u)
+        self.static = (_t(next(it)), _col(next(it)))
+        self.heads = [(_t(next(it)), _col(next(it))) for _ in config.head_units]
+        self.output = (_t(next(it)), _col(next(it)))
+        self.linear = (_t(next(it)), _col(next(it))) if config.linear_skip else None
+        if next(it, None) is not None:
+            raise ValueError("more weights than the architecture has")
+        if self.lstm_recurrent.shape != (2, m, 4 * u, u):
+            raise ValueError("LSTM weights of another size")
+
+    def __call__(self, inputs: dict[str, np.ndarray], threads: int = 1) -> np.ndarray:
+        seq = np.asarray(inputs["sequence"], dtype=np.float32)
+        sta = np.asarray(inputs["static"], dtype=np.float32)
+        n = len(sta)
+        if seq.shape[1:] != self.shapes[:2] or sta.shape[1:] != self.shapes[2:]:
+            raise ValueError(f"inputs of shapes {seq.shape}, {sta.shape} for a network of "
+                             f"input shapes {self.shapes}")
+        out = np.empty((n, self.members), dtype=np.float32)
+        starts = range(0, n, BLOCK_ROWS)
+
+        def block(s: int) -> None:
+            out[s : s + BLOCK_ROWS] = self._block(seq[s : s + BLOCK_ROWS],
+                                                  sta[s : s + BLOCK_ROWS]).T
+
+        # one BLAS thread per block: the blocks are the parallelism, and BLAS threads on
+        # top of them would only compete for the same cores
+        with threadpool_limits(1, user_api="blas"):
+            if threads > 1 and n > BLOCK_ROWS:
+                with ThreadPoolExecutor(int(threads)) as pool:
+                    list(pool.map(block, starts))
+            else:
+                for s in starts:
+                    block(s)
+        return out
+
+    # ------------------------------------------------------------------ one block of rows
+    def _block(self, seq: np.ndarray, sta: np.ndarray) -> np.ndarray:
+        """``(members, rows)`` for one block."""
+        rows = len(sta)
+        x = seq.transpose(1, 2, 0)[None]  # (1, steps, f, rows): shared by the members
+        for conv in self.convs:
+            x = self._conv(x, conv)
+        h = self._bilstm(x)  # (m, 2u, rows)
+        kernel, bias = self.static
+        s = np.matmul(kernel, sta.T) + bias
+        np.maximum(s, 0.0, out=s)
+        z = np.concatenate([h, s], axis=1)
+        for kernel, bias in self.heads:
+            z = np.matmul(kernel, z) + bias
+            np.maximum(z, 0.0, out=z)
+        kernel, bias = self.output
+        y = (np.matmul(kernel, z) + bias)[:, 0, :]
+        if self.linear is not None:
+            kernel, bias = self.linear
+            y = y + (np.matmul(kernel, sta.T) + bias)[:, 0, :]
+        assert y.shape == (self.members, rows)
+        return y
+
+    @staticmethod
+    def _conv(x: np.ndarray, conv: _Conv) -> np.ndarray:
+        """'same'-padded strided convolution with ReLU: ``(g, steps, in, rows)`` (g = 1 when
+        shared by the members, else m) → ``(m, out_steps, filters, rows)``."""
+        g, steps, n_in, rows = x.shape
+        ks, stride = conv.size, conv.stride
+        left = (ks - 1) // 2
+        out_steps = -(-steps // stride)
+        padded = np.zeros((g, steps + ks - 1, n_in, rows), dtype=np.float32)
+        padded[:, left : left + steps] = x
+        # window of output step t: padded steps t * stride + j, j < ks, stacked j-major
+        window = np.empty((g, out_steps, ks, n_in, rows), dtype=np.float32)
+        for j in range(ks):
+            window[:, :, j] = padded[:, j : j + steps : stride][:, :out_steps]
+        window = window.reshape(g, out_steps, ks * n_in, rows)
+        y = np.matmul(conv.kernel[:, None], window) + conv.bias[:, None]
+        np.maximum(y, 0.0, out=y)
+        return y
+
+    def _bilstm(self, x: np.ndarray) -> np.ndarray:
+        """Final hidden states, forward then backward per member: ``(m, 2u, rows)``."""
+        m, u = self.members, self.units
+        g, steps, n_in, rows = x.shape
+        # input projections plus bias of every step, both directions: (2, m, 4u, steps, rows)
+        xs = np.ones((g, n_in + 1, steps, rows), dtype=np.float32)
+        xs[:, :n_in] = x.transpose(0, 2, 1, 3)
+        proj = np.matmul(self.lstm_kernel, xs.reshape(1, g, n_in + 1, steps * rows))
+        proj = proj.reshape(2, m, 4 * u, steps, rows)
+        z = np.empty((2, m, 4 * u, rows), dtype=np.float32)
+        c = np.zeros((2, m, u, rows), dtype=np.float32)
+        h = np.zeros((2, m, u, rows), dtype=np.float32)
+        ig = np.empty_like(c)
+        for t in range(steps):
+            # the backward pass reads the reversed sequence
+            now = (proj[0, :, :, t], proj[1, :, :, steps - 1 - t])
+            if t:
+                np.matmul(self.lstm_recurrent, h, out=z)
+                z[0] += now[0]
+                z[1] += now[1]
+            else:
+                z[0], z[1] = now
+            np.tanh(z, out=z)
+            sig = z[:, :, : 3 * u]
+            sig *= 0.5
+            sig += 0.5
+            np.multiply(z[:, :, u : 2 * u], c, out=c)  # f * c
+            np.multiply(z[:, :, :u], z[:, :, 3 * u :], out=ig)  # i * g
+            c += ig
+            np.tanh(c, out=h)
+            h *= z[:, :, 2 * u : 3 * u]  # o * tanh(c)
+        return h.transpose(1, 0, 2, 3).reshape(m, 2 * u, rows)
