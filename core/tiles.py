@@ -21,6 +21,8 @@ import math
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -343,8 +345,10 @@ def run_ranges(fn: TileFn, ranges: Iterable[Tile], on_result: Callable[[Tile, ob
     ranges = list(ranges)
     total = max(1, sum(b - a for a, b in ranges))
     done = 0
-    if client is None:
-        results: Iterator = ((r, fn(*r)) for r in ranges)
+    if client is None and hasattr(fn, "prepare"):
+        results: Iterator = _pipelined(fn, ranges, should_stop)
+    elif client is None:
+        results = ((r, fn(*r)) for r in ranges)
     else:
         from .cluster import map_unordered
 
@@ -355,6 +359,35 @@ def run_ranges(fn: TileFn, ranges: Iterable[Tile], on_result: Callable[[Tile, ob
         if progress is not None:
             progress(done / total, text)
     check_cancel(should_stop)
+
+
+def _pipelined(fn, ranges: list[Tile], should_stop: StopFn | None) -> Iterator:
+    """``(range, fn.finish(*range, fn.prepare(*range)))`` in order, the next range's
+    ``prepare`` running on a second thread meanwhile (with this thread's numba thread count,
+    which is per thread). On a cancel or failure the pending ``prepare`` is not waited for."""
+    import numba
+
+    threads = numba.get_num_threads()
+
+    def prepare(r: Tile):
+        numba.set_num_threads(threads)
+        return fn.prepare(*r)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="prepare")
+    try:
+        pending = pool.submit(prepare, ranges[0]) if ranges else None
+        for i, r in enumerate(ranges):
+            while True:  # a cancel must not wait for the whole range's features
+                try:
+                    prepared = pending.result(timeout=0.1)
+                    break
+                except FutureTimeout:
+                    check_cancel(should_stop)
+            check_cancel(should_stop)
+            pending = pool.submit(prepare, ranges[i + 1]) if i + 1 < len(ranges) else None
+            yield r, fn.finish(*r, prepared)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _checked(results: Iterator, should_stop: StopFn | None) -> Iterator:

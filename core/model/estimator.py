@@ -83,6 +83,16 @@ def resolve_fitted_variogram(spec, coords: np.ndarray, values: np.ndarray, selec
 
 
 @dataclass(frozen=True)
+class Targets:
+    """Prediction targets: coordinates, covariate/co-field columns (None without), and, once
+    computed, their kriging features."""
+
+    coords: np.ndarray
+    extra: np.ndarray | None
+    features: FeatureSet | None = None
+
+
+@dataclass(frozen=True)
 class Prediction:
     """Everything the hybrid model predicts at a set of targets.
 
@@ -543,20 +553,38 @@ class HybridRegressor(BaseEstimator, RegressorMixin):
         for start in range(0, n, PREDICT_CHUNK):
             check_cancel(should_stop)
             stop = min(n, start + PREDICT_CHUNK)
-            parts.append(self._predict_chunk(coords[start:stop],
-                                             None if extra is None else extra[start:stop]))
+            part = Targets(coords[start:stop], None if extra is None else extra[start:stop])
+            parts.append(self._chunk_members(self._chunk_features(part)))
             if progress is not None:
                 progress(stop / n, "predicting")
         cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         return self._finish(cat, threshold)
 
-    def _predict_chunk(self, coords, extra) -> dict[str, np.ndarray]:
+    # The two stages of a chunk, which a streamed grid overlaps (``PredictJob``): the kriging
+    # behind the features, then the network. ``predict_full`` runs them one after the other.
+    def chunk_features(self, X) -> Targets:
+        """Stage 1 of predicting at most :data:`PREDICT_CHUNK` targets ``X``: covariates,
+        kriging features and the base."""
+        self._check_fitted()
+        coords = np.ascontiguousarray(np.asarray(X, dtype=float))
+        return self._chunk_features(Targets(coords, self._target_extra(coords, None, True)))
+
+    def chunk_prediction(self, targets: Targets, threshold: float | None = None) -> Prediction:
+        """Stage 2: the network and every layer, for what :meth:`chunk_features` gave."""
+        return self._finish(self._chunk_members(targets), threshold)
+
+    def _chunk_features(self, targets: Targets) -> Targets:
+        coords, extra = targets.coords, targets.extra
         feats = compute_features(self.coords_, self.values_t_, coords, self.variogram_,
                                  self.feature_config_, exclude_self=False,
                                  extra=None if extra is None else np.nan_to_num(extra),
                                  extra_names=(), sample_extra=self._sample_extra())
         if self._base().name == "ked":
             feats = self._ked_at(coords, extra, feats)
+        return Targets(coords, extra, feats)
+
+    def _chunk_members(self, targets: Targets) -> dict[str, np.ndarray]:
+        feats, extra = targets.features, targets.extra
         members = self._members_t(feats)
         # Exact at the data, like kriging: a target on a sample keeps the sample's value.
         on_sample = feats.static[:, 3] <= 1e-9 * max(float(np.ptp(self.coords_)), 1.0)

@@ -47,8 +47,17 @@ class PredictJob:
         return list(self.grid.chunks(PREDICT_CHUNK))
 
     def __call__(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        pred = self.estimator().predict_full(self.grid.node_coords(start, stop),
-                                             threshold=self.threshold)
+        return self.finish(start, stop, self.prepare(start, stop))
+
+    # In-process, :func:`~gcnn_rnn.core.tiles.run_ranges` overlaps the kriging features of
+    # the next range (``prepare``) with the network of this one (``finish``): the features'
+    # serial parts then no longer leave a core idle. Each range is one chunk of
+    # ``predict_full``, so the floats are the same either way.
+    def prepare(self, start: int, stop: int):
+        return self.estimator().chunk_features(self.grid.node_coords(start, stop))
+
+    def finish(self, start: int, stop: int, prepared) -> dict[str, np.ndarray]:
+        pred = self.estimator().chunk_prediction(prepared, self.threshold)
         return {n: np.asarray(getattr(pred, n), dtype=float) for n in self.names}
 
 

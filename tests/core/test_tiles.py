@@ -166,3 +166,63 @@ def test_inside_mask_repeats_the_2d_mask_on_every_level():
     want = np.tile(mask.ravel(), 2)  # level 0, then level 1
     np.testing.assert_array_equal(inside_mask(grid, 0, 12), want)
     np.testing.assert_array_equal(inside_mask(grid, 4, 9), want[4:9])  # across the levels
+
+
+class _TwoStages:
+    """A job whose ``prepare`` (the next range) may overlap ``finish`` (this range)."""
+
+    def __init__(self, slow_range=None):
+        self.prepared, self.finished, self.threads = [], [], []
+        self.slow_range = slow_range
+
+    def prepare(self, a, b):
+        import time
+
+        import numba
+
+        self.prepared.append((a, b))
+        self.threads.append(numba.get_num_threads())
+        if (a, b) == self.slow_range:
+            time.sleep(3.0)
+        return np.arange(a, b, dtype=float)
+
+    def finish(self, a, b, prepared):
+        self.finished.append((a, b))
+        return prepared * 2.0
+
+    def __call__(self, a, b):
+        return self.finish(a, b, self.prepare(a, b))
+
+
+def test_two_stage_ranges_arrive_in_order_with_each_stage_once():
+    import numba
+
+    from gcnn_rnn.core.tiles import run_ranges
+
+    job, got = _TwoStages(), []
+    ranges = [(0, 5), (5, 9), (9, 20)]
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)  # per thread in numba: the preparing thread must use it too
+    try:
+        run_ranges(job, ranges, lambda r, res: got.append((r, res)))
+    finally:
+        numba.set_num_threads(before)
+    assert [r for r, _ in got] == ranges == job.prepared == job.finished
+    for (a, b), res in got:
+        np.testing.assert_array_equal(res, 2.0 * np.arange(a, b))
+    assert job.threads == [1, 1, 1]
+
+
+def test_a_cancel_does_not_wait_for_a_slow_prepare():
+    import time
+
+    from gcnn_rnn.core.errors import Cancelled
+    from gcnn_rnn.core.tiles import run_ranges
+
+    job = _TwoStages(slow_range=(5, 9))
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        run_ranges(job, [(0, 5), (5, 9), (9, 20)], lambda r, res: None,
+                   should_stop=lambda: time.monotonic() - t0 > 0.5)
+    assert time.monotonic() - t0 < 1.5  # the 3 s prepare of (5, 9) was not waited for
+    assert (9, 20) not in job.prepared
