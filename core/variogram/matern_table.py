@@ -11,7 +11,7 @@ every node, all exact):
     g''(x) = c (x**(nu-1) K_{nu-1}(x) - x**nu K_{nu-2}(x)),   c = 2**(1-nu) / Gamma(nu)
 
 (from ``d/dx [x**v K_v(x)] = -x**v K_{v-1}(x)``). Every piece is then checked against the
-exact function (:meth:`.models.Matern.gamma_unit`, scipy) at 16 points; the table is used only
+exact function (:meth:`.models.Matern.gamma_unit`, scipy) at 7 points (midpoint included); the table is used only
 from the first grid point above which *every* piece agrees within :data:`TABLE_TOL` of the
 unit sill, and up to ``x_max`` where the correlation has fallen below 1e-17. Outside
 ``[x_lo, x_max)`` the kernels evaluate the exact function, so the compiled value is within
@@ -37,11 +37,15 @@ from scipy.special import gammaln, kve
 TABLE_TOL = 1e-12
 #: Columns before the pieces: n_pieces, 1/dx, x_lo, x_max, log_c.
 HEADER = 5
-#: Grid steps tried, coarsest first (in units of the range).
+#: Grid steps tried, coarsest first (in units of the range), and the smallest ``nu`` at which
+#: each is tried first (the Matérn is smoother on the scale of the range as ``nu`` grows; a
+#: small ``nu`` fails the coarse steps near 0 anyway).
 _STEPS = (0.4, 0.2, 0.1, 0.05, 0.025)
+_FIRST_STEP_NU = (50.0, 20.0, 8.0, 3.0, 0.0)
 #: Correlation below which the table ends (the exact path takes over beyond).
 _TAIL = 1e-17
-_CHECK = (np.arange(16) + 0.5) / 16
+#: Where each piece is checked (its midpoint, where the Hermite error peaks, and six more).
+_CHECK = np.arange(1, 8) / 8.0
 
 
 def _term(nu: float, x: np.ndarray, power: float, order: float) -> np.ndarray:
@@ -99,7 +103,8 @@ def _first_good(nu: float, coef: np.ndarray, dx: float) -> int:
 @lru_cache(maxsize=64)
 def _table(nu: float) -> np.ndarray:
     best = None
-    for dx in _STEPS:
+    first = next(k for k, lo in enumerate(_FIRST_STEP_NU) if nu >= lo)
+    for dx in _STEPS[first:]:
         coef, x_max = _pieces(nu, dx)
         j0 = _first_good(nu, coef, dx)
         if best is None or j0 * dx < best[0]:
