@@ -30,7 +30,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..variogram.kernels import gamma_nb
+from ..variogram.kernels import gamma_nb, matern_row_nb
 from ..variogram.models import MODELS
 
 #: Relative pivot below which a Cholesky factorisation is declared singular.
@@ -48,13 +48,14 @@ _FM = {"reassoc", "contract"}
 
 STATUS_OK, STATUS_MISSING, STATUS_SINGULAR, STATUS_EXACT = 0, 1, 2, 3
 
-#: Codes of the models :func:`_gamma_fast` evaluates inline (the common ones).
-_NUG, _SPH, _EXP, _GAU = (MODELS[name].code for name in ("nug", "sph", "exp", "gau"))
+#: Codes of the models :func:`_gamma_fast` evaluates inline (the common ones; Matérn by its
+#: table, :mod:`..variogram.matern_table`).
+_NUG, _SPH, _EXP, _GAU, _MAT = (MODELS[name].code for name in ("nug", "sph", "exp", "gau", "mat"))
 
 
 @njit(cache=True, inline="always", fastmath=_FM)
 def _gamma_fast(codes, params, h):
-    """Nugget/spherical/exponential/gaussian semivariogram, same values as ``gamma_nb``.
+    """Nugget/spherical/exponential/gaussian/Matérn semivariogram, same values as ``gamma_nb``.
 
     The generic :func:`gamma_nb` dispatches over every model and is not inlined by LLVM;
     this small version of the four common models is, which makes it several times faster
@@ -76,6 +77,8 @@ def _gamma_fast(codes, params, h):
             total -= p * math.expm1(-x)
         elif c == _GAU:
             total -= p * math.expm1(-x * x)
+        elif c == _MAT:
+            total += p * matern_row_nb(params, i, x)
     return total
 
 
@@ -231,7 +234,8 @@ def krige_kernel(data, z, targets, nbr_rows, pos, dist_rows, codes, params, shif
     n_workers = max(1, min(nblocks, n_workers))
     fast = True
     for i in range(codes.shape[0]):  # other models go through the generic gamma_nb
-        if codes[i] != _NUG and codes[i] != _SPH and codes[i] != _EXP and codes[i] != _GAU:
+        c = codes[i]
+        if c != _NUG and c != _SPH and c != _EXP and c != _GAU and c != _MAT:
             fast = False
     c00 = shift - _gamma(codes, params, 0.0, fast)
     for wkr in prange(n_workers):

@@ -2,9 +2,14 @@
 
 A model is passed as the arrays of :meth:`~.models.VariogramModel.kernel_arrays`:
 ``codes`` (int64, ``(m,)``, the model classes' ``code``) and ``params`` (float64,
-``(m, 3)``, rows ``[psill, range_, extra]``). The functions give the same values as
+``(m, 3 + T)``, rows ``[psill, range_, extra, ...]``). The functions give the same values as
 :meth:`~.models.VariogramModel.gamma` (tested to ~1e-12), including ``gamma(0) = 0`` and the
 nugget for ``h > 0``. ``h`` is the anisotropy-reduced distance.
+
+Columns ``3..`` of a Matérn row hold its interpolation table (:mod:`.matern_table`: header
+``[n_pieces, 1/dx, x_lo, x_max, log_c]`` then six polynomial coefficients per piece), zeros in
+other rows; :func:`matern_row_nb` reads it, the exact Bessel-function path being taken outside
+``[x_lo, x_max)``. ``params`` with only three columns (no table) still works (exact path).
 
 The Matérn model needs ``K_nu(x)`` for real ``nu``, which numba cannot take from scipy; it is
 computed here by Temme's series (``x < 2``) or Steed's continued fraction (``x >= 2``) for
@@ -26,6 +31,8 @@ _A6 = -0.0421977345555443
 _A8 = 0.0072189432466630
 _EPS = 1e-16
 _MAXIT = 10000
+_BIG = 1e250
+_LOG_BIG = math.log(_BIG)
 
 
 @njit(cache=True)
@@ -102,16 +109,23 @@ def _log_kve(nu: float, x: float) -> float:
         h = a1 * h
         rkmu = math.sqrt(math.pi / (2.0 * x)) / s  # scaled by exp(x)
         rk1 = rkmu * (mu + x + 0.5 - h) * xi
+    # the recurrence grows like (2 nu / x)**nu at small x: rescaled (in logs) so that large
+    # orders at small x do not overflow (x**nu K_nu(x) stays finite there)
+    log_scale = 0.0
     for i in range(1, nl + 1):
         tmp = (mu + i) * xi2 * rk1 + rkmu
         rkmu = rk1
         rk1 = tmp
+        if rk1 > _BIG:
+            rkmu /= _BIG
+            rk1 /= _BIG
+            log_scale += _LOG_BIG
         if not math.isfinite(rk1):
             if i < nl:
                 return math.inf
     if not (rkmu > 0.0) or not math.isfinite(rkmu):
         return math.inf
-    return math.log(rkmu)
+    return math.log(rkmu) + log_scale
 
 
 @njit(cache=True)
@@ -121,10 +135,25 @@ def kv_nb(nu: float, x: float) -> float:
 
 
 @njit(cache=True)
+def matern_unit_array_nb(x: np.ndarray, nu: float) -> np.ndarray:
+    """Exact unit Matérn semivariogram at ``x > 0`` (:meth:`.models.Matern.gamma_unit` uses
+    it where scipy's ``K_nu`` overflows: large ``nu`` at small ``x``)."""
+    out = np.empty(x.shape[0])
+    for k in range(x.shape[0]):
+        out[k] = _matern_unit(x[k], nu)
+    return out
+
+
+@njit(cache=True)
 def _matern_unit(x: float, nu: float) -> float:
+    return _matern_exact(x, nu, (1.0 - nu) * math.log(2.0) - math.lgamma(nu))
+
+
+@njit(cache=True)
+def _matern_exact(x: float, nu: float, log_c: float) -> float:
+    """Unit Matérn semivariogram by the Bessel function; ``log_c = log(2**(1-nu)/Gamma(nu))``."""
     if x > 600.0:
         return 1.0
-    log_c = (1.0 - nu) * math.log(2.0) - math.lgamma(nu)
     lk = _log_kve(nu, x)
     if not math.isfinite(lk):
         return 0.0
@@ -166,6 +195,27 @@ def gamma_unit_nb(code: int, h: float, range_: float, extra: float) -> float:
     return math.nan
 
 
+#: Code of the Matérn model (:class:`.models.Matern`) and the first column of its table.
+MAT = 4
+_T0 = 3
+
+
+@njit(cache=True, inline="always")
+def matern_row_nb(params: np.ndarray, i: int, x: float) -> float:
+    """Unit Matérn semivariogram of row ``i`` at ``x = h / range > 0``: its table inside
+    ``[x_lo, x_max)``, else the exact value (within 1e-12 of each other, :mod:`.matern_table`)."""
+    if params.shape[1] <= _T0 + 4:
+        return _matern_unit(x, params[i, 2])
+    if x >= params[i, _T0 + 2] and x < params[i, _T0 + 3]:
+        u = x * params[i, _T0 + 1]
+        j = min(int(u), int(params[i, _T0]) - 1)
+        t = u - j
+        b = _T0 + 5 + 6 * j
+        return params[i, b] + t * (params[i, b + 1] + t * (params[i, b + 2] + t * (
+            params[i, b + 3] + t * (params[i, b + 4] + t * params[i, b + 5]))))
+    return _matern_exact(x, params[i, 2], params[i, _T0 + 4])
+
+
 @njit(cache=True)
 def gamma_nb(codes: np.ndarray, params: np.ndarray, h: float) -> float:
     """Semivariogram of a nested model at the reduced distance ``h`` (0 exactly at ``h == 0``)."""
@@ -173,7 +223,10 @@ def gamma_nb(codes: np.ndarray, params: np.ndarray, h: float) -> float:
         return 0.0
     total = 0.0
     for i in range(codes.shape[0]):
-        total += params[i, 0] * gamma_unit_nb(codes[i], h, params[i, 1], params[i, 2])
+        if codes[i] == MAT:
+            total += params[i, 0] * matern_row_nb(params, i, h / params[i, 1])
+        else:
+            total += params[i, 0] * gamma_unit_nb(codes[i], h, params[i, 1], params[i, 2])
     return total
 
 

@@ -210,9 +210,17 @@ class Matern(BaseModel):
         with np.errstate(all="ignore"):
             log_c = (1.0 - nu) * math.log(2.0) - gammaln(nu)
             corr = np.exp(log_c + nu * np.log(x) + np.log(kve(nu, x)) - x)
-        # overflow of K_nu happens only for x -> 0, where the correlation tends to 1
+        # K_nu overflows only as x -> 0, where the correlation tends to 1; for a large nu
+        # that happens while 1 - corr is still ~x**2 / (4 (nu - 1)) (1e-6 at nu = 100):
+        # those points go to the compiled Bessel function, which rescales its recurrence
+        over = ~np.isfinite(corr) & (x > 0.0) & (x <= 600.0)
         corr = np.where(np.isfinite(corr), np.clip(corr, 0.0, 1.0), 1.0)
-        return np.where(x > 600.0, 1.0, 1.0 - corr)
+        out = np.where(x > 600.0, 1.0, 1.0 - corr)
+        if over.any():
+            from .kernels import matern_unit_array_nb
+
+            out[over] = matern_unit_array_nb(np.ascontiguousarray(x[over]), nu)
+        return out
 
 
 @register
@@ -475,18 +483,25 @@ class VariogramModel:
         return self.anisotropy.transform(arr)
 
     def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Arrays for :mod:`.kernels`: ``codes`` int64 ``(m,)`` and ``params`` ``(m, 3)``.
+        """Arrays for :mod:`.kernels`: ``codes`` int64 ``(m,)`` and ``params`` ``(m, 3 + T)``.
 
-        ``params[i] = [psill, range_, extra]`` (``extra`` 0 when the model has none).
+        ``params[i, :3] = [psill, range_, extra]`` (``extra`` 0 when the model has none);
+        a Matérn row carries its interpolation table (:func:`.matern_table.matern_table`) in
+        columns ``3..``, zero-padded to the longest (``T = 0`` without a Matérn structure).
         """
+        from .matern_table import matern_table
+
         # ``err`` has the variogram of a nugget; the compiled kernels see it as one (the
         # kriging routines that use them refuse models with measurement error)
         codes = np.array([0 if s.model == "err" else s.model_class.code
                           for s in self.structures], dtype=np.int64)
-        params = np.array(
-            [[s.psill, s.range_, 0.0 if s.extra is None else s.extra] for s in self.structures],
-            dtype=np.float64,
-        ).reshape(-1, 3)
+        tables = [matern_table(s.extra) if s.model == "mat" else np.zeros(0)
+                  for s in self.structures]
+        width = max((t.size for t in tables), default=0)
+        params = np.zeros((len(self.structures), 3 + width), dtype=np.float64)
+        for i, (s, t) in enumerate(zip(self.structures, tables)):
+            params[i, :3] = [s.psill, s.range_, 0.0 if s.extra is None else s.extra]
+            params[i, 3:3 + t.size] = t
         return codes, params
 
     def replace(self, **changes: Any) -> VariogramModel:

@@ -169,6 +169,17 @@ def test_fast_gamma_equals_model_gamma(name):
     assert set(MODELS) >= {"nug", "sph", "exp", "gau"}
 
 
+@pytest.mark.parametrize("nu", [0.3, 1.0, 2.5, 12.17])
+def test_fast_gamma_matern_equals_model_gamma(nu):
+    """The inline Matérn (its table, the Bessel function near 0 for a small nu)."""
+    model = VariogramModel((Structure("nug", 0.1), Structure("mat", 0.7, 35.0, nu)))
+    codes, params = model.kernel_arrays()
+    h = np.concatenate([[0.0, 1e-9], np.geomspace(1e-4, 1e4, 200), np.linspace(0.01, 200, 300)])
+    got = np.array([_gamma_fast(codes, params, x) for x in h])
+    np.testing.assert_allclose(got, model.gamma(h), rtol=0, atol=1e-12)
+    assert got[0] == 0.0
+
+
 def test_bad_inputs(sph_model):
     m = sph_model()
     with pytest.raises(InputDataError, match="shape"):

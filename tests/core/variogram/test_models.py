@@ -276,4 +276,6 @@ def test_kernel_arrays():
     codes, params = m.kernel_arrays()
     assert codes.dtype == np.int64 and params.dtype == np.float64
     assert codes.tolist() == [0, 4, 1]
-    np.testing.assert_array_equal(params, [[0.1, 0.0, 0.0], [1.0, 30.0, 2.0], [2.0, 10.0, 0.0]])
+    np.testing.assert_array_equal(params[:, :3], [[0.1, 0.0, 0.0], [1.0, 30.0, 2.0], [2.0, 10.0, 0.0]])
+    np.testing.assert_array_equal(params[0, 3:], 0.0)  # the Matérn table is in its own row only
+    np.testing.assert_array_equal(params[2, 3:], 0.0)
