@@ -10,8 +10,11 @@ Layout::
                         transformed values, covariate and co-field values): prediction-time
                         features krige from them. Binary, so the bundle grows as the data
                         (about 40 bytes a 2D sample), not as their decimal text in JSON
-    M/member_0.keras    one Keras file per ensemble member (the batched model cut apart)
-    M/member_1.keras    ...
+    M/network.npz       the ensemble's weights, what ``predict`` reads (:mod:`.network_file`:
+                        no Keras, no TensorFlow)
+    M/member_0.keras    one Keras file per ensemble member (the batched model cut apart), for
+    M/member_1.keras    ... users who load a member in Keras; format 2 and 3 bundles load
+                        their weights from these
 
 The directory is written under a temporary name next to ``M`` and renamed when complete, so
 a failure never leaves a half-written bundle. Loading checks the format, its version and the
@@ -48,6 +51,7 @@ from .bundle_checks import (
     verified_file,
     verify_members,
 )
+from .network_file import NETWORK_FILE, check_member_file, read_network, write_network
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +60,9 @@ FORMAT = "gcnn-rnn-model"
 #: values at the training samples (``training_data.extra``). Version-1 bundles are refused.
 #: 3: the training samples in :data:`SAMPLES_FILE` instead of JSON lists (version 2 still
 #: loads).
-FORMAT_VERSION = 3
+#: 4: the weights also in :data:`~.network_file.NETWORK_FILE`, which ``predict`` reads
+#: without Keras (versions 2 and 3 still load, from the member files through Keras).
+FORMAT_VERSION = 4
 #: The oldest format this engine reads.
 OLDEST_READABLE = 2
 MODEL_JSON = "model.json"
@@ -141,6 +147,8 @@ def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = No
             name = f"member_{i}.keras"
             _member_model(estimator.weights_, mcfg, estimator.input_shapes_, i).save(tmp / name)
             members.append({"file": name, "sha256": sha256_file(tmp / name)})
+        network = write_network(estimator.weights_, estimator.input_shapes_,
+                                tmp / NETWORK_FILE)
         doc = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -175,6 +183,7 @@ def save_bundle(estimator, directory: str | os.PathLike, *, crs: str | None = No
             "metrics": estimator.training_metrics_,
             "training": estimator.train_result_.to_dict(),
             "members": members,
+            "network": network,
             "extra": extra or {},
         }
         text = json.dumps(doc, indent=1, allow_nan=False, default=_json_default)
@@ -379,22 +388,18 @@ def _restore(path: Path, doc: dict, samples: dict):
     from .config import ModelConfig, TrainConfig
     from .conformal import Calibration
     from .estimator import HybridRegressor
-    from .layers import CUSTOM_OBJECTS
     from .train import TrainResult
 
-    keras = require_safe_keras()
-    singles = []
-    for i, entry in enumerate(doc["members"]):
-        file = member_file(path, i, entry)  # checked (and checksummed) by load_bundle
-        try:
-            singles.append(keras.saving.load_model(file, custom_objects=CUSTOM_OBJECTS,
-                                                   compile=False, safe_mode=True))
-        except Exception as exc:
-            raise BundleError(f"cannot load {str(file)!r}: it is damaged, not a Keras model "
-                              f"file, or holds code safe mode refuses ({type(exc).__name__}: "
-                              f"{exc})") from None
-    if not singles:
+    files = [member_file(path, i, entry)  # checked (and checksummed) by load_bundle
+             for i, entry in enumerate(doc["members"])]
+    if not files:
         raise BundleError(f"model bundle {str(path)!r} lists no ensemble members")
+    if "network" in doc:  # format 4: the weights without Keras
+        for file in files:
+            check_member_file(file)
+        weights, shapes = read_network(path, doc["network"])
+    else:
+        weights, shapes = _weights_from_members(files, int(doc["model_config"]["members"]))
 
     params = dict(doc["params"])
     for key in ("covariates", "co_fields"):
@@ -405,9 +410,9 @@ def _restore(path: Path, doc: dict, samples: dict):
     est.feature_config_ = FeatureConfig.from_dict(doc["feature_config"])
     est.model_config_ = ModelConfig.from_dict(doc["model_config"])
     est.train_config_ = TrainConfig.from_dict(doc["train_config"])
-    if len(singles) != est.model_config_.members:
+    if len(files) != est.model_config_.members:
         raise BundleError(
-            f"model bundle {str(path)!r} has {len(singles)} member file(s) for an ensemble of "
+            f"model bundle {str(path)!r} has {len(files)} member file(s) for an ensemble of "
             f"{est.model_config_.members}"
         )
     est.feature_names_ = doc["feature_names"]
@@ -435,7 +440,30 @@ def _restore(path: Path, doc: dict, samples: dict):
         best_val_losses=tuple(tr.get("best_val_losses", ())), epochs=int(tr.get("epochs", 0)),
         validation_member=np.zeros(0, dtype=np.int64), seconds=float(tr.get("seconds", 0.0)),
     )
-    seq_shape, static_shape = singles[0].input["sequence"].shape, singles[0].input["static"].shape
-    est.input_shapes_ = (int(seq_shape[1]), int(seq_shape[2]), int(static_shape[1]))
-    est.weights_ = _join_members(singles, est.model_config_.members)
+    est.input_shapes_ = shapes
+    est.weights_ = weights
+    try:
+        est._forward()  # the weights must fit the architecture model.json describes
+    except ValueError as exc:
+        raise BundleError(f"model bundle {str(path)!r}: {exc}") from None
     return est
+
+
+def _weights_from_members(files: list[Path], members: int):
+    """Weights and input shapes of a format 2 or 3 bundle, from its member files (Keras in
+    safe mode)."""
+    from .layers import CUSTOM_OBJECTS
+
+    keras = require_safe_keras()
+    singles = []
+    for file in files:
+        try:
+            singles.append(keras.saving.load_model(file, custom_objects=CUSTOM_OBJECTS,
+                                                   compile=False, safe_mode=True))
+        except Exception as exc:
+            raise BundleError(f"cannot load {str(file)!r}: it is damaged, not a Keras model "
+                              f"file, or holds code safe mode refuses ({type(exc).__name__}: "
+                              f"{exc})") from None
+    seq_shape, static_shape = singles[0].input["sequence"].shape, singles[0].input["static"].shape
+    shapes = (int(seq_shape[1]), int(seq_shape[2]), int(static_shape[1]))
+    return _join_members(singles, members), shapes

@@ -45,6 +45,29 @@ def _col(bias: np.ndarray) -> np.ndarray:
     return np.asarray(bias, dtype=np.float32)[:, :, None]
 
 
+def weight_shapes(config: ModelConfig, n_steps: int, n_sequence: int,
+                  n_static: int) -> list[tuple[int, ...]]:
+    """The shapes of the weights of :func:`~.build.build_model`'s network, in
+    ``keras.Model.weights`` order."""
+    m, u, su = int(config.members), int(config.lstm_units), int(config.static_units)
+    shapes: list[tuple[int, ...]] = []
+    n_in = int(n_sequence)
+    for filters in config.conv_filters:
+        shapes += [(m, int(config.kernel_size) * n_in, int(filters)), (m, int(filters))]
+        n_in = int(filters)
+    for _ in ("forward", "backward"):
+        shapes += [(m, n_in, 4 * u), (m, u, 4 * u), (m, 4 * u)]
+    shapes += [(m, int(n_static), su), (m, su)]
+    n_in = 2 * u + su
+    for units in config.head_units:
+        shapes += [(m, n_in, int(units)), (m, int(units))]
+        n_in = int(units)
+    shapes += [(m, n_in, 1), (m, 1)]
+    if config.linear_skip:
+        shapes += [(m, int(n_static), 1), (m, 1)]
+    return shapes
+
+
 @dataclass(frozen=True)
 class _Conv:
     kernel: np.ndarray  # (m, filters, ks * in)
@@ -71,13 +94,15 @@ class EnsembleForward:
         self.members = int(config.members)
         self.units = int(config.lstm_units)
         self.shapes = (int(n_steps), int(n_sequence), int(n_static))
-        try:
-            self._unpack(config, list(weights))
-        except (StopIteration, ValueError, IndexError) as exc:
-            raise ValueError(f"the weights do not match the architecture {config}") from exc
+        want = weight_shapes(config, *self.shapes)
+        got = [tuple(np.shape(w)) for w in weights]
+        if got != want:
+            raise ValueError(f"the weights (shapes {got}) do not match the architecture "
+                             f"{config} (shapes {want})")
+        self._unpack(config, list(weights))
 
     def _unpack(self, config: ModelConfig, weights: list[np.ndarray]) -> None:
-        m, u = self.members, self.units
+        u = self.units
         it = iter(weights)
         self.convs = []
         for _ in config.conv_filters:
@@ -100,10 +125,6 @@ class EnsembleForward:
         self.heads = [(_t(next(it)), _col(next(it))) for _ in config.head_units]
         self.output = (_t(next(it)), _col(next(it)))
         self.linear = (_t(next(it)), _col(next(it))) if config.linear_skip else None
-        if next(it, None) is not None:
-            raise ValueError("more weights than the architecture has")
-        if self.lstm_recurrent.shape != (2, m, 4 * u, u):
-            raise ValueError("LSTM weights of another size")
 
     def __call__(self, inputs: dict[str, np.ndarray], threads: int = 1) -> np.ndarray:
         seq = np.asarray(inputs["sequence"], dtype=np.float32)

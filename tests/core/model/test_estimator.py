@@ -70,13 +70,14 @@ def test_bundle_round_trip_gives_identical_predictions(fitted, meuse_points, tmp
     before = fitted.predict_full(xy, threshold=300.0)
     path = save_bundle(fitted, tmp_path / "m", crs=meuse_points.crs, field="zinc")
     assert sorted(p.name for p in path.iterdir()) == ["member_0.keras", "member_1.keras",
-                                                     "model.json", "training_data.npz"]
+                                                     "model.json", "network.npz",
+                                                     "training_data.npz"]
     loaded, doc = load_bundle(path)
     after = loaded.predict_full(xy, threshold=300.0)
     for name in ("prediction", "kriging_estimate", "kriging_variance", "prediction_std",
                  "interval_lower", "interval_upper", "exceedance_probability", "members_t"):
         np.testing.assert_array_equal(getattr(after, name), getattr(before, name), name)
-    assert doc["format_version"] == 3 and doc["field"] == "zinc"
+    assert doc["format_version"] == 4 and doc["field"] == "zinc"
     assert doc["versions"]["tensorflow"] and doc["variogram"]["text"]
     assert doc["training_data"]["n"] == 155  # features need the samples
     with np.load(path / "training_data.npz") as npz:
