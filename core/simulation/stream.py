@@ -83,7 +83,8 @@ def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Pa
         for i, ((r0, r1), (real, s_mean, s_var)) in enumerate(results):
             score_mean[r0:r1], score_var[r0:r1] = s_mean, s_var
             for r in range(r0, r1):
-                writers["realisations"].write(r * per_real, real[r - r0])
+                _write_active(writers["realisations"], r * per_real, job.flat, real[r - r0],
+                              per_real, BLOCK * grid.ncols)
             del real
             check_cancel(should_stop)
             if client is not None and progress is not None:
@@ -102,6 +103,21 @@ def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Pa
         for name in summaries:
             writers[name].verify()
     return StreamedSimulation(score_mean, score_var, ranges.get("etype_mean"))
+
+
+def _write_active(writer, start: int, flat: np.ndarray, values: np.ndarray, n_cells: int,
+                  piece: int) -> None:
+    """One realisation (``values`` of the active nodes ``flat``, ascending raster indices)
+    into ``writer`` at ``start``, ``piece`` cells at a time: float32, NaN on inactive cells,
+    as a whole row would be written, without the grid-sized copies of it."""
+    lo = 0
+    for c0 in range(0, n_cells, piece):
+        c1 = min(n_cells, c0 + piece)
+        hi = int(np.searchsorted(flat, c1))
+        part = np.full(c1 - c0, np.nan, dtype=np.float32)
+        part[flat[lo:hi].astype(np.int64) - c0] = values[lo:hi]
+        writer.write(start + c0, part)
+        lo = hi
 
 
 def _summarise(path: Path, grid: Grid, n_real: int, nz: int, rows_per: int,
