@@ -31,6 +31,9 @@ TEMPLATE_MAX = 20_000
 #: Path positions simulated per compiled call (between progress reports and cancel checks);
 #: the data neighbours and normal draws of these positions are all that is held of them.
 PATH_STEP = 8192
+#: Path chunks whose data neighbours are searched together (one search of more nodes shares
+#: more tree queries of its tiles).
+NEIGHBOUR_STEPS = 8
 #: Nodes whose reduced coordinates are computed at once (grids up to this size in one call).
 COORD_CHUNK = 1 << 20
 #: Realisations sharing one random path and so one kriging system per node (a fixed number:
@@ -344,7 +347,7 @@ def simulate_grid(
     out = np.full((n_real, grid.n_nodes), np.nan, dtype=np.float32)
     score_mean = np.full(n_real, np.nan)
     score_var = np.full(n_real, np.nan)
-    batches = job.batches(threads)
+    batches = job.batches(PATH_GROUP * threads)
     if client is None:
         total = n_real * max(job.free.size, 1)
         done = [0]
@@ -463,12 +466,18 @@ class SGSJob:
                    fixed_data, values, ft, float(radius), grid.n_nodes, grid.ndim,
                    config.realisations, config.seed, config.multigrid)
 
-    def batches(self, groups: int) -> list[tuple[int, int]]:
-        """``(r0, r1)`` runs of ``groups`` path groups (the groups one call runs in
-        parallel, one per thread)."""
-        size = PATH_GROUP * max(1, groups)
-        return [(r0, min(self.realisations, r0 + size))
-                for r0 in range(0, self.realisations, size)]
+    def batches(self, size: int) -> list[tuple[int, int]]:
+        """``(r0, r1)`` runs of ``size`` realisations: whole path groups (one per thread,
+        run in parallel) when ``size >= PATH_GROUP``, else parts of one group (each part
+        follows the group's path again: the same floats, in less memory)."""
+        size = max(1, size)
+        if size >= PATH_GROUP:
+            size -= size % PATH_GROUP
+            return [(r0, min(self.realisations, r0 + size))
+                    for r0 in range(0, self.realisations, size)]
+        return [(r0, min(self.realisations, g0 + PATH_GROUP, r0 + size))
+                for g0 in range(0, self.realisations, PATH_GROUP)
+                for r0 in range(g0, min(self.realisations, g0 + PATH_GROUP), size)]
 
     def __call__(self, r0: int, r1: int):
         return self.run(r0, r1)
@@ -486,16 +495,15 @@ class SGSJob:
                 np.ascontiguousarray(dist).reshape(shape))
 
     def run(self, r0: int, r1: int, step=None, should_stop: StopFn | None = None):
-        """Realisations ``r0:r1`` (``r0`` a multiple of :data:`PATH_GROUP`): ``(values of
+        """Realisations ``r0:r1`` (in groups of :data:`PATH_GROUP` sharing a path): ``(values of
         the active nodes, shape (r1 - r0, len(flat)), float64, in data units; score means;
         score variances)``. ``step(n)`` is told of every ``n`` node-realisations simulated.
         """
         from .kernel import sgs_kernel
 
-        if r0 % PATH_GROUP:
-            raise ValueError(f"a batch starts at a path group, not at realisation {r0}")
         free, m = self.free, self.flat.size
-        groups = [(lo, min(r1, lo + PATH_GROUP)) for lo in range(r0, r1, PATH_GROUP)]
+        groups = [(lo, min(r1, (lo // PATH_GROUP + 1) * PATH_GROUP))
+                  for lo in range(r0, r1) if lo == r0 or lo % PATH_GROUP == 0]
         # the path of group g depends on (seed, g), the draws of realisation r on (seed, r):
         # results do not depend on the number of threads, realisations or batches
         paths = np.empty((len(groups), free.size), dtype=free.dtype)
@@ -506,11 +514,15 @@ class SGSJob:
         draws = [np.random.default_rng([self.seed, 0, r]) for r in range(r0, r1)]
         starts = np.array([lo - r0 for lo, _ in groups] + [r1 - r0], dtype=np.int64)
         sims = np.full((r1 - r0, m), np.nan)
+        block = NEIGHBOUR_STEPS * PATH_STEP
         for p0 in range(0, free.size, PATH_STEP):
             check_cancel(should_stop)
             p1 = min(free.size, p0 + PATH_STEP)
             normals = np.stack([d.standard_normal(p1 - p0) for d in draws])
-            dnbr, ddist = self._data_neighbours(paths[:, p0:p1])
+            if p0 % block == 0:  # the data neighbours of the next NEIGHBOUR_STEPS chunks
+                b0 = p0
+                near = self._data_neighbours(paths[:, b0:min(free.size, b0 + block)])
+            dnbr, ddist = (np.ascontiguousarray(a[:, p0 - b0:p1 - b0]) for a in near)
             sgs_kernel(self.pts, self.n, self.y, dnbr, ddist, self.flat, self.lut,
                        self.offs, self.odist, paths, starts, normals, self.codes, self.params,
                        self.sill, self.k, p0, p1, sims)

@@ -40,18 +40,20 @@ def _stack_grid(grid: Grid, n_bands: int) -> Grid:
                 tuple(float(b) for b in range(n_bands)), mask=grid.mask)
 
 
-def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Path, str, str]],
+def simulate_to_rasters(job, grid: Grid, batch: int, files: dict[str, tuple[Path, str, str]],
                         band_names: list[str], threshold: float | None = None, client=None,
                         progress: ProgressFn | None = None,
                         should_stop: StopFn | None = None) -> StreamedSimulation:
     """Simulate ``job`` (:class:`~.sgs.SGSJob`) on ``grid`` into the rasters ``files``
     (``realisations``, ``etype_mean``, ``conditional_variance`` and, with ``threshold``,
-    ``exceedance_probability``: name → (path, kind, description)).
+    ``exceedance_probability``: name → (path, kind, description)), ``batch`` realisations
+    at a time (:meth:`~.sgs.SGSJob.batches`, :func:`~.memory.plan_batch`).
 
     All or nothing: every file is written under a temporary name and renamed only when all
     are complete and verified.
     """
     from ..tiles import BLOCK, RasterStreamWriter, all_or_nothing, streaming_env
+    from .memory import summary_rows
 
     n_real = job.realisations
     nz = len(grid.z_levels) if grid.z_levels else 1
@@ -59,7 +61,7 @@ def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Pa
     writers: dict[str, RasterStreamWriter] = {}
     score_mean = np.full(n_real, np.nan)
     score_var = np.full(n_real, np.nan)
-    batches = job.batches(threads)
+    batches = job.batches(batch)
     total = n_real * max(job.free.size, 1)
     done = [0]
 
@@ -97,8 +99,8 @@ def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Pa
                                                qml_path=path.with_suffix(".qml"))
         writers["realisations"].close()
         writers["realisations"].verify()
-        _summarise(tmp["realisations"], grid, n_real, nz, BLOCK, threshold, writers,
-                   should_stop)
+        _summarise(tmp["realisations"], grid, n_real, nz, summary_rows(grid, n_real, BLOCK),
+                   threshold, writers, should_stop)
         ranges = {k: writers[k].close()["range"] for k in summaries}
         for name in summaries:
             writers[name].verify()
