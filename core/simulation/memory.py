@@ -13,9 +13,10 @@ is held (float64: the kriging uses them as they are) until its path ends. Per gr
 * passing copies while a path is built (multigrid levels) and the score moments and
   back-transform are computed (two rows at a time): :data:`TRANSIENT` bytes.
 
-So a 2D run of 16 realisations (one path group) holds 16 + 12 + 4 + 128 + 32 = 192 bytes
-per node at most. The data neighbours and normal draws are held for :data:`~.sgs.PATH_STEP`
-path positions per group only, the rasters stripe by stripe: bounded apart from the grid.
+So a 2D run of 16 realisations (one path group) holds 16 + 12 + 4 + 128 + 48 = 208 bytes
+per node at most (measured: 179, BENCHMARKS.md). The data neighbours and normal draws are
+held for a few :data:`~.sgs.PATH_STEP` path positions per group only, the rasters stripe by
+stripe: bounded apart from the grid.
 When the batch of one path group per thread does not fit ``--max-memory-gb``, fewer groups
 are simulated at once (fewer threads busy), then fewer realisations of one group (each
 walks the group's path again): the same realisations, more time. When even one realisation

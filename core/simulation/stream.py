@@ -2,16 +2,27 @@
 summaries (E-type mean, conditional variance, exceedance probability) computed stripe by
 stripe from the written realisations.
 
-SGS itself is sequential along each realisation's random path and conditions every node on
-nodes simulated anywhere before it, so one batch of realisations (:meth:`SGSJob.batches`)
-and the per-node search structures are held for the whole grid; what no longer grows is the
-number of realisations held (before: all of them, as float32, plus float64 copies while
-writing). Batches run in-process or as tasks on a Dask cluster, in any order, with the same
-floats (a realisation depends only on the seed and its number).
+What is held per grid node. SGS is sequential along each realisation's random path and
+conditions every node on nodes simulated anywhere before it, so the normal score of every
+node of each realisation being simulated is held until its path ends (float64, 8 bytes), and
+with it the reduced node coordinates (8 bytes per axis), the node's raster index, lookup
+entry and place among the free nodes, and the path of each group of 16 realisations that
+share one (4 bytes each below 2**31 nodes). In 2D with one path group of 16 realisations
+that is 160 bytes per node, 208 with the passing copies (:mod:`.memory`; measured 179 at
+1e6 nodes, BENCHMARKS.md). The data neighbours and normal draws are held for a few
+:data:`~.sgs.PATH_STEP` path positions only, so they do not grow with the grid. The batch
+(one path group per thread) shrinks to fewer groups, then to part of a group, when it does
+not fit ``--max-memory-gb`` (:func:`~.memory.plan_batch`): the same floats, more time.
+Batches run in-process or as tasks on a Dask cluster, in any order, with the same floats (a
+realisation depends only on the seed and its number).
+
+A realisation is written piece by piece (stripes of the raster), never copied whole; the
+summaries read all realisations of as many rows at once as fit (:func:`~.memory.summary_rows`,
+at most 256).
 
 The summaries are the numpy reductions of :class:`~.sgs.SimulationResult` over the
-realisation axis, applied to each stripe of 256 rows: the same operations per node, so the
-same floats as over the whole array.
+realisation axis, applied to each stripe of rows: the same operations per node, so the same floats as over
+the whole array.
 """
 
 from __future__ import annotations
