@@ -79,3 +79,21 @@ def test_fewer_realisations_at_once_give_the_same_rasters(meuse_gpkg, tmp_path):
     a, b = (json.loads((tmp_path / d / "simulation.json").read_text())["normal_scores"]
             for d in "ab")
     assert a == b
+
+
+def test_summaries_read_fewer_rows_when_many_realisations(meuse_gpkg, tmp_path,
+                                                          monkeypatch):
+    """The summaries of all realisations are read as many rows at a time as fit: one row
+    here, with the floats of 256-row stripes."""
+    from gcnn_rnn.core.simulation import memory
+
+    args = ["--cell-size", "100", "--realisations", "20", "--threshold", "400"]
+    assert _simulate(meuse_gpkg, tmp_path / "a", *args)[0] == 0
+    grid, _ = _meuse_grid(meuse_gpkg, 100.0)
+    monkeypatch.setattr(memory, "SUMMARY_BUDGET", 20 * grid.ncols * 20)
+    assert memory.summary_rows(grid, 20, 256) == 1
+    assert _simulate(meuse_gpkg, tmp_path / "b", *args)[0] == 0
+    for name in ("etype_mean", "conditional_variance", "exceedance_probability"):
+        with rasterio.open(tmp_path / "a" / f"{name}.tif") as a, \
+                rasterio.open(tmp_path / "b" / f"{name}.tif") as b:
+            assert np.array_equal(a.read(), b.read()), name
