@@ -19,7 +19,9 @@ held for a few :data:`~.sgs.PATH_STEP` path positions per group only, the raster
 stripe: bounded apart from the grid.
 When the batch of one path group per thread does not fit ``--max-memory-gb``, fewer groups
 are simulated at once (fewer threads busy), then fewer realisations of one group (each
-walks the group's path again): the same realisations, more time. When even one realisation
+walks the group's path again): the same realisations, more time (a part of one realisation
+has its normal-score mean and variance summed pairwise rather than column by column: the
+last bits of those two numbers in ``simulation.json`` may differ). When even one realisation
 at a time does not fit, the run is refused with the largest grid that would.
 """
 

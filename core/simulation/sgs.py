@@ -264,9 +264,11 @@ def _path(rng: np.random.Generator, free: np.ndarray, flat: np.ndarray, shape: t
 
 def _score_moments(sims: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``sims``, the mean and variance over the columns ``free``: the floats of
-    ``sims[:, free].mean(axis=1)`` and ``.var(axis=1)`` from blocks of two rows (numpy sums
-    along the rows of a block of two or more rows in the same order whatever their number;
-    a single row it sums pairwise), so only two rows are copied at a time."""
+    ``sims[:, free].mean(axis=1)`` and ``.var(axis=1)`` (what the batch's moments always
+    were), from blocks of two rows so that only two rows are copied at a time. The fancy
+    index lays a block out column by column and numpy then sums each row column after
+    column, whatever the number of rows (two or more); a single row is contiguous and summed
+    pairwise, as a batch of one realisation always was."""
     n_rows = sims.shape[0]
     mean, var = np.empty(n_rows), np.empty(n_rows)
     for b in range(0, n_rows, 2):
@@ -378,7 +380,7 @@ def simulate_grid(
 @dataclass
 class SGSJob:
     """Everything the simulation kernel needs, built once (:meth:`prepare`); a call
-    simulates realisations ``r0:r1`` (whole path groups). Realisation ``r`` depends only on
+    simulates realisations ``r0:r1`` (:meth:`batches`). Realisation ``r`` depends only on
     ``(seed, r)`` (its path on ``(seed, r // PATH_GROUP)``), so batches can run in any order,
     in-process or as tasks on a Dask cluster, with the same floats.
 
