@@ -17,6 +17,11 @@ Reports node x realisation rates (wall clock), CPU time per node x realisation (
 sensitive to other load on a shared machine) and, as a sanity check, the mean and variance of the simulated
 normal scores of both (about 0 and 1). Run:
 ``.venv/bin/python benchmarks/bench_simulation.py [--size 100 --nsim 10] [--output-json F]``.
+
+``--memory 500,1000`` measures instead the peak RSS of whole ``gcnn-rnn simulate`` processes
+(``--nsim`` realisations, default 16 here, ``--neighbours`` 8) on grids of 500 x 500 and
+1000 x 1000 nodes and on a 50 x 50 baseline, and the bytes per node above the baseline
+(what grows with the grid; issue 13).
 """
 
 from __future__ import annotations
@@ -123,6 +128,33 @@ def _warm_seconds(xy, v, size: int, nsim: int) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+def simulate_cmd(src: Path, out: Path, size: int, nsim: int, neighbours: int) -> list[str]:
+    """The ``gcnn-rnn simulate`` command line on a ``size`` x ``size`` grid of the square."""
+    return [sys.executable, "-m", "gcnn_rnn.core", "simulate", "--quiet", "--input", str(src),
+            "--field", "v", "--crs", "EPSG:32633", "--variogram", MODEL_TEXT,
+            "--realisations", str(nsim), "--neighbours", str(neighbours), "--seed", "1",
+            "--extent", f"0,0,{EXTENT:g},{EXTENT:g}", "--cell-size", repr(EXTENT / size),
+            "--max-memory-gb", "64", "--output-dir", str(out)]
+
+
+def bench_memory(work: Path, xy, v, sizes: list[int], nsim: int, neighbours: int) -> dict:
+    """Peak RSS of ``simulate`` per grid size, and the bytes per node above a small grid."""
+    src = work / "samples.csv"
+    np.savetxt(src, np.column_stack([xy, v]), delimiter=",", header="x,y,v", comments="",
+               fmt="%.17g")
+    rows = []
+    for size in [50, *sizes]:
+        out = work / f"mem{size}"
+        wall, rss, _, _ = run_child(simulate_cmd(src, out, size, nsim, neighbours))
+        shutil.rmtree(out)
+        rows.append({"nodes": size * size, "wall_s": wall, "peak_rss_mb": rss})
+    base = rows[0]
+    for row in rows[1:]:
+        row["bytes_per_node"] = ((row["peak_rss_mb"] - base["peak_rss_mb"]) * 1024**2
+                                 / (row["nodes"] - base["nodes"]))
+    return {"realisations": nsim, "neighbours": neighbours, "runs": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     from gcnn_rnn.core.transforms import fit_transform
 
@@ -132,10 +164,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nsim", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-gstat", action="store_true")
+    ap.add_argument("--memory", metavar="S1,S2",
+                    help="peak RSS of simulate on S x S grids instead (16 realisations unless "
+                         "--nsim, 8 neighbours)")
     ap.add_argument("--output-json")
     args = ap.parse_args(argv)
     xy, v = make_samples(args.samples, args.seed, EXTENT)
     v = np.exp(v / 2.0)  # skewed, like concentrations
+    if args.memory:
+        nsim = args.nsim if "--nsim" in (argv or sys.argv) else 16
+        with tempfile.TemporaryDirectory() as tmp:
+            mem = bench_memory(Path(tmp), xy, v, [int(s) for s in args.memory.split(",")],
+                               nsim, 8)
+        return emit({"date": datetime.now(timezone.utc).isoformat(timespec="minutes"),
+                     "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                                 "load": os.getloadavg()},
+                     "case": {"samples": args.samples, "model": MODEL_TEXT}, "memory": mem},
+                    args.output_json)
     y = fit_transform(v, "nscore").forward(v)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -194,7 +194,12 @@ class Grid:
         Returns an array of shape ``(stop - start, 2)`` or ``(stop - start, 3)``.
         """
         stop = self.n_nodes if stop is None else min(stop, self.n_nodes)
-        flat = np.arange(start, stop)
+        return self.coords_of(np.arange(start, stop))
+
+    def coords_of(self, flat: np.ndarray) -> np.ndarray:
+        """Coordinates of the nodes with raster indices ``flat`` (the same floats as
+        :meth:`node_coords`), shape ``(len(flat), 2)`` or ``(len(flat), 3)``."""
+        flat = np.asarray(flat, dtype=np.int64)
         per_level = self.nrows * self.ncols
         rc = flat % per_level
         row, col = np.divmod(rc, self.ncols)

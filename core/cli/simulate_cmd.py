@@ -15,10 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GridTooLargeError, InputDataError
+from ..errors import InputDataError
 from ..output_set import final_paths
 from .krige_cmd import AUTO_MODELS, _write_json, resolve_variogram
-from .options import add_grid_target, add_point_input, grid_from_args, points_from_args
+from .options import (
+    add_grid_target,
+    add_point_input,
+    grid_from_args,
+    memory_limit_bytes,
+    points_from_args,
+)
 from .session import Session
 
 logger = logging.getLogger(__name__)
@@ -35,10 +41,6 @@ SUMMARY_JSON = "simulation.json"
 OUTPUT_SET = ("output_dir", tuple(
     name for tif in (REALISATIONS_TIF, ETYPE_TIF, VARIANCE_TIF, EXCEEDANCE_TIF)
     for name in (tif, tif[:-4] + ".qml")) + (SUMMARY_JSON,))
-#: Bytes per node and realisation of the batch being simulated (the realisations are written
-#: batch by batch, :mod:`~gcnn_rnn.core.simulation.stream`): its float64 scores (8), their
-#: back-transform (8), the float32 output (4) and the float64 normal draws (8).
-BYTES_PER_NODE_REALISATION = 28
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,17 +93,6 @@ def _config(args: argparse.Namespace):
                             multigrid=args.multigrid, n_jobs=args.threads)
 
 
-def _check_memory(n_nodes: int, n_real: int, max_gb: float) -> None:
-    """``n_real``: the realisations held at once (one batch of path groups)."""
-    need = n_nodes * n_real * BYTES_PER_NODE_REALISATION
-    if need > max_gb * 1024**3:
-        raise GridTooLargeError(
-            f"a batch of {n_real} realisations of {n_nodes:,} nodes (simulated together, one "
-            f"path group per thread) needs about {need / 1024**3:.1f} GiB, over "
-            f"--max-memory-gb {max_gb:g}; use fewer --threads or realisations, a coarser "
-            "cell size or a smaller extent")
-
-
 def _warn_if_not_nscore(spec: str) -> None:
     """A V.json fitted to other than normal scores gives realisations of the wrong spread."""
     spec = str(spec).strip()
@@ -118,7 +109,8 @@ def _warn_if_not_nscore(spec: str) -> None:
 
 def run(args: argparse.Namespace, session: Session) -> dict:
     from ..progress import scaled
-    from ..simulation.sgs import PATH_GROUP, SGSJob, _threads
+    from ..simulation.memory import plan_batch
+    from ..simulation.sgs import SGSJob, _threads
     from ..simulation.stream import simulate_to_rasters
     from ..tiles import check_disk
     from ..transforms import fit_transform
@@ -128,10 +120,14 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     session.progress(0.0, "reading samples")
     pts = points_from_args(args)
     lo, hi = pts.coords.min(axis=0), pts.coords.max(axis=0)
-    grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]))
+    # the rasters are written stripe by stripe; what the simulation holds per node is
+    # checked by plan_batch below
+    grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]), streamed=True,
+                          outputs=4, n_samples=pts.n)
     threads = _threads(config.n_jobs)
-    _check_memory(grid.n_nodes, min(config.realisations, PATH_GROUP * threads),
-                  args.max_memory_gb)
+    # what the whole run holds at once (simulation.memory), before any work
+    batch = plan_batch(grid, pts.n, config.realisations, config.neighbours, threads,
+                       memory_limit_bytes(args))
     n_rasters = config.realisations + (3 if args.threshold is not None else 2)
     check_disk(grid, n_rasters, args.output_dir)
     scores = fit_transform(pts.values, "nscore").forward(pts.values)
@@ -164,7 +160,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     from ..cluster import cluster_client
 
     with cluster_client(args) as client:
-        res = simulate_to_rasters(job, grid, threads, files, names, args.threshold, client,
+        res = simulate_to_rasters(job, grid, batch, files, names, args.threshold, client,
                                   scaled(session.progress, 0.05, 1.0), session.should_stop)
     seconds = time.perf_counter() - t1
     outputs: dict[str, str] = {k: str(p) for k, (p, _, _) in files.items()}

@@ -17,6 +17,7 @@ leftovers), and kriging a grid gives the same floats whatever its chunk size.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
@@ -259,7 +260,7 @@ def search(
     n = tree.n
     m = targets_reduced.shape[0]
     k = min(int(k), n)
-    bound = np.inf if max_distance is None else float(max_distance) * (1 + 1e-12) + 1e-300
+    bound = _bound(max_distance)
     if sectors == 0 and self_index is None:
         if m >= _TILED_MIN_TARGETS:
             found = _tiled(tree, targets_reduced, k, max_distance, bound, workers, out)
@@ -367,6 +368,52 @@ def _tile_select(data, targets, order, starts, anchors, cand, cand_d, k, max_d, 
                     out_d[p, c] = np.inf
 
 
+@dataclass(frozen=True)
+class Tiling:
+    """Where the tiles of a tiled search lie: the targets' lower corner ``lo``, the tile
+    ``side`` and the candidates asked per tile anchor ``kc``. A target's neighbours depend
+    only on the tiling and its own tile, so searching the targets in any groups with one
+    tiling gives the same floats as searching them all at once."""
+
+    lo: np.ndarray
+    side: float
+    kc: int
+
+    def cells(self, targets: np.ndarray) -> np.ndarray:
+        """Tile cell (integer index per axis) of each target."""
+        return np.floor((targets - self.lo) / self.side).astype(np.int64)
+
+
+def _tiling(tree, probe, lo, k, max_distance, workers) -> Tiling | None:
+    """The tiling of targets with lower corner ``lo``, sized by the k-th neighbour distance
+    of the ``probe`` targets (``None``: no positive distance to size tiles by)."""
+    n = tree.n
+    dim = lo.size
+    d, _ = tree.query(probe, k=[k], workers=workers)
+    r = float(np.median(d[:, -1]))
+    if max_distance is not None:
+        r = min(r, float(max_distance))
+    if not (np.isfinite(r) and r > 0):
+        return None
+    side = _TILE_FRACTION * r
+    rho = 0.5 * side * np.sqrt(dim)
+    # enough candidates for a typical target of the tile (rare misses are queried directly)
+    kc = min(n, int(np.ceil(k * ((r + 1.5 * rho) / r) ** dim)) + 2)
+    return Tiling(lo, side, kc)
+
+
+def _probe(targets: np.ndarray) -> np.ndarray:
+    m = targets.shape[0]
+    return targets[np.linspace(0, m - 1, min(m, 256)).astype(np.int64)]
+
+
+def _tile_ids(cells: np.ndarray, span: np.ndarray) -> np.ndarray:
+    tile = cells[:, 0].copy()
+    for q in range(1, cells.shape[1]):
+        tile = tile * span[q] + cells[:, q]
+    return tile
+
+
 def _tiled(tree, targets, k, max_distance, bound, workers, out=None):
     """Exact k-nearest search for many targets through one tree query per small tile.
 
@@ -377,35 +424,29 @@ def _tiled(tree, targets, k, max_distance, bound, workers, out=None):
     order)`` with rows in tile order (row ``p`` is target ``order[p]``), or ``None`` when the
     targets are too sparse for tiles to pay off.
     """
-    n = tree.n
-    m, dim = targets.shape
-    probe = targets[np.linspace(0, m - 1, min(m, 256)).astype(np.int64)]
-    d, _ = tree.query(probe, k=[k], workers=workers)
-    r = float(np.median(d[:, -1]))
-    if max_distance is not None:
-        r = min(r, float(max_distance))
-    if not (np.isfinite(r) and r > 0):
+    tiling = _tiling(tree, _probe(targets), targets.min(axis=0), k, max_distance, workers)
+    if tiling is None:
         return None
-    side = _TILE_FRACTION * r
-    lo = targets.min(axis=0)
-    pos = (targets - lo) / side
-    cells = np.floor(pos).astype(np.int64)
+    cells = tiling.cells(targets)
     span = cells.max(axis=0) + 1
     if float(np.prod(span.astype(float))) > 2.0**62:
         return None
-    tile = cells[:, 0].copy()
-    for q in range(1, dim):
-        tile = tile * span[q] + cells[:, q]
+    tile = _tile_ids(cells, span)
+    if targets.shape[0] < 4 * np.unique(tile).size:
+        return None
+    return _tile_search(tree, targets, tiling, cells, tile, k, max_distance, bound, workers,
+                        out)
+
+
+def _tile_search(tree, targets, tiling, cells, tile, k, max_distance, bound, workers,
+                 out=None):
+    """The tiled search of ``targets`` (their ``cells`` and ``tile`` ids) with ``tiling``."""
+    m = targets.shape[0]
     order = np.argsort(tile, kind="stable")  # tile by tile, targets in their given order
     st = tile[order]
     starts = np.flatnonzero(np.r_[True, st[1:] != st[:-1], True]).astype(np.int64)
-    n_tiles = starts.size - 1
-    if m < 4 * n_tiles:
-        return None
-    anchors = lo + (cells[order[starts[:-1]]] + 0.5) * side
-    rho = 0.5 * side * np.sqrt(dim)
-    # enough candidates for a typical target of the tile (rare misses are queried directly)
-    kc = min(n, int(np.ceil(k * ((r + 1.5 * rho) / r) ** dim)) + 2)
+    anchors = tiling.lo + (cells[order[starts[:-1]]] + 0.5) * tiling.side
+    kc = tiling.kc
     cd, ci = tree.query(anchors, k=kc, workers=workers)
     if kc == 1:
         cd, ci = cd[:, None], ci[:, None]
@@ -420,6 +461,60 @@ def _tiled(tree, targets, k, max_distance, bound, workers, out=None):
         ii, dd = _direct(tree, targets[order[redo]], k, max_distance, bound, workers)
         out_i[redo], out_d[redo] = ii, dd
     return out_i, out_d, order
+
+
+def _bound(max_distance: float | None) -> float:
+    return np.inf if max_distance is None else float(max_distance) * (1 + 1e-12) + 1e-300
+
+
+def whole_tiling(tree: cKDTree, targets: np.ndarray, k: int,
+                 max_distance: float | None = None, workers: int = -1,
+                 chunk: int = 1 << 20) -> Tiling | None:
+    """The tiling :func:`search` uses for all ``targets`` at once (no sectors, no
+    leave-out), found ``chunk`` targets at a time; ``None``: it searches them directly.
+
+    With it, :func:`search_part` finds the neighbours of any subset of the targets with the
+    floats the whole search gives them, without holding the whole search's result.
+    """
+    m = targets.shape[0]
+    k = min(int(k), tree.n)
+    if m < _TILED_MIN_TARGETS:
+        return None
+    lo = targets[:chunk].min(axis=0)
+    for i0 in range(chunk, m, chunk):
+        lo = np.minimum(lo, targets[i0:i0 + chunk].min(axis=0))
+    tiling = _tiling(tree, _probe(targets), lo, k, max_distance, workers)
+    if tiling is None:
+        return None
+    span = tiling.cells(targets[:chunk]).max(axis=0) + 1
+    for i0 in range(chunk, m, chunk):
+        span = np.maximum(span, tiling.cells(targets[i0:i0 + chunk]).max(axis=0) + 1)
+    if float(np.prod(span.astype(float))) > 2.0**62:
+        return None
+    seen = np.zeros(0, dtype=np.int64)
+    for i0 in range(0, m, chunk):
+        seen = np.union1d(seen, _tile_ids(tiling.cells(targets[i0:i0 + chunk]), span))
+    if m < 4 * seen.size:
+        return None
+    return tiling
+
+
+def search_part(tree: cKDTree, targets: np.ndarray, k: int, tiling: Tiling | None,
+                max_distance: float | None = None,
+                workers: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest samples of ``targets``, rows in target order, as the search of a larger
+    set whose :func:`whole_tiling` is ``tiling`` gives them (``None``: a direct search)."""
+    k = min(int(k), tree.n)
+    bound = _bound(max_distance)
+    if tiling is None:
+        return _direct(tree, targets, k, max_distance, bound, workers)
+    cells = tiling.cells(targets)
+    idx, dist, order = _tile_search(tree, targets, tiling, cells,
+                                    _tile_ids(cells, cells.max(axis=0) + 1), k,
+                                    max_distance, bound, workers)
+    inv = np.empty_like(order)
+    inv[order] = np.arange(order.size)
+    return idx[inv], dist[inv]
 
 
 def _query(tree, pts, k, bound, workers):

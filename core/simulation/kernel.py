@@ -7,8 +7,10 @@ for the whole group; only the conditioning *values* and the normal draws differ.
 kriging system per node then serves the whole group. Groups run in parallel.
 
 At a node, the conditioning set is the ``k`` nearest (anisotropic distance) among the data and
-the nodes already simulated: the data's nearest ``k`` are precomputed per node
-(:func:`~gcnn_rnn.core.kriging.neighbours.find_neighbours`), the simulated nodes are found by
+the nodes already simulated: the data's nearest ``k`` are searched per call for the nodes of
+the path positions it simulates (:func:`~gcnn_rnn.core.kriging.neighbours.find_neighbours`,
+whose canonical finish makes them independent of which nodes are searched together), the
+simulated nodes are found by
 walking a template of grid offsets sorted by distance (GSLIB's spiral search) until ``k`` are
 found or the offsets get farther than the ``(k - found)``-th datum. Simple kriging of the
 normal scores (mean 0, covariance ``C = sill - gamma``) gives weights ``w = C^-1 c`` and
@@ -40,7 +42,7 @@ def _fast_models(codes) -> bool:
 
 
 @njit(parallel=True, cache=True, fastmath=_FM)
-def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, paths, starts,
+def sgs_kernel(pts, n_data, y_data, dnbr, ddist, flat, lut, offs, odist, paths, starts,
                normals, codes, params, shift, k, p0, p1, sims):
     """Simulate path positions ``p0:p1`` of every group of realisations (``sims`` in place).
 
@@ -52,11 +54,12 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
         Number of data (rows of ``pts`` before the nodes).
     y_data : ndarray, shape (n_data,)
         Normal scores of the data.
-    dnbr, ddist : ndarray, shape (n_nodes, kd)
-        Each node's nearest data (indices, ``-1`` padded) and reduced distances, ascending.
-    node_lrc : ndarray of int64, shape (n_nodes, 3)
-        Level, row and column of each node.
-    lut : ndarray of int64, shape (n_levels, n_rows, n_cols)
+    dnbr, ddist : ndarray, shape (n_groups, p1 - p0, kd)
+        Per group, the nearest data of the node at each path position ``p0:p1`` (indices,
+        ``-1`` padded) and their reduced distances, ascending.
+    flat : ndarray of int32 or int64, shape (n_nodes,)
+        Raster index (level, row, column in C order) of each node.
+    lut : ndarray of int32 or int64, shape (n_levels, n_rows, n_cols)
         Node index of each cell, ``-1`` for inactive cells.
     offs, odist : ndarray, shape (n_offsets, 3) and (n_offsets,)
         Search template: (level, row, column) offsets sorted by their reduced distance.
@@ -64,8 +67,8 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
         Per group, the node visited at each path position.
     starts : ndarray of int64, shape (n_groups + 1,)
         Group ``g`` is realisations (rows of ``normals`` and ``sims``) ``starts[g]:starts[g+1]``.
-    normals : ndarray, shape (n_real, n_path)
-        Per realisation, the standard normal draw at each path position.
+    normals : ndarray, shape (n_real, p1 - p0)
+        Per realisation, the standard normal draw at each path position ``p0:p1``.
     codes, params : ndarray
         Variogram model arrays (:meth:`VariogramModel.kernel_arrays`).
     shift : float
@@ -80,7 +83,8 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
     n_groups = paths.shape[0]
     n_off = offs.shape[0]
     nz, nr, nc = lut.shape
-    kd = dnbr.shape[1]
+    kd = dnbr.shape[2]
+    per_level = nr * nc
     fast = _fast_models(codes)
     c00 = shift - _gamma(codes, params, 0.0, fast)
     for g in prange(n_groups):
@@ -94,11 +98,15 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
         low = np.empty((k, k))
         for p in range(p0, p1):
             node = paths[g, p]
+            q = p - p0  # row of this position in dnbr, ddist and normals
             nd = 0
-            while nd < kd and dnbr[node, nd] >= 0:
+            while nd < kd and dnbr[g, q, nd] >= 0:
                 nd += 1
-            bound = ddist[node, nd - 1] if nd == k else np.inf
-            lv, rw, cl = node_lrc[node, 0], node_lrc[node, 1], node_lrc[node, 2]
+            bound = ddist[g, q, nd - 1] if nd == k else np.inf
+            f = np.int64(flat[node])
+            lv = f // per_level
+            rw = (f - lv * per_level) // nc
+            cl = f - lv * per_level - rw * nc
             nn = 0
             for t in range(n_off):
                 if odist[t] > bound:
@@ -119,15 +127,15 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
                 # the nn nodes and the k - nn nearest data make k values: nothing farther
                 # than the (k - nn)-th datum can be among the k nearest
                 if k - nn - 1 < nd:
-                    bound = ddist[node, k - nn - 1]
+                    bound = ddist[g, q, k - nn - 1]
             # merge the two distance-sorted lists, keeping the k nearest; idx indexes pts
             kk = 0
             i_d = 0
             i_n = 0
             while kk < k and (i_d < nd or i_n < nn):
-                if i_n >= nn or (i_d < nd and ddist[node, i_d] <= ndst[i_n]):
-                    idx[kk] = dnbr[node, i_d]
-                    dst[kk] = ddist[node, i_d]
+                if i_n >= nn or (i_d < nd and ddist[g, q, i_d] <= ndst[i_n]):
+                    idx[kk] = dnbr[g, q, i_d]
+                    dst[kk] = ddist[g, q, i_d]
                     i_d += 1
                 else:
                     idx[kk] = n_data + nidx[i_n]
@@ -168,4 +176,4 @@ def sgs_kernel(pts, n_data, y_data, dnbr, ddist, node_lrc, lut, offs, odist, pat
                 for i in range(kk):
                     j = idx[i]
                     mean += w[i] * (y_data[j] if j < n_data else sims[b, j - n_data])
-                sims[b, node] = mean + sd * normals[b, p]
+                sims[b, node] = mean + sd * normals[b, q]

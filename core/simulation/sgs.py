@@ -28,8 +28,14 @@ logger = logging.getLogger(__name__)
 
 #: Most offsets in the search template of previously simulated nodes.
 TEMPLATE_MAX = 20_000
-#: Path positions simulated per compiled call (between progress reports and cancel checks).
+#: Path positions simulated per compiled call (between progress reports and cancel checks);
+#: the data neighbours and normal draws of these positions are all that is held of them.
 PATH_STEP = 8192
+#: Path chunks whose data neighbours are searched together (one search of more nodes shares
+#: more tree queries of its tiles).
+NEIGHBOUR_STEPS = 8
+#: Nodes whose reduced coordinates are computed at once (grids up to this size in one call).
+COORD_CHUNK = 1 << 20
 #: Realisations sharing one random path and so one kriging system per node (a fixed number:
 #: results must not depend on the number of threads); groups run in parallel.
 PATH_GROUP = 16
@@ -145,17 +151,33 @@ def _level_step(grid: Grid) -> float:
     return float(steps[0])
 
 
-def _nodes(grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Active nodes: flat raster indices, their (level, row, col) and the lookup table."""
+def index_dtype(n: int) -> type:
+    """The narrowest of int32 and int64 that holds indices up to ``n`` (and ``-1``)."""
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
+def _nodes(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Active nodes: their flat raster indices and the lookup table cell -> node (``-1``:
+    inactive), both int32 below 2**31 cells (the level, row and column of a node are
+    computed from its raster index where needed)."""
     nz = len(grid.z_levels) if grid.z_levels else 1
-    active = np.ones((nz, grid.nrows, grid.ncols), dtype=bool)
-    if grid.mask is not None:
-        active &= np.asarray(grid.mask, dtype=bool)[None]
-    flat = np.flatnonzero(active.ravel())
-    lut = np.full(active.shape, -1, dtype=np.int64)
-    lut.ravel()[flat] = np.arange(flat.size)
-    lrc = np.column_stack(np.unravel_index(flat, active.shape)).astype(np.int64)
-    return flat, lrc, lut
+    shape = (nz, grid.nrows, grid.ncols)
+    if grid.mask is None:
+        flat = np.arange(grid.n_nodes, dtype=index_dtype(grid.n_nodes))
+    else:
+        active = np.broadcast_to(np.asarray(grid.mask, dtype=bool)[None], shape)
+        flat = np.flatnonzero(active.ravel()).astype(index_dtype(grid.n_nodes))
+    lut = np.full(shape, -1, dtype=index_dtype(flat.size))
+    lut.ravel()[flat] = np.arange(flat.size, dtype=lut.dtype)
+    return flat, lut
+
+
+def _node_points(grid: Grid, flat: np.ndarray, model, out: np.ndarray) -> None:
+    """Reduced coordinates of the nodes ``flat`` into ``out``, :data:`COORD_CHUNK` at a time
+    (the whole grid's coordinates are never held in float64 twice)."""
+    for i0 in range(0, flat.size, COORD_CHUNK):
+        i1 = min(flat.size, i0 + COORD_CHUNK)
+        out[i0:i1] = model.reduce(grid.coords_of(flat[i0:i1]))
 
 
 def _sample_cells(coords: np.ndarray, grid: Grid, lut: np.ndarray, step: float):
@@ -215,21 +237,46 @@ def _template(model, grid: Grid, step: float, radius: float) -> tuple[np.ndarray
     return np.ascontiguousarray(offs[order]), np.ascontiguousarray(dist[order])
 
 
-def _path(rng: np.random.Generator, free: np.ndarray, lrc: np.ndarray, multigrid: int,
-          dim: int) -> np.ndarray:
-    """Free nodes in random order; with multigrid, coarser sub-grids first."""
+def _path(rng: np.random.Generator, free: np.ndarray, flat: np.ndarray, shape: tuple,
+          multigrid: int, dim: int) -> np.ndarray:
+    """Free nodes in random order; with multigrid, coarser sub-grids first.
+
+    The permutation of ``free`` is the same whatever its integer type (the shuffle's draws
+    depend only on its length)."""
     perm = rng.permutation(free)
     if multigrid <= 0:
         return perm
-    level = np.zeros(perm.size, dtype=np.int64)
-    sub = lrc[perm]
+    level = np.zeros(perm.size, dtype=np.int16 if multigrid < 2**15 else np.int64)
+    cell = flat[perm].astype(np.int64)
+    per_level = shape[1] * shape[2]
+    # level, row and column of every node on the path (np.unravel_index's values)
+    sub = [cell // per_level, cell % per_level // shape[2], cell % shape[2]]
+    del cell
     axes = (0, 1, 2) if dim == 3 else (1, 2)
     for g in range(1, multigrid + 1):
         on = np.ones(perm.size, dtype=bool)
         for ax in axes:
-            on &= sub[:, ax] % (2**g) == 0
+            on &= sub[ax] % (2**g) == 0
         level[on] = g
+    del sub
     return perm[np.argsort(-level, kind="stable")]
+
+
+def _score_moments(sims: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``sims``, the mean and variance over the columns ``free``: the floats of
+    ``sims[:, free].mean(axis=1)`` and ``.var(axis=1)`` (what the batch's moments always
+    were), from blocks of two rows so that only two rows are copied at a time. The fancy
+    index lays a block out column by column and numpy then sums each row column after
+    column, whatever the number of rows (two or more); a single row is contiguous and summed
+    pairwise, as a batch of one realisation always was."""
+    n_rows = sims.shape[0]
+    mean, var = np.empty(n_rows), np.empty(n_rows)
+    for b in range(0, n_rows, 2):
+        lo = max(0, min(b, n_rows - 2))
+        block = sims[lo:lo + 2, free]
+        mean[lo:lo + 2], var[lo:lo + 2] = block.mean(axis=1), block.var(axis=1)
+        del block
+    return mean, var
 
 
 def _threads(n_jobs: int) -> int:
@@ -302,7 +349,7 @@ def simulate_grid(
     out = np.full((n_real, grid.n_nodes), np.nan, dtype=np.float32)
     score_mean = np.full(n_real, np.nan)
     score_var = np.full(n_real, np.nan)
-    batches = job.batches(threads)
+    batches = job.batches(PATH_GROUP * threads)
     if client is None:
         total = n_real * max(job.free.size, 1)
         done = [0]
@@ -318,7 +365,10 @@ def simulate_grid(
 
         results = map_unordered(client, job, batches, should_stop)
     for i, ((r0, r1), (real, s_mean, s_var)) in enumerate(results):
-        out[r0:r1], score_mean[r0:r1], score_var[r0:r1] = real, s_mean, s_var
+        for r in range(r0, r1):
+            out[r, job.flat] = real[r - r0]
+        score_mean[r0:r1], score_var[r0:r1] = s_mean, s_var
+        del real
         if client is not None and progress is not None:
             progress((i + 1) / len(batches), "simulating")
         check_cancel(should_stop)
@@ -330,16 +380,23 @@ def simulate_grid(
 @dataclass
 class SGSJob:
     """Everything the simulation kernel needs, built once (:meth:`prepare`); a call
-    simulates realisations ``r0:r1`` (whole path groups). Realisation ``r`` depends only on
+    simulates realisations ``r0:r1`` (:meth:`batches`). Realisation ``r`` depends only on
     ``(seed, r)`` (its path on ``(seed, r // PATH_GROUP)``), so batches can run in any order,
-    in-process or as tasks on a Dask cluster, with the same floats."""
+    in-process or as tasks on a Dask cluster, with the same floats.
+
+    Held for the whole grid (per active node): the reduced node coordinates (8 bytes per
+    axis), the node's raster index, its cell's lookup entry and, for free nodes, its place
+    among them (4 bytes each below 2**31 cells). A call adds its path groups' paths (4 bytes
+    per node each) and its realisations' normal scores (8 bytes per node each); the data
+    neighbours and normal draws are held for :data:`PATH_STEP` path positions only."""
 
     pts: np.ndarray
     n: int
     y: np.ndarray
-    dnbr: np.ndarray
-    ddist: np.ndarray
-    lrc: np.ndarray
+    tree: object
+    tiling: object
+    max_distance: float | None
+    shape: tuple
     lut: np.ndarray
     offs: np.ndarray
     odist: np.ndarray
@@ -365,7 +422,7 @@ class SGSJob:
         """Check the inputs and build the search structures (see :func:`simulate_grid`)."""
         from scipy.spatial import cKDTree
 
-        from ..kriging.neighbours import find_neighbours
+        from ..kriging.neighbours import whole_tiling
 
         coords = np.ascontiguousarray(np.asarray(coords, dtype=float))
         values = np.asarray(values, dtype=float).ravel()
@@ -389,67 +446,96 @@ class SGSJob:
         y = ft.forward(values)
         n = values.size
         step = _level_step(grid)
-        flat, lrc, lut = _nodes(grid)
-        node_xyz = grid.node_coords(0, grid.n_nodes)[flat]
-        pts = np.ascontiguousarray(np.vstack([model.reduce(coords), model.reduce(node_xyz)]))
-        k = config.neighbours
+        flat, lut = _nodes(grid)
+        pts = np.empty((n + flat.size, coords.shape[1]))
+        pts[:n] = model.reduce(coords)
+        _node_points(grid, flat, model, pts[n:])
         tree = cKDTree(pts[:n])
-        dnbr, ddist = find_neighbours(tree, pts[n:], min(k, n),
-                                      max_distance=config.max_distance)
+        # the tiles a search of the whole grid would use: the data neighbours found per path
+        # chunk are then those (and the floats) of one search of all nodes
+        tiling = whole_tiling(tree, pts[n:], min(config.neighbours, n),
+                              max_distance=config.max_distance)
         radius = config.max_distance if config.max_distance else practical_range(model)
         offs, odist = _template(model, grid, step, radius)
         fixed_nodes, fixed_data = _sample_cells(coords, grid, lut, step)
-        free = np.setdiff1d(np.arange(flat.size), fixed_nodes)
+        is_free = np.ones(flat.size, dtype=bool)
+        is_free[fixed_nodes] = False
+        free = np.flatnonzero(is_free).astype(lut.dtype)
+        del is_free
         codes, params = model.kernel_arrays()
-        return cls(pts, n, y, dnbr, np.ascontiguousarray(ddist), lrc, lut, offs, odist, codes,
-                   params, float(model.sill), k, flat, free, fixed_nodes, fixed_data, values,
-                   ft, float(radius), grid.n_nodes, grid.ndim, config.realisations,
-                   config.seed, config.multigrid)
+        return cls(pts, n, y, tree, tiling, config.max_distance, lut.shape, lut, offs, odist, codes,
+                   params, float(model.sill), config.neighbours, flat, free, fixed_nodes,
+                   fixed_data, values, ft, float(radius), grid.n_nodes, grid.ndim,
+                   config.realisations, config.seed, config.multigrid)
 
-    def batches(self, threads: int) -> list[tuple[int, int]]:
-        """``(r0, r1)`` runs of ``threads`` path groups (the groups one call runs in
-        parallel)."""
-        size = PATH_GROUP * max(1, threads)
-        return [(r0, min(self.realisations, r0 + size))
-                for r0 in range(0, self.realisations, size)]
+    def batches(self, size: int) -> list[tuple[int, int]]:
+        """``(r0, r1)`` runs of ``size`` realisations: whole path groups (one per thread,
+        run in parallel) when ``size >= PATH_GROUP``, else parts of one group (each part
+        follows the group's path again: the same floats, in less memory)."""
+        size = max(1, size)
+        if size >= PATH_GROUP:
+            size -= size % PATH_GROUP
+            return [(r0, min(self.realisations, r0 + size))
+                    for r0 in range(0, self.realisations, size)]
+        return [(r0, min(self.realisations, g0 + PATH_GROUP, r0 + size))
+                for g0 in range(0, self.realisations, PATH_GROUP)
+                for r0 in range(g0, min(self.realisations, g0 + PATH_GROUP), size)]
 
     def __call__(self, r0: int, r1: int):
         return self.run(r0, r1)
 
+    def _data_neighbours(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest data of ``nodes`` (any shape), shape ``(*nodes.shape, kd)``: the same
+        neighbours and distances as a search over the whole grid (canonical tie-breaking)."""
+        from ..kriging.neighbours import search_part
+
+        targets = self.pts[self.n + nodes.ravel().astype(np.int64)]
+        idx, dist = search_part(self.tree, targets, min(self.k, self.n), self.tiling,
+                                max_distance=self.max_distance)
+        shape = (*nodes.shape, idx.shape[1])
+        return (np.ascontiguousarray(idx).reshape(shape),
+                np.ascontiguousarray(dist).reshape(shape))
+
     def run(self, r0: int, r1: int, step=None, should_stop: StopFn | None = None):
-        """Realisations ``r0:r1`` (``r0`` a multiple of :data:`PATH_GROUP`): ``(values of
-        shape (r1 - r0, n_nodes), float32, NaN on inactive nodes; score means; score
-        variances)``. ``step(n)`` is told of every ``n`` node-realisations simulated."""
+        """Realisations ``r0:r1`` (in groups of :data:`PATH_GROUP` sharing a path): ``(values of
+        the active nodes, shape (r1 - r0, len(flat)), float64, in data units; score means;
+        score variances)``. ``step(n)`` is told of every ``n`` node-realisations simulated.
+        """
         from .kernel import sgs_kernel
 
-        if r0 % PATH_GROUP:
-            raise ValueError(f"a batch starts at a path group, not at realisation {r0}")
         free, m = self.free, self.flat.size
-        groups = [(lo, min(r1, lo + PATH_GROUP)) for lo in range(r0, r1, PATH_GROUP)]
+        groups = [(lo, min(r1, (lo // PATH_GROUP + 1) * PATH_GROUP))
+                  for lo in range(r0, r1) if lo == r0 or lo % PATH_GROUP == 0]
         # the path of group g depends on (seed, g), the draws of realisation r on (seed, r):
         # results do not depend on the number of threads, realisations or batches
-        paths = np.stack([_path(np.random.default_rng([self.seed, 1, lo // PATH_GROUP]),
-                                free, self.lrc, self.multigrid, self.ndim)
-                          for lo, _ in groups])
-        normals = np.stack([np.random.default_rng([self.seed, 0, r]).standard_normal(
-            free.size) for r in range(r0, r1)])
+        paths = np.empty((len(groups), free.size), dtype=free.dtype)
+        for i, (lo, _) in enumerate(groups):
+            paths[i] = _path(np.random.default_rng([self.seed, 1, lo // PATH_GROUP]), free,
+                             self.flat, self.shape, self.multigrid, self.ndim)
+        # drawn PATH_STEP at a time: the same stream as one call for the whole path
+        draws = [np.random.default_rng([self.seed, 0, r]) for r in range(r0, r1)]
         starts = np.array([lo - r0 for lo, _ in groups] + [r1 - r0], dtype=np.int64)
         sims = np.full((r1 - r0, m), np.nan)
+        block = NEIGHBOUR_STEPS * PATH_STEP
         for p0 in range(0, free.size, PATH_STEP):
             check_cancel(should_stop)
             p1 = min(free.size, p0 + PATH_STEP)
-            sgs_kernel(self.pts, self.n, self.y, self.dnbr, self.ddist, self.lrc, self.lut,
+            normals = np.stack([d.standard_normal(p1 - p0) for d in draws])
+            if p0 % block == 0:  # the data neighbours of the next NEIGHBOUR_STEPS chunks
+                b0 = p0
+                near = self._data_neighbours(paths[:, b0:min(free.size, b0 + block)])
+            dnbr, ddist = (np.ascontiguousarray(a[:, p0 - b0:p1 - b0]) for a in near)
+            sgs_kernel(self.pts, self.n, self.y, dnbr, ddist, self.flat, self.lut,
                        self.offs, self.odist, paths, starts, normals, self.codes, self.params,
                        self.sill, self.k, p0, p1, sims)
             if step is not None:
                 step((p1 - p0) * (r1 - r0))
+        del paths
         score_mean = np.full(r1 - r0, np.nan)
         score_var = np.full(r1 - r0, np.nan)
         if free.size:
-            score_mean = sims[:, free].mean(axis=1)
-            score_var = sims[:, free].var(axis=1)
-        real = self.ft.inverse(sims)
-        real[:, self.fixed_nodes] = self.values[self.fixed_data]  # the datum itself
-        out = np.full((r1 - r0, self.n_nodes), np.nan, dtype=np.float32)
-        out[:, self.flat] = real
-        return out, score_mean, score_var
+            score_mean[:], score_var[:] = _score_moments(sims, free)
+        for b in range(r1 - r0):  # one realisation at a time: no copy of the batch
+            sims[b] = self.ft.inverse(sims[b])
+            sims[b, self.fixed_nodes] = self.values[self.fixed_data]  # the datum itself
+        return sims, score_mean, score_var

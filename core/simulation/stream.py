@@ -2,16 +2,27 @@
 summaries (E-type mean, conditional variance, exceedance probability) computed stripe by
 stripe from the written realisations.
 
-SGS itself is sequential along each realisation's random path and conditions every node on
-nodes simulated anywhere before it, so one batch of realisations (:meth:`SGSJob.batches`)
-and the per-node search structures are held for the whole grid; what no longer grows is the
-number of realisations held (before: all of them, as float32, plus float64 copies while
-writing). Batches run in-process or as tasks on a Dask cluster, in any order, with the same
-floats (a realisation depends only on the seed and its number).
+What is held per grid node. SGS is sequential along each realisation's random path and
+conditions every node on nodes simulated anywhere before it, so the normal score of every
+node of each realisation being simulated is held until its path ends (float64, 8 bytes), and
+with it the reduced node coordinates (8 bytes per axis), the node's raster index, lookup
+entry and place among the free nodes, and the path of each group of 16 realisations that
+share one (4 bytes each below 2**31 nodes). In 2D with one path group of 16 realisations
+that is 160 bytes per node, 208 with the passing copies (:mod:`.memory`; measured 179 at
+1e6 nodes, BENCHMARKS.md). The data neighbours and normal draws are held for a few
+:data:`~.sgs.PATH_STEP` path positions only, so they do not grow with the grid. The batch
+(one path group per thread) shrinks to fewer groups, then to part of a group, when it does
+not fit ``--max-memory-gb`` (:func:`~.memory.plan_batch`): the same floats, more time.
+Batches run in-process or as tasks on a Dask cluster, in any order, with the same floats (a
+realisation depends only on the seed and its number).
+
+A realisation is written piece by piece (stripes of the raster), never copied whole; the
+summaries read all realisations of as many rows at once as fit (:func:`~.memory.summary_rows`,
+at most 256).
 
 The summaries are the numpy reductions of :class:`~.sgs.SimulationResult` over the
-realisation axis, applied to each stripe of 256 rows: the same operations per node, so the
-same floats as over the whole array.
+realisation axis, applied to each stripe of rows: the same operations per node, so the same floats as over
+the whole array.
 """
 
 from __future__ import annotations
@@ -40,18 +51,20 @@ def _stack_grid(grid: Grid, n_bands: int) -> Grid:
                 tuple(float(b) for b in range(n_bands)), mask=grid.mask)
 
 
-def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Path, str, str]],
+def simulate_to_rasters(job, grid: Grid, batch: int, files: dict[str, tuple[Path, str, str]],
                         band_names: list[str], threshold: float | None = None, client=None,
                         progress: ProgressFn | None = None,
                         should_stop: StopFn | None = None) -> StreamedSimulation:
     """Simulate ``job`` (:class:`~.sgs.SGSJob`) on ``grid`` into the rasters ``files``
     (``realisations``, ``etype_mean``, ``conditional_variance`` and, with ``threshold``,
-    ``exceedance_probability``: name → (path, kind, description)).
+    ``exceedance_probability``: name → (path, kind, description)), ``batch`` realisations
+    at a time (:meth:`~.sgs.SGSJob.batches`, :func:`~.memory.plan_batch`).
 
     All or nothing: every file is written under a temporary name and renamed only when all
     are complete and verified.
     """
     from ..tiles import BLOCK, RasterStreamWriter, all_or_nothing, streaming_env
+    from .memory import summary_rows
 
     n_real = job.realisations
     nz = len(grid.z_levels) if grid.z_levels else 1
@@ -59,7 +72,7 @@ def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Pa
     writers: dict[str, RasterStreamWriter] = {}
     score_mean = np.full(n_real, np.nan)
     score_var = np.full(n_real, np.nan)
-    batches = job.batches(threads)
+    batches = job.batches(batch)
     total = n_real * max(job.free.size, 1)
     done = [0]
 
@@ -83,7 +96,8 @@ def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Pa
         for i, ((r0, r1), (real, s_mean, s_var)) in enumerate(results):
             score_mean[r0:r1], score_var[r0:r1] = s_mean, s_var
             for r in range(r0, r1):
-                writers["realisations"].write(r * per_real, real[r - r0])
+                _write_active(writers["realisations"], r * per_real, job.flat, real[r - r0],
+                              per_real, BLOCK * grid.ncols)
             del real
             check_cancel(should_stop)
             if client is not None and progress is not None:
@@ -96,12 +110,27 @@ def simulate_to_rasters(job, grid: Grid, threads: int, files: dict[str, tuple[Pa
                                                qml_path=path.with_suffix(".qml"))
         writers["realisations"].close()
         writers["realisations"].verify()
-        _summarise(tmp["realisations"], grid, n_real, nz, BLOCK, threshold, writers,
-                   should_stop)
+        _summarise(tmp["realisations"], grid, n_real, nz, summary_rows(grid, n_real, BLOCK),
+                   threshold, writers, should_stop)
         ranges = {k: writers[k].close()["range"] for k in summaries}
         for name in summaries:
             writers[name].verify()
     return StreamedSimulation(score_mean, score_var, ranges.get("etype_mean"))
+
+
+def _write_active(writer, start: int, flat: np.ndarray, values: np.ndarray, n_cells: int,
+                  piece: int) -> None:
+    """One realisation (``values`` of the active nodes ``flat``, ascending raster indices)
+    into ``writer`` at ``start``, ``piece`` cells at a time: float32, NaN on inactive cells,
+    as a whole row would be written, without the grid-sized copies of it."""
+    lo = 0
+    for c0 in range(0, n_cells, piece):
+        c1 = min(n_cells, c0 + piece)
+        hi = int(np.searchsorted(flat, c1))
+        part = np.full(c1 - c0, np.nan, dtype=np.float32)
+        part[flat[lo:hi].astype(np.int64) - c0] = values[lo:hi]
+        writer.write(start + c0, part)
+        lo = hi
 
 
 def _summarise(path: Path, grid: Grid, n_real: int, nz: int, rows_per: int,
