@@ -125,6 +125,28 @@ def _table(nu: float) -> np.ndarray:
     return out
 
 
+def matern_unit(x: np.ndarray, nu: float) -> np.ndarray:
+    """The unit Matérn semivariogram at ``x > 0`` (1-D) as the compiled kernels give it: the
+    table inside ``[x_lo, x_max)``, the exact function elsewhere (within :data:`TABLE_TOL`
+    of the exact one everywhere)."""
+    row = matern_table(nu)
+    n, inv_dx, x_lo, x_max = row[:4]
+    x = np.asarray(x, dtype=float)
+    inside = (x >= x_lo) & (x < x_max)
+    out = np.empty_like(x)
+    if (~inside).any():
+        out[~inside] = _exact(float(nu), x[~inside])
+    u = x[inside] * inv_dx
+    j = np.minimum(u.astype(np.int64), int(n) - 1)
+    t = u - j
+    coef = row[HEADER:].reshape(-1, 6)[j]
+    p = coef[:, 5]
+    for k in (4, 3, 2, 1, 0):
+        p = p * t + coef[:, k]
+    out[inside] = p
+    return out
+
+
 def matern_table(nu: float) -> np.ndarray:
     """The row ``[n_pieces, 1/dx, x_lo, x_max, log_c, coefficients...]`` for ``nu > 0``
     (built once per ``nu``; read-only)."""
