@@ -119,7 +119,12 @@ def _table(nu: float) -> np.ndarray:
     # pieces below x_lo are kept (zeros) so that the piece index stays x / dx
     full = np.zeros((j0 + coef.shape[0], 6))
     full[j0:] = coef
-    head = [float(full.shape[0]), 1.0 / dx, x_lo, x_max, log_c]
+    inv_dx = 1.0 / dx
+    # the kernels take piece int(x * inv_dx) for x >= x_lo: never one of those zeros, however
+    # j0 * dx * inv_dx rounds (the product is monotonic in x)
+    while int(x_lo * inv_dx) < j0:
+        x_lo = float(np.nextafter(x_lo, math.inf))
+    head = [float(full.shape[0]), inv_dx, x_lo, x_max, log_c]
     out = np.concatenate([head, full.ravel()])
     out.setflags(write=False)
     return out

@@ -43,6 +43,7 @@ def test_table_matches_high_precision_matern(nu):
         np.geomspace(1e-8, 2.0 * x_max, 160),
         np.linspace(max(x_lo, 1e-8), x_max, 97),
         x_lo + (np.arange(8) + 0.5) / table[1],
+        [max(x_lo, 1e-8), np.nextafter(max(x_lo, 1e-8), 0.0)],  # both sides of the switch
     ]))
     m = VariogramModel((Structure("mat", 1.0, 1.0, nu),))
     codes, params = m.kernel_arrays()
