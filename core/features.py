@@ -374,23 +374,21 @@ def _features(coords, values, targets, model, config, exclude_self: bool,
                 return_details=True, progress=progress, should_stop=should_stop)
     nbr = res.neighbours[:, :k]
     valid = nbr >= 0
-    safe = np.where(valid, nbr, 0)
-    sill = _sill(model, coords)
-    nvals = np.where(valid, values[safe], 0.0)
-    offsets = np.where(valid[..., None], coords[safe] - targets[:, None, :], 0.0)
-    dist = np.where(valid, res.distances[:, :k], 0.0)
-    cov = np.where(valid, res.cov_target[:, :k] / sill, 0.0)
-    wts = np.where(valid, res.weights[:, :k], 0.0)
-    axes = ("dx", "dy", "dz")[: coords.shape[1]]
-    sequence = np.concatenate(
-        [nvals[..., None], offsets, dist[..., None], cov[..., None], wts[..., None]], axis=-1
-    )
+    all_valid = bool(valid.all())
+    safe = nbr if all_valid else np.where(valid, nbr, 0)
+    sequence, nvals = _neighbour_sequence(coords, values, targets, res, k, safe,
+                                          _sill(model, coords), None if all_valid else valid)
+    d = coords.shape[1]
+    offsets, dist = sequence[..., 1:1 + d], sequence[..., 1 + d]
+    axes = ("dx", "dy", "dz")[:d]
     seq_names = ("value", *axes, "distance", "covariance", "ok_weight")
 
     count = np.maximum(valid.sum(axis=1), 1)
     nmean = nvals.sum(axis=1) / count
-    nstd = np.sqrt(np.maximum((np.where(valid, nvals - nmean[:, None], 0.0) ** 2).sum(axis=1)
-                              / count, 0.0))
+    dev = nvals - nmean[:, None]
+    if not all_valid:
+        dev = np.where(valid, dev, 0.0)
+    nstd = np.sqrt(np.maximum((dev**2).sum(axis=1) / count, 0.0))
     variance = np.clip(res.variance, 0.0, None)
     static = [res.estimate, np.sqrt(variance), res.lagrange, dist[:, 0], nmean, nstd]
     static_names = ["ok_estimate", "ok_std", "lagrange", "nearest_distance",
@@ -425,7 +423,7 @@ def _features(coords, values, targets, model, config, exclude_self: bool,
             static_arr = np.column_stack([static_arr, extra])
             static_names.extend(names)
     return FeatureSet(
-        sequence=sequence.astype(np.float64),
+        sequence=np.asarray(sequence, dtype=np.float64),
         static=static_arr,
         ok_estimate=res.estimate,
         ok_variance=variance,
@@ -434,6 +432,29 @@ def _features(coords, values, targets, model, config, exclude_self: bool,
         static_names=tuple(static_names),
         n_singular=int(res.n_singular),
     )
+
+
+def _neighbour_sequence(coords, values, targets, res, k, safe, sill, valid):
+    """The ``(n, k, 4 + d)`` channels ``[value, offsets, distance, covariance / sill, OK
+    weight]`` of the first ``k`` neighbours, 0 where ``valid`` is False (``valid`` None: all
+    are), and the values alone (contiguous, for the neighbourhood statistics).
+
+    Written channel by channel into one array: the same floats as masking each channel and
+    concatenating them, without the temporaries (a third of the feature time at 65,536
+    targets besides the kriging itself)."""
+    d = coords.shape[1]
+    seq = np.empty((len(targets), k, 4 + d))
+    nvals = values[safe]
+    seq[..., 0] = nvals
+    for q in range(d):
+        np.subtract(coords[:, q][safe], targets[:, q, None], out=seq[..., 1 + q])
+    seq[..., 1 + d] = res.distances[:, :k]
+    np.divide(res.cov_target[:, :k], sill, out=seq[..., 2 + d])
+    seq[..., 3 + d] = res.weights[:, :k]
+    if valid is not None:
+        seq[~valid] = 0.0
+        nvals = np.where(valid, nvals, 0.0)
+    return seq, nvals
 
 
 def leave_out_groups(coords: np.ndarray, mode: str) -> np.ndarray | None:

@@ -45,6 +45,9 @@ def _steps():
         ("kriging, max distance", lambda: krige(xy, z, xy[:10] + 0.5, model,
                                                 KrigingConfig(neighbours=8, max_distance=30.0))),
         ("kriging, 3D", lambda: krige(xyz, z, xyz[:10] + 0.5, model, local)),
+        # a large-nu Matérn (its table checked where scipy's K_nu overflows)
+        ("Matérn, large nu", lambda: krige(xy, z, xy[:10] + 0.5,
+                                           parse_model("0.05 Nug + 1 Mat(5, nu=100)"), local)),
     ]
 
 

@@ -161,6 +161,13 @@ class _Kriger:
         return est, var, lag, int(bad.size), n_missing, extra
 
 
+def _empty_details(m: int, k: int) -> tuple[np.ndarray, ...]:
+    """Neighbours (-1), weights (0), distances (inf) and target covariances (0) of ``m``
+    targets with no neighbour yet, filled chunk by chunk."""
+    return (np.full((m, k), -1, dtype=np.int64), np.zeros((m, k)), np.full((m, k), np.inf),
+            np.zeros((m, k)))
+
+
 def _check_global_memory(n: int) -> None:
     """Refuse a global neighbourhood whose ``n x n`` system does not fit in memory, before
     anything is allocated, with the number of samples that would fit."""
@@ -341,10 +348,7 @@ def krige(
     m = targets.shape[0]
     est, var, lag = np.empty(m), np.empty(m), np.empty(m)
     det = None
-    if return_details:
-        k = kr.k
-        det = (np.full((m, k), -1, dtype=np.int64), np.zeros((m, k)), np.full((m, k), np.inf),
-               np.zeros((m, k)))
+    k = kr.k
     size = kr.chunk_size(return_details, self_index is not None)
     n_sing = n_miss = 0
     for start in range(0, m, size):
@@ -355,15 +359,22 @@ def krige(
         est[start:stop], var[start:stop], lag[start:stop] = e, v, mu
         n_sing += ns
         n_miss += nm
-        if extra is not None:
+        if extra is not None and det is None:
+            if stop == m and all(src.shape[1] == k for src in extra):
+                det = extra  # one chunk of full rows: its own arrays (the Kriger goes now)
+            else:
+                det = _empty_details(m, k)
+        if extra is not None and det is not extra:
             for dst, src in zip(det, extra, strict=True):
                 dst[start:stop, : src.shape[1]] = src
         if progress is not None:
             progress(stop / m, "kriging")
     check_cancel(should_stop)
     _report(n_sing, n_miss, config, m, time.perf_counter() - t0)
-    if det is None:
+    if not return_details:
         return KrigingResult(est, var, n_sing, n_miss, lagrange=lag)
+    if det is None:  # no targets
+        det = _empty_details(m, k)
     nbr, w, dist, cov = det
     return KrigingResult(est, var, n_sing, n_miss, lagrange=lag, neighbours=nbr, weights=w,
                          distances=dist, cov_target=cov)

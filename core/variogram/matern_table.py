@@ -119,9 +119,36 @@ def _table(nu: float) -> np.ndarray:
     # pieces below x_lo are kept (zeros) so that the piece index stays x / dx
     full = np.zeros((j0 + coef.shape[0], 6))
     full[j0:] = coef
-    head = [float(full.shape[0]), 1.0 / dx, x_lo, x_max, log_c]
+    inv_dx = 1.0 / dx
+    # the kernels take piece int(x * inv_dx) for x >= x_lo: never one of those zeros, however
+    # j0 * dx * inv_dx rounds (the product is monotonic in x)
+    while int(x_lo * inv_dx) < j0:
+        x_lo = float(np.nextafter(x_lo, math.inf))
+    head = [float(full.shape[0]), inv_dx, x_lo, x_max, log_c]
     out = np.concatenate([head, full.ravel()])
     out.setflags(write=False)
+    return out
+
+
+def matern_unit(x: np.ndarray, nu: float) -> np.ndarray:
+    """The unit Matérn semivariogram at ``x > 0`` (1-D) as the compiled kernels give it: the
+    table inside ``[x_lo, x_max)``, the exact function elsewhere (within :data:`TABLE_TOL`
+    of the exact one everywhere)."""
+    row = matern_table(nu)
+    n, inv_dx, x_lo, x_max = row[:4]
+    x = np.asarray(x, dtype=float)
+    inside = (x >= x_lo) & (x < x_max)
+    out = np.empty_like(x)
+    if (~inside).any():
+        out[~inside] = _exact(float(nu), x[~inside])
+    u = x[inside] * inv_dx
+    j = np.minimum(u.astype(np.int64), int(n) - 1)
+    t = u - j
+    coef = row[HEADER:].reshape(-1, 6)[j]
+    p = coef[:, 5]
+    for k in (4, 3, 2, 1, 0):
+        p = p * t + coef[:, k]
+    out[inside] = p
     return out
 
 

@@ -12,7 +12,7 @@ import pytest
 import scipy.special as sp
 
 from gcnn_rnn.core.variogram.kernels import gamma_array_nb
-from gcnn_rnn.core.variogram.matern_table import HEADER, TABLE_TOL, matern_table
+from gcnn_rnn.core.variogram.matern_table import HEADER, TABLE_TOL, matern_table, matern_unit
 from gcnn_rnn.core.variogram.models import Structure, VariogramModel
 
 NUS = [0.3, 0.5, 1.0, 1.5, 2.5, 5.0, 12.17, 30.0, 100.0]
@@ -43,6 +43,7 @@ def test_table_matches_high_precision_matern(nu):
         np.geomspace(1e-8, 2.0 * x_max, 160),
         np.linspace(max(x_lo, 1e-8), x_max, 97),
         x_lo + (np.arange(8) + 0.5) / table[1],
+        [max(x_lo, 1e-8), np.nextafter(max(x_lo, 1e-8), 0.0)],  # both sides of the switch
     ]))
     m = VariogramModel((Structure("mat", 1.0, 1.0, nu),))
     codes, params = m.kernel_arrays()
@@ -94,3 +95,13 @@ def test_kriging_with_table_equals_exact_path(monkeypatch):
         np.testing.assert_allclose(with_table.estimate, exact.estimate, rtol=0, atol=1e-9)
         np.testing.assert_allclose(with_table.variance, exact.variance, rtol=0, atol=1e-9)
         assert np.all(with_table.variance >= 0)
+
+
+@pytest.mark.parametrize("nu", [0.3, 2.5, 12.17])
+def test_numpy_table_equals_compiled_kernels(nu):
+    """:func:`matern_unit` (model selection's vectorised Matérn) gives the kernels' values
+    (the same table; below ``x_lo`` scipy's and the compiled Bessel function, ~1e-15 apart)."""
+    x = np.concatenate([np.geomspace(1e-6, 300.0, 400), np.linspace(0.01, 20.0, 400)])
+    codes, params = VariogramModel((Structure("mat", 1.0, 1.0, nu),)).kernel_arrays()
+    np.testing.assert_allclose(matern_unit(x, nu), gamma_array_nb(codes, params, x),
+                               rtol=0, atol=1e-14)
