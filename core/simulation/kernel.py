@@ -27,7 +27,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..kriging.solver import _EXP, _GAU, _NUG, _SPH, PIVOT_TOL, _cholesky, _dist, _gamma
+from ..kriging.solver import _EXP, _GAU, _MAT, _NUG, _SPH, PIVOT_TOL, _cholesky, _dist, _gamma
 
 _FM = {"reassoc", "contract"}
 
@@ -36,7 +36,7 @@ _FM = {"reassoc", "contract"}
 def _fast_models(codes) -> bool:
     for i in range(codes.shape[0]):
         c = codes[i]
-        if c != _NUG and c != _SPH and c != _EXP and c != _GAU:
+        if c != _NUG and c != _SPH and c != _EXP and c != _GAU and c != _MAT:
             return False
     return True
 
