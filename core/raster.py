@@ -102,7 +102,7 @@ def write_raster(
         "height": grid.nrows,
         "count": out.shape[0],
         "dtype": "float32",
-        "crs": CRS.from_wkt(grid.crs) if grid.crs else None,
+        "crs": CRS.from_user_input(grid.crs) if grid.crs else None,
         "transform": grid.transform,
         "nodata": nodata,
         "compress": "deflate",

@@ -168,7 +168,7 @@ class RasterStreamWriter:
         profile = {
             "driver": "GTiff", "width": grid.ncols, "height": grid.nrows,
             "count": len(grid.z_levels) if grid.z_levels else 1, "dtype": "float32",
-            "crs": CRS.from_wkt(grid.crs) if grid.crs else None, "transform": grid.transform,
+            "crs": CRS.from_user_input(grid.crs) if grid.crs else None, "transform": grid.transform,
             "nodata": nodata, "compress": "deflate", "predictor": 3, "tiled": True,
             "blockxsize": BLOCK, "blockysize": BLOCK, "BIGTIFF": "IF_SAFER",
             # bands are written one after the other: each band's blocks are its own (pixel

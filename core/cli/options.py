@@ -192,7 +192,7 @@ def _template_in_crs(grid: Grid, crs: str | None, path: str) -> Grid:
         return replace(grid, crs=crs)
     from pyproj import CRS
 
-    theirs, ours = CRS.from_wkt(grid.crs), CRS.from_user_input(crs)
+    theirs, ours = CRS.from_user_input(grid.crs), CRS.from_user_input(crs)
     if not theirs.equals(ours, ignore_axis_order=True):
         raise InputDataError(
             f"template raster {path!r} is in CRS {theirs.name!r} but the points are in "

@@ -226,3 +226,16 @@ def test_a_cancel_does_not_wait_for_a_slow_prepare():
                    should_stop=lambda: time.monotonic() - t0 > 0.5)
     assert time.monotonic() - t0 < 1.5  # the 3 s prepare of (5, 9) was not waited for
     assert (9, 20) not in job.prepared
+
+
+def test_a_grid_crs_given_as_an_authority_code_is_written(tmp_path):
+    """A bundle saved from Python with ``crs="EPSG:28992"`` (not WKT) must predict: the
+    writers read any CRS text GDAL/PROJ understand (it crashed with a WKT parse error)."""
+    grid = Grid(0.0, 100.0, 10.0, 10, 10, "EPSG:28992")
+    data = np.arange(100, dtype=float).reshape(10, 10)
+    _stream(tmp_path / "s.tif", grid, data, [(0, 100)])
+    write_raster(tmp_path / "w.tif", data, grid, "a field")
+    for name in ("s.tif", "w.tif"):
+        with rasterio.open(tmp_path / name) as ds:
+            assert ds.crs.to_epsg() == 28992
+            np.testing.assert_array_equal(ds.read(1), data)
