@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,3 +64,26 @@ def grid_targets(points, n: int = 40, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     lo, hi = points.coords.min(axis=0), points.coords.max(axis=0)
     return lo + rng.random((n, 2)) * (hi - lo) + 0.5
+
+
+@pytest.fixture(scope="session")
+def saved(fitted, tmp_path_factory):
+    """``fitted`` saved as a bundle (tests change copies of it: :func:`edited_bundle`)."""
+    from gcnn_rnn.core.model.bundle import save_bundle
+
+    return save_bundle(fitted, tmp_path_factory.mktemp("bundle") / "m")
+
+
+@pytest.fixture(scope="session")
+def edit_bundle():
+    return edited_bundle
+
+
+def edited_bundle(bundle: Path, copy: Path, edit: Callable[[Path, dict], object]) -> Path:
+    """A copy of ``bundle`` at ``copy`` after ``edit(copy, doc)`` changed its files and its
+    parsed ``model.json`` (written back)."""
+    shutil.copytree(bundle, copy)
+    doc = json.loads((copy / "model.json").read_text())
+    edit(copy, doc)
+    (copy / "model.json").write_text(json.dumps(doc))
+    return copy

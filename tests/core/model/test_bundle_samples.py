@@ -11,12 +11,7 @@ import numpy as np
 import pytest
 
 from gcnn_rnn.core.errors import BundleError
-from gcnn_rnn.core.model.bundle import SAMPLES_FILE, load_bundle, save_bundle
-
-
-@pytest.fixture(scope="module")
-def saved(fitted, tmp_path_factory):
-    return save_bundle(fitted, tmp_path_factory.mktemp("samples") / "m")
+from gcnn_rnn.core.model.bundle import SAMPLES_FILE, load_bundle
 
 
 def test_samples_file_holds_the_exact_samples_and_grows_as_the_data(fitted, saved):
@@ -34,28 +29,23 @@ def test_samples_file_holds_the_exact_samples_and_grows_as_the_data(fitted, save
     assert numbers * 8 <= size <= numbers * 8 + 5 * 400
 
 
-def test_a_format_2_bundle_with_inline_samples_still_loads(fitted, saved, tmp_path,
+def test_a_format_2_bundle_with_inline_samples_still_loads(fitted, saved, tmp_path, edit_bundle,
                                                            meuse_points, targets):
-    import shutil
+    def inline_samples(bundle, doc):  # as format 2 wrote them
+        with np.load(bundle / SAMPLES_FILE) as npz:
+            doc["training_data"] = {k: npz[k].tolist() for k in
+                                    ("coords", "values", "values_transformed", "extra")}
+            doc["co_fields"]["values"] = npz["co_values"].tolist()
+        doc["format_version"] = 2
+        os.remove(bundle / SAMPLES_FILE)
 
-    old = tmp_path / "v2"
-    shutil.copytree(saved, old)
-    doc = json.loads((old / "model.json").read_text())
-    with np.load(old / SAMPLES_FILE) as npz:
-        doc["training_data"] = {k: npz[k].tolist() for k in
-                                ("coords", "values", "values_transformed", "extra")}
-        doc["co_fields"]["values"] = npz["co_values"].tolist()
-    doc["format_version"] = 2
-    os.remove(old / SAMPLES_FILE)
-    (old / "model.json").write_text(json.dumps(doc))
+    old = edit_bundle(saved, tmp_path / "v2", inline_samples)
     xy = targets(meuse_points, 12, seed=2)
     loaded, _ = load_bundle(old)
     np.testing.assert_array_equal(loaded.predict(xy), fitted.predict(xy))
 
 
-def test_a_samples_file_outside_or_linked_or_missing_is_refused(saved, tmp_path):
-    import shutil
-
+def test_a_samples_file_outside_or_linked_or_missing_is_refused(saved, tmp_path, edit_bundle):
     for name, edit, words in (
         ("outside", lambda b, d: d["training_data"].update(file="/tmp/x.npz"), "must be the file"),
         ("missing", lambda b, d: os.remove(b / SAMPLES_FILE), "incomplete"),
@@ -64,10 +54,5 @@ def test_a_samples_file_outside_or_linked_or_missing_is_refused(saved, tmp_path)
          "symbolic link"),
         ("count", lambda b, d: d["training_data"].update(n=154), "says 154"),
     ):
-        copy = tmp_path / name
-        shutil.copytree(saved, copy)
-        doc = json.loads((copy / "model.json").read_text())
-        edit(copy, doc)
-        (copy / "model.json").write_text(json.dumps(doc))
         with pytest.raises(BundleError, match=words):
-            load_bundle(copy)
+            load_bundle(edit_bundle(saved, tmp_path / name, edit))

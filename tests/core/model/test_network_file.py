@@ -4,9 +4,7 @@ load through Keras; a damaged or foreign weights file is refused."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -14,14 +12,9 @@ import numpy as np
 import pytest
 
 from gcnn_rnn.core.errors import BundleError
-from gcnn_rnn.core.model.bundle import _weights_from_members, load_bundle, save_bundle
+from gcnn_rnn.core.model.bundle import _weights_from_members, load_bundle
 from gcnn_rnn.core.model.bundle_checks import sha256_file
 from gcnn_rnn.core.model.network_file import NETWORK_FILE
-
-
-@pytest.fixture(scope="module")
-def saved(fitted, tmp_path_factory):
-    return save_bundle(fitted, tmp_path_factory.mktemp("network") / "m")
 
 
 def test_network_file_holds_the_member_files_weights(fitted, saved):
@@ -53,57 +46,47 @@ def test_predict_loads_a_bundle_without_tensorflow(saved, meuse_points, targets,
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), est.predict(xy))
 
 
-def test_a_format_3_bundle_loads_its_weights_through_keras(fitted, saved, tmp_path,
+def test_a_format_3_bundle_loads_its_weights_through_keras(fitted, saved, tmp_path, edit_bundle,
                                                            meuse_points, targets):
-    old = tmp_path / "v3"
-    shutil.copytree(saved, old)
-    doc = json.loads((old / "model.json").read_text())
-    del doc["network"]
-    doc["format_version"] = 3
-    os.remove(old / NETWORK_FILE)
-    (old / "model.json").write_text(json.dumps(doc))
+    def as_format_3(bundle, doc):
+        del doc["network"]
+        doc["format_version"] = 3
+        os.remove(bundle / NETWORK_FILE)
+
+    old = edit_bundle(saved, tmp_path / "v3", as_format_3)
     xy = targets(meuse_points, 12, seed=2)
     loaded, _ = load_bundle(old)
     np.testing.assert_array_equal(loaded.predict(xy), fitted.predict(xy))
 
 
-def _with_network(saved, tmp_path, arrays: dict) -> object:
-    bad = tmp_path / "bad"
-    shutil.copytree(saved, bad)
-    with open(bad / NETWORK_FILE, "wb") as fh:
-        np.savez(fh, **arrays)
-    doc = json.loads((bad / "model.json").read_text())
-    doc["network"]["sha256"] = sha256_file(bad / NETWORK_FILE)
-    doc["network"]["arrays"] = len(arrays)
-    (bad / "model.json").write_text(json.dumps(doc))
-    return bad
+def test_damaged_or_foreign_weights_are_refused(fitted, saved, tmp_path, edit_bundle):
+    def with_network(name: str, arrays: dict, said: int | None = None):
+        """A copy whose network.npz holds ``arrays``, checksummed, ``said`` arrays listed."""
+        def edit(bundle, doc):
+            with open(bundle / NETWORK_FILE, "wb") as fh:
+                np.savez(fh, **arrays)
+            doc["network"]["sha256"] = sha256_file(bundle / NETWORK_FILE)
+            doc["network"]["arrays"] = len(arrays) if said is None else said
+        return edit_bundle(saved, tmp_path / name, edit)
 
-
-def test_damaged_or_foreign_weights_are_refused(fitted, saved, tmp_path):
     good = {f"w{i:03d}": w for i, w in enumerate(fitted.weights_)}
     # a checksum that does not match
-    bad = tmp_path / "sum"
-    shutil.copytree(saved, bad)
-    with open(bad / NETWORK_FILE, "ab") as fh:
-        fh.write(b"x")
+    def append_a_byte(bundle, doc):
+        with open(bundle / NETWORK_FILE, "ab") as fh:
+            fh.write(b"x")
     with pytest.raises(BundleError, match="checksum"):
-        load_bundle(bad)
-    # weights of another architecture (one LSTM unit fewer), consistently checksummed
+        load_bundle(edit_bundle(saved, tmp_path / "sum", append_a_byte))
+    # weights of another architecture (a recurrent kernel a row short), consistently checksummed
     wrong = dict(good)
     wrong["w003"] = np.asarray(good["w003"])[:, :-1]
     with pytest.raises(BundleError, match="architecture"):
-        load_bundle(_with_network(saved, tmp_path / "a", wrong))
+        load_bundle(with_network("a", wrong))
     # a non-finite weight
     nan = dict(good)
     nan["w000"] = np.full_like(good["w000"], np.nan)
     with pytest.raises(BundleError, match="finite"):
-        load_bundle(_with_network(saved, tmp_path / "b", nan))
+        load_bundle(with_network("b", nan))
     # an array missing
     short = dict(list(good.items())[:-1])
-    (tmp_path / "c").mkdir()
-    doc_bad = _with_network(saved, tmp_path / "c", short)
-    doc = json.loads((doc_bad / "model.json").read_text())
-    doc["network"]["arrays"] = len(good)
-    (doc_bad / "model.json").write_text(json.dumps(doc))
     with pytest.raises(BundleError, match="arrays"):
-        load_bundle(doc_bad)
+        load_bundle(with_network("c", short, said=len(good)))
