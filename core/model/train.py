@@ -238,7 +238,11 @@ class Runtime:
             v.assign(w)
 
     def predict(self, inputs: dict[str, np.ndarray], batch: int = 4096) -> np.ndarray:
-        """Member outputs ``(n, M)`` for scaled inputs, in fixed-size batches."""
+        """Member outputs ``(n, M)`` for scaled inputs, in fixed-size batches, through Keras.
+
+        Prediction itself runs :mod:`.forward` (no TensorFlow); this is the Keras path it
+        replaced, kept as the reference that tests and ``bench_predict_parts`` compare with.
+        """
         n = len(inputs["static"])
         out = [
             self.predict_fn(inputs["sequence"][s : s + batch], inputs["static"][s : s + batch]
