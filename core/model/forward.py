@@ -12,6 +12,9 @@ matrix product is one BLAS call per member and every gate is a contiguous slab:
 * the LSTM gates are reordered i, f, o, g and the rows of the three sigmoid gates are scaled
   by 1/2 in the weights (exact: a power of two), so one ``tanh`` over all four gates gives
   ``tanh(g)`` and, through ``sigmoid(x) = (1 + tanh(x / 2)) / 2``, the other three;
+* a step of the LSTM is one product per member and direction, ``[W | b | U] @ [x_t; 1;
+  h]``: projecting the whole sequence first stores and re-reads gates of every step, larger
+  than a core's L2 cache (measured: the LSTM 1.5x faster this way with AVX-512 kernels);
 * row blocks run on ``threads`` threads (NumPy and BLAS release the GIL); every block is
   computed the same way whatever the number of threads, so the floats do not depend on it.
 
@@ -118,9 +121,9 @@ class EnsembleForward:
             lstm.append((_t(np.asarray(kernel)[:, :, order] * half),
                          _t(np.asarray(recurrent)[:, :, order] * half),
                          _col(np.asarray(bias)[:, order] * half)))
-        # the bias as the last input column: the projection's product adds it, not a pass
-        self.lstm_kernel = np.stack([np.concatenate([k, b], axis=2) for k, _, b in lstm])
-        self.lstm_recurrent = np.stack([r for _, r, _ in lstm])  # (2, m, 4u, u)
+        # one product per step and direction: [input kernel | bias | recurrent kernel] applied
+        # to [x_t; 1; h_(t-1)], so no projection of the whole sequence is stored and re-read
+        self.lstm_step = np.stack([np.concatenate([k, b, r], axis=2) for k, r, b in lstm])
         self.static = (_t(next(it)), _col(next(it)))
         self.heads = [(_t(next(it)), _col(next(it))) for _ in config.head_units]
         self.output = (_t(next(it)), _col(next(it)))
@@ -197,31 +200,26 @@ class EnsembleForward:
         """Final hidden states, forward then backward per member: ``(m, 2u, rows)``."""
         m, u = self.members, self.units
         g, steps, n_in, rows = x.shape
-        # input projections plus bias of every step, both directions: (2, m, 4u, steps, rows)
-        xs = np.ones((g, n_in + 1, steps, rows), dtype=np.float32)
-        xs[:, :n_in] = x.transpose(0, 2, 1, 3)
-        proj = np.matmul(self.lstm_kernel, xs.reshape(1, g, n_in + 1, steps * rows))
-        proj = proj.reshape(2, m, 4 * u, steps, rows)
+        # the operand of a step, both directions: [x_t; 1; h] per member, (2, m, in + 1 + u,
+        # rows); h is written in place by the step before, x_t copied in (the backward pass
+        # reads the reversed sequence)
+        xh = np.zeros((2, m, n_in + 1 + u, rows), dtype=np.float32)
+        xh[:, :, n_in] = 1.0
+        h = xh[:, :, n_in + 1:]
         z = np.empty((2, m, 4 * u, rows), dtype=np.float32)
         c = np.zeros((2, m, u, rows), dtype=np.float32)
-        h = np.zeros((2, m, u, rows), dtype=np.float32)
-        ig = np.empty_like(c)
+        tmp = np.empty_like(c)
         for t in range(steps):
-            # the backward pass reads the reversed sequence
-            now = (proj[0, :, :, t], proj[1, :, :, steps - 1 - t])
-            if t:
-                np.matmul(self.lstm_recurrent, h, out=z)
-                z[0] += now[0]
-                z[1] += now[1]
-            else:
-                z[0], z[1] = now
+            xh[0, :, :n_in] = x[:, t]
+            xh[1, :, :n_in] = x[:, steps - 1 - t]
+            np.matmul(self.lstm_step, xh, out=z)
             np.tanh(z, out=z)
             sig = z[:, :, : 3 * u]
             sig *= 0.5
             sig += 0.5
             np.multiply(z[:, :, u : 2 * u], c, out=c)  # f * c
-            np.multiply(z[:, :, :u], z[:, :, 3 * u :], out=ig)  # i * g
-            c += ig
-            np.tanh(c, out=h)
-            h *= z[:, :, 2 * u : 3 * u]  # o * tanh(c)
+            np.multiply(z[:, :, :u], z[:, :, 3 * u :], out=tmp)  # i * g
+            c += tmp
+            np.tanh(c, out=tmp)
+            np.multiply(tmp, z[:, :, 2 * u : 3 * u], out=h)  # o * tanh(c)
         return h.transpose(1, 0, 2, 3).reshape(m, 2 * u, rows)
