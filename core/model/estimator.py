@@ -34,11 +34,7 @@ from ..features import (
 from ..progress import ProgressFn, StopFn, check_cancel, scaled
 from .config import ModelConfig, TrainConfig
 from .conformal import calibrate
-
-try:  # scikit-learn is a base dependency, but keep the class usable without it
-    from sklearn.base import BaseEstimator, RegressorMixin
-except ImportError:  # pragma: no cover
-    BaseEstimator, RegressorMixin = object, object
+from .sklearn_protocol import RegressorParams
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +117,7 @@ class Prediction:
               "interval_lower", "interval_upper", "exceedance_probability")
 
 
-class HybridRegressor(BaseEstimator, RegressorMixin):
+class HybridRegressor(RegressorParams):
     """The GCNN-RNN hybrid: ordinary kriging plus a learnt correction with honest intervals.
 
     Parameters

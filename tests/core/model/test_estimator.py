@@ -65,6 +65,30 @@ def test_sklearn_compatibility(fitted):
         copy.predict(np.zeros((1, 2)))
 
 
+def test_sklearn_protocol_without_sklearn_base(fitted, meuse_points, targets):
+    """The estimator speaks scikit-learn's protocol (tags, R² score, parameter errors) while
+    loading a model imports neither scikit-learn nor scipy.stats (0.8 s of every command)."""
+    import subprocess
+    import sys
+
+    from sklearn.base import is_regressor
+    from sklearn.metrics import r2_score
+    from sklearn.utils import get_tags
+
+    assert is_regressor(fitted) and get_tags(fitted).target_tags.required
+    xy = meuse_points.coords[::3]
+    y = meuse_points.values[::3]
+    assert fitted.score(xy, y) == pytest.approx(r2_score(y, fitted.predict(xy)), rel=1e-12)
+    with pytest.raises(ValueError, match="invalid parameter 'ensembel'"):
+        HybridRegressor().set_params(ensembel=3)
+    assert repr(HybridRegressor(ensemble=3)) == "HybridRegressor(ensemble=3)"
+    code = ("import sys; from gcnn_rnn.core.model.bundle import load_bundle; "
+            "bad = [m for m in ('sklearn', 'scipy.stats') if m in sys.modules]; "
+            "sys.exit(str(bad) if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_bundle_round_trip_gives_identical_predictions(fitted, meuse_points, tmp_path, targets):
     xy = targets(meuse_points, 25, seed=2)
     before = fitted.predict_full(xy, threshold=300.0)
