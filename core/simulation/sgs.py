@@ -289,10 +289,15 @@ def halo_rows(offs: np.ndarray) -> int:
 def default_slab_rows(grid: Grid, halo: int) -> int:
     """Rows of a default slab: about :data:`SLAB_NODES` nodes (all columns and levels of its
     rows), at least ``halo`` rows (a slab no thinner than the rows it borrows from above) and
-    one, at most the grid's rows. A rule of the grid and the variogram only: the realisations
+    one, a multiple of the rasters' 256-row stripes when taller than one, at most the grid's
+    rows. A rule of the grid and the variogram only: the realisations
     never depend on ``--max-memory-gb`` or the threads."""
+    from ..tiles import BLOCK
+
     nz = len(grid.z_levels) if grid.z_levels else 1
     rows = max(1, halo, SLAB_NODES // max(1, grid.ncols * nz))
+    if rows > BLOCK:  # whole stripes of the rasters: none waits in memory for the next slab
+        rows = max(halo, rows - rows % BLOCK)
     return min(grid.nrows, rows)
 
 

@@ -106,6 +106,23 @@ def test_thin_slabs_layout(thin):
     assert slab_layout(grid, MODEL, config) == (SLAB, 9)
 
 
+def test_default_slab_rows_follow_the_grid_only():
+    from gcnn_rnn.core.simulation.sgs import default_slab_rows
+
+    def grid(ncols, nrows=100_000, levels=None):
+        return Grid(0.0, float(nrows), 1.0, ncols, nrows, z_levels=levels)
+
+    # about 2**20 nodes, whole 256-row stripes above 256 rows
+    assert default_slab_rows(grid(4000), 80) == 256  # 262 rows
+    assert default_slab_rows(grid(1000), 80) == 1024  # 1048 rows
+    assert default_slab_rows(grid(100, levels=tuple(range(10))), 80) == 1024
+    assert default_slab_rows(grid(10_000), 30) == 104  # below a stripe: as computed
+    # at least the halo and one row, at most the grid
+    assert default_slab_rows(grid(50_000), 30) == 30
+    assert default_slab_rows(grid(5_000_000), 0) == 1
+    assert default_slab_rows(grid(1000, nrows=300), 80) == 300
+
+
 def test_thin_slabs_honour_the_data(thin):
     xy, z, grid, _, res = thin
     col = np.floor(xy[:, 0]).astype(int)
