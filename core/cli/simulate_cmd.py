@@ -100,7 +100,7 @@ def _config(args: argparse.Namespace):
                              ("--neighbours", args.neighbours, 1),
                              ("--multigrid", args.multigrid, 0), ("--seed", args.seed, 0),
                              ("--threads", args.threads, 0),
-                             ("--slab-rows", args.slab_rows or 1, 1)):
+                             ("--slab-rows", 1 if args.slab_rows is None else args.slab_rows, 1)):
         if value < low:
             raise InputDataError(f"{flag} must be >= {low}, not {value!r}")
     if args.max_distance is not None and not args.max_distance > 0:

@@ -86,6 +86,40 @@ def test_one_slab_is_the_random_path_float_for_float(dims):
         assert slabs.n_sample_cells == random.n_sample_cells
 
 
+def test_active_cells_and_node_points_match_the_node_tables():
+    """Without a table per cell, the active nodes map to the random path's raster indices
+    and reduced coordinates (masks with empty rows, 3D, anisotropy)."""
+    from gcnn_rnn.core.simulation import sgs
+    from gcnn_rnn.core.simulation.slabs import ActiveCells, NodePoints
+
+    rng = np.random.default_rng(1)
+    mask = rng.random((30, 17)) < 0.6
+    mask[[0, 7, 8, 29]] = False
+    model = parse_model("1 Sph(9, anis=(30, 0.4))")
+    for levels in (None, (0.0, 1.0, 2.0)):
+        for m in (None, mask):
+            grid = Grid(0.0, 30.0, 1.0, 17, 30, z_levels=levels, mask=m)
+            flat, _ = sgs._nodes(grid)
+            active = ActiveCells(grid)
+            assert active.n == flat.size
+            for i0, i1 in ((0, flat.size), (5, 6), (3, flat.size // 2 + 7),
+                           (flat.size - 9, flat.size)):
+                np.testing.assert_array_equal(active.range(i0, i1), flat[i0:i1])
+            pick = rng.integers(0, flat.size, 20)
+            np.testing.assert_array_equal(active.take(pick), flat[pick])
+            rows = (flat % (30 * 17)) // 17
+            for r0, r1 in ((0, 30), (6, 9), (29, 30)):
+                np.testing.assert_array_equal(active.rows(r0, r1),
+                                              flat[(rows >= r0) & (rows < r1)])
+            model3 = model if levels is None else parse_model("1 Sph(9)")
+            pts = np.empty((flat.size, grid.ndim))
+            sgs._node_points(grid, flat, model3, pts)
+            lazy = NodePoints(grid, model3, active)
+            np.testing.assert_array_equal(lazy[:], pts)
+            np.testing.assert_array_equal(lazy[4:11], pts[4:11])
+            np.testing.assert_array_equal(lazy[pick], pts[pick])
+
+
 # ---------------------------------------------------------------------- thin slabs
 @pytest.fixture(scope="module")
 def thin():
@@ -223,6 +257,28 @@ def test_thin_slabs_with_multigrid_and_3d():
     got = res.realisations[:, lev[single], row[single], col[single]]
     np.testing.assert_array_equal(got, np.broadcast_to(z[single].astype(np.float32),
                                                        got.shape))
+
+
+def test_progress_counts_all_slabs_and_cancel_stops_mid_slab(monkeypatch):
+    from gcnn_rnn.core.errors import Cancelled
+    from gcnn_rnn.core.simulation import sgs
+
+    xy, z = _field_samples(10, 30.0, seed=1)
+    grid = Grid(0.0, 30.0, 1.0, 30, 30)
+    monkeypatch.setattr(sgs, "PATH_STEP", 100)  # slabs of 300 nodes: 3 steps each
+    config = SimulationConfig(realisations=2, path="slabs", slab_rows=10)
+    seen: list[float] = []
+    simulate_grid(xy, z, grid, MODEL, config, progress=lambda f, t="": seen.append(f))
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0) and len(seen) >= 9
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 5
+
+    with pytest.raises(Cancelled):
+        simulate_grid(xy, z, grid, MODEL, config, should_stop=stop)
+    assert len(calls) == 6  # checked per slab and per path step: stopped in the 2nd slab
 
 
 # ---------------------------------------------------------------------- memory guard
