@@ -175,7 +175,9 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     model, vg_info = resolve_variogram(args.variogram, pts.coords, scores,
                                        args.variogram_models)
     layout = {"mode": config.path, "requested": args.path}
-    if config.path == "slabs":
+    if config.path == "random":
+        config = replace(config, slab_rows=None)  # auto kept the random path: no slabs
+    else:
         rows, halo = slab_layout(grid, model, config)
         config = replace(config, slab_rows=rows)
         batch = plan_slab_batch(grid, pts.n, config.realisations, config.neighbours, threads,
@@ -183,7 +185,7 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         layout.update(slab_rows=rows, halo_rows=halo, slabs=-(-grid.nrows // rows))
         logger.info("simulating slab by slab: %d slab(s) of %d rows, each conditioned also on "
                     "the %d rows above it", layout["slabs"], rows, halo)
-    else:
+    if config.path == "random":
         logger.info("simulating along one random path over the whole grid per path group")
     t1 = time.perf_counter()
     job = (SlabJob if config.path == "slabs" else SGSJob).prepare(

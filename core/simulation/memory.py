@@ -22,7 +22,8 @@ are simulated at once (fewer threads busy), then fewer realisations of one group
 walks the group's path again): the same realisations, more time (a part of one realisation
 has its normal-score mean and variance summed pairwise rather than column by column: the
 last bits of those two numbers in ``simulation.json`` may differ). When even one realisation
-at a time does not fit, the run is refused with the largest grid that would.
+at a time does not fit, the run is refused with the largest grid that would (``--path
+auto``, the default, then simulates slab by slab instead).
 
 With ``--path slabs`` (:mod:`.slabs`) the same arrays are held for the *window* of one slab
 and its halo only, ``(slab rows + halo rows) x ncols x nz`` nodes, plus

@@ -7,7 +7,9 @@ scores (mean 0) from the ``neighbours`` nearest data and previously simulated no
 (:mod:`.kernel`), optionally visiting coarse sub-grids first (multigrid); the scores are
 back-transformed with the normal-score table and its linear tails. Groups of
 :data:`PATH_GROUP` realisations share one path and so one kriging system per node, as all
-of gstat's ``nsim`` realisations do.
+of gstat's ``nsim`` realisations do. With ``path="slabs"`` (:mod:`.slabs`) the path runs slab
+after slab of raster rows instead, holding only a slab and the rows above it that the
+search reaches.
 """
 
 from __future__ import annotations
