@@ -21,7 +21,10 @@ normal scores of both (about 0 and 1). Run:
 ``--memory 500,1000`` measures instead the peak RSS of whole ``gcnn-rnn simulate`` processes
 (``--nsim`` realisations, default 16 here, ``--neighbours`` 8) on grids of 500 x 500 and
 1000 x 1000 nodes and on a 50 x 50 baseline, and the bytes per node above the baseline
-(what grows with the grid; issue 13).
+(what grows with the grid; issue 13). ``--path slabs`` (and ``--slab-rows N``) runs them
+slab by slab: ``--memory 1000,2000,4000 --path slabs`` is the slab benchmark of
+BENCHMARKS.md (1e6, 4e6 and 1.6e7 nodes). Each run also reports the simulation stage's
+seconds, the path layout from ``simulation.json`` and what the memory guard counts.
 """
 
 from __future__ import annotations
@@ -128,16 +131,35 @@ def _warm_seconds(xy, v, size: int, nsim: int) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def simulate_cmd(src: Path, out: Path, size: int, nsim: int, neighbours: int) -> list[str]:
+def simulate_cmd(src: Path, out: Path, size: int, nsim: int, neighbours: int,
+                 path: str = "auto", slab_rows: int | None = None) -> list[str]:
     """The ``gcnn-rnn simulate`` command line on a ``size`` x ``size`` grid of the square."""
     return [sys.executable, "-m", "gcnn_rnn.core", "simulate", "--quiet", "--input", str(src),
             "--field", "v", "--crs", "EPSG:32633", "--variogram", MODEL_TEXT,
             "--realisations", str(nsim), "--neighbours", str(neighbours), "--seed", "1",
             "--extent", f"0,0,{EXTENT:g},{EXTENT:g}", "--cell-size", repr(EXTENT / size),
-            "--max-memory-gb", "64", "--output-dir", str(out)]
+            "--max-memory-gb", "64", "--path", path,
+            *(["--slab-rows", str(slab_rows)] if slab_rows else []), "--output-dir", str(out)]
 
 
-def bench_memory(work: Path, xy, v, sizes: list[int], nsim: int, neighbours: int) -> dict:
+def _guard_mb(size: int, nsim: int, neighbours: int, n: int, layout: dict) -> float:
+    """What the memory guard counts for the run (MiB), at one path group per thread."""
+    from gcnn_rnn.core.grid import Grid
+    from gcnn_rnn.core.simulation.memory import run_bytes, slab_run_bytes
+    from gcnn_rnn.core.simulation.sgs import PATH_GROUP, _threads
+
+    grid = Grid(0.0, EXTENT, EXTENT / size, size, size)
+    batch = min(nsim, PATH_GROUP * _threads(0))
+    if layout.get("mode") == "slabs":
+        window = min(size, layout["slab_rows"] + layout["halo_rows"]) * size
+        need = slab_run_bytes(grid, n, nsim, neighbours, batch, window)
+    else:
+        need = run_bytes(grid, n, nsim, neighbours, batch)
+    return need / 1024**2
+
+
+def bench_memory(work: Path, xy, v, sizes: list[int], nsim: int, neighbours: int,
+                 path: str = "auto", slab_rows: int | None = None) -> dict:
     """Peak RSS of ``simulate`` per grid size, and the bytes per node above a small grid."""
     src = work / "samples.csv"
     np.savetxt(src, np.column_stack([xy, v]), delimiter=",", header="x,y,v", comments="",
@@ -145,14 +167,20 @@ def bench_memory(work: Path, xy, v, sizes: list[int], nsim: int, neighbours: int
     rows = []
     for size in [50, *sizes]:
         out = work / f"mem{size}"
-        wall, rss, _, _ = run_child(simulate_cmd(src, out, size, nsim, neighbours))
+        wall, rss, _, _ = run_child(simulate_cmd(src, out, size, nsim, neighbours, path,
+                                                 slab_rows))
+        summary = json.loads((out / "simulation.json").read_text())
         shutil.rmtree(out)
-        rows.append({"nodes": size * size, "wall_s": wall, "peak_rss_mb": rss})
+        rows.append({"nodes": size * size, "wall_s": wall, "peak_rss_mb": rss,
+                     "simulation_s": summary["timings_s"]["simulation"],
+                     "path": summary["path"],
+                     "guard_mb": _guard_mb(size, nsim, neighbours, len(v), summary["path"])})
     base = rows[0]
     for row in rows[1:]:
         row["bytes_per_node"] = ((row["peak_rss_mb"] - base["peak_rss_mb"]) * 1024**2
                                  / (row["nodes"] - base["nodes"]))
-    return {"realisations": nsim, "neighbours": neighbours, "runs": rows}
+    return {"realisations": nsim, "neighbours": neighbours, "path": path,
+            "slab_rows": slab_rows, "runs": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory", metavar="S1,S2",
                     help="peak RSS of simulate on S x S grids instead (16 realisations unless "
                          "--nsim, 8 neighbours)")
+    ap.add_argument("--path", choices=("auto", "random", "slabs"), default="auto",
+                    help="simulate --path of the --memory runs (default auto)")
+    ap.add_argument("--slab-rows", type=int, help="simulate --slab-rows of the --memory runs")
     ap.add_argument("--output-json")
     args = ap.parse_args(argv)
     xy, v = make_samples(args.samples, args.seed, EXTENT)
@@ -175,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         nsim = args.nsim if "--nsim" in (argv or sys.argv) else 16
         with tempfile.TemporaryDirectory() as tmp:
             mem = bench_memory(Path(tmp), xy, v, [int(s) for s in args.memory.split(",")],
-                               nsim, 8)
+                               nsim, 8, args.path, args.slab_rows)
         return emit({"date": datetime.now(timezone.utc).isoformat(timespec="minutes"),
                      "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                                  "load": os.getloadavg()},

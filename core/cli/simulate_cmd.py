@@ -4,6 +4,11 @@ Outputs in ``--output-dir`` (each raster with a ``.qml`` style): ``realisations.
 per realisation; in 3D one band per realisation and level), ``etype_mean.tif`` (mean of the
 realisations), ``conditional_variance.tif`` (their variance), with ``--threshold T``
 ``exceedance_probability.tif`` (fraction of realisations above T), and ``simulation.json``.
+
+``--path`` chooses how the nodes are visited: one random path over the whole grid (memory
+grows with the grid), or slab after slab of ``--slab-rows`` rows (memory grows with a slab:
+any number of rows; :mod:`gcnn_rnn.core.simulation.slabs`); ``auto`` takes the random path
+when it fits ``--max-memory-gb`` (so results of grids that fit do not change), else slabs.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputDataError
+from ..errors import GridTooLargeError, InputDataError
 from ..output_set import final_paths
 from .krige_cmd import AUTO_MODELS, _write_json, resolve_variogram
 from .options import (
@@ -68,6 +74,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="also write the probability of exceeding T (data units)")
     g.add_argument("--threads", type=int, default=0, metavar="T",
                    help="threads (default 0 = all cores)")
+    g.add_argument("--path", choices=("auto", "random", "slabs"), default="auto",
+                   help="order in which nodes are simulated: random = one random path over "
+                        "the whole grid (holds every node of the realisations being "
+                        "simulated); slabs = slab after slab of --slab-rows raster rows from "
+                        "the top, each along its own random path and conditioned also on the "
+                        "rows above it that the search reaches (memory grows with a slab, not "
+                        "the grid; other realisations than random for the same seed); auto = "
+                        "random when it fits --max-memory-gb, else slabs (default)")
+    g.add_argument("--slab-rows", type=int, metavar="N",
+                   help="raster rows per slab with slabs (default: about 2^20 nodes per "
+                        "slab, at least the rows the search reaches above a node); the "
+                        "realisations depend on it, never on memory or threads")
     add_grid_target(parser, points=False)
     parser.add_argument("--output-dir", required=True, metavar="DIR", help="output folder")
     from ..cluster import add_cluster_arguments
@@ -81,16 +99,22 @@ def _config(args: argparse.Namespace):
     for flag, value, low in (("--realisations", args.realisations, 1),
                              ("--neighbours", args.neighbours, 1),
                              ("--multigrid", args.multigrid, 0), ("--seed", args.seed, 0),
-                             ("--threads", args.threads, 0)):
+                             ("--threads", args.threads, 0),
+                             ("--slab-rows", 1 if args.slab_rows is None else args.slab_rows, 1)):
         if value < low:
             raise InputDataError(f"{flag} must be >= {low}, not {value!r}")
     if args.max_distance is not None and not args.max_distance > 0:
         raise InputDataError(f"--max-distance must be > 0, not {args.max_distance!r}")
     if args.threshold is not None and not np.isfinite(args.threshold):
         raise InputDataError(f"--threshold must be a finite number, not {args.threshold!r}")
+    if args.slab_rows is not None and args.path == "random":
+        raise InputDataError("--slab-rows applies to --path slabs (or auto), not to "
+                             "--path random")
     return SimulationConfig(realisations=args.realisations, seed=args.seed,
                             neighbours=args.neighbours, max_distance=args.max_distance,
-                            multigrid=args.multigrid, n_jobs=args.threads)
+                            multigrid=args.multigrid, n_jobs=args.threads,
+                            path="slabs" if args.path == "slabs" else "random",
+                            slab_rows=args.slab_rows)
 
 
 def _warn_if_not_nscore(spec: str) -> None:
@@ -109,8 +133,9 @@ def _warn_if_not_nscore(spec: str) -> None:
 
 def run(args: argparse.Namespace, session: Session) -> dict:
     from ..progress import scaled
-    from ..simulation.memory import plan_batch
+    from ..simulation.memory import plan_batch, plan_slab_batch
     from ..simulation.sgs import SGSJob, _threads
+    from ..simulation.slabs import SlabJob, slab_layout
     from ..simulation.stream import simulate_to_rasters
     from ..tiles import check_disk
     from ..transforms import fit_transform
@@ -125,9 +150,22 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     grid = grid_from_args(args, pts.crs, (lo[0], lo[1], hi[0], hi[1]), streamed=True,
                           outputs=4, n_samples=pts.n)
     threads = _threads(config.n_jobs)
-    # what the whole run holds at once (simulation.memory), before any work
-    batch = plan_batch(grid, pts.n, config.realisations, config.neighbours, threads,
-                       memory_limit_bytes(args))
+    max_bytes = memory_limit_bytes(args)
+    # what the whole run holds at once (simulation.memory), before any work; the slab
+    # layout needs the variogram (how far the search reaches), so slabs are checked below
+    if args.path != "slabs":
+        try:
+            batch = plan_batch(grid, pts.n, config.realisations, config.neighbours, threads,
+                               max_bytes)
+        except GridTooLargeError as exc:
+            if args.path == "random":
+                raise
+            logger.warning("--path auto: the random path over all %s nodes does not fit "
+                           "--max-memory-gb %g (%s): simulating slab by slab (--path slabs; "
+                           "other realisations than the random path's for the same seed)",
+                           f"{grid.n_nodes:,}", args.max_memory_gb,
+                           str(exc).split(";")[0])
+            config = replace(config, path="slabs")
     n_rasters = config.realisations + (3 if args.threshold is not None else 2)
     check_disk(grid, n_rasters, args.output_dir)
     scores = fit_transform(pts.values, "nscore").forward(pts.values)
@@ -136,8 +174,22 @@ def run(args: argparse.Namespace, session: Session) -> dict:
     _warn_if_not_nscore(args.variogram)
     model, vg_info = resolve_variogram(args.variogram, pts.coords, scores,
                                        args.variogram_models)
+    layout = {"mode": config.path, "requested": args.path}
+    if config.path == "random":
+        config = replace(config, slab_rows=None)  # auto kept the random path: no slabs
+    else:
+        rows, halo = slab_layout(grid, model, config)
+        config = replace(config, slab_rows=rows)
+        batch = plan_slab_batch(grid, pts.n, config.realisations, config.neighbours, threads,
+                                max_bytes, rows, halo)
+        layout.update(slab_rows=rows, halo_rows=halo, slabs=-(-grid.nrows // rows))
+        logger.info("simulating slab by slab: %d slab(s) of %d rows, each conditioned also on "
+                    "the %d rows above it", layout["slabs"], rows, halo)
+    if config.path == "random":
+        logger.info("simulating along one random path over the whole grid per path group")
     t1 = time.perf_counter()
-    job = SGSJob.prepare(pts.coords, pts.values, grid, model, config)
+    job = (SlabJob if config.path == "slabs" else SGSJob).prepare(
+        pts.coords, pts.values, grid, model, config)
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     field = pts.field
@@ -176,6 +228,8 @@ def run(args: argparse.Namespace, session: Session) -> dict:
         "variogram": vg_info,
         "transform": job.ft.to_dict(),
         "config": config.to_dict(),
+        # how the nodes were visited: random path or slabs (rows, halo rows, number)
+        "path": layout,
         "threshold": args.threshold,
         "grid": grid.to_dict(),
         "sample_cells": int(job.fixed_nodes.size),

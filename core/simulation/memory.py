@@ -22,7 +22,15 @@ are simulated at once (fewer threads busy), then fewer realisations of one group
 walks the group's path again): the same realisations, more time (a part of one realisation
 has its normal-score mean and variance summed pairwise rather than column by column: the
 last bits of those two numbers in ``simulation.json`` may differ). When even one realisation
-at a time does not fit, the run is refused with the largest grid that would.
+at a time does not fit, the run is refused with the largest grid that would (``--path
+auto``, the default, then simulates slab by slab instead).
+
+With ``--path slabs`` (:mod:`.slabs`) the same arrays are held for the *window* of one slab
+and its halo only, ``(slab rows + halo rows) x ncols x nz`` nodes, plus
+:data:`SLAB_TRANSIENT` bytes per window node (its raster indices and the slab's, while a
+window is built) and one stripe of the realisations raster per band of the batch (each band
+is written top to bottom): nothing grows with the number of rows (:func:`slab_run_bytes`,
+:func:`plan_slab_batch`). Such a run is refused only when one slab cannot fit, or for disk.
 """
 
 from __future__ import annotations
@@ -45,6 +53,11 @@ SUMMARY_BYTES_PER_VALUE = 20
 #: Most bytes for one read of the summaries (all realisations of a few rows): the rows per
 #: read shrink to fit it, down to one.
 SUMMARY_BUDGET = 256 * 1024**2
+
+
+#: Bytes per window node of slab mode besides the random path's: the raster indices of the
+#: window's nodes and of its slab's, and their level/row arithmetic (8 each).
+SLAB_TRANSIENT = 32
 
 
 def index_bytes(n_nodes: int) -> int:
@@ -150,4 +163,85 @@ def plan_batch(grid: Grid, n_samples: int, n_real: int, neighbours: int, threads
         f"at most about {fits:,} nodes fit (SGS conditions each node on nodes simulated "
         "anywhere before it, so the grid is not streamed): use a cell size of at least "
         f"{grid.cell_size * math.sqrt(n / max(fits, 1)) * 1.01:.4g} (now "
-        f"{grid.cell_size:g}) or a smaller extent, or raise --max-memory-gb")
+        f"{grid.cell_size:g}) or a smaller extent, or raise --max-memory-gb, or simulate "
+        "slab by slab (--path slabs: memory grows with a slab of rows, not the grid)")
+
+
+def slab_bytes_per_node(grid: Grid, window_nodes: int, groups: int, realisations: int) -> int:
+    """Bytes held per window node while ``groups`` path groups of ``realisations`` in all
+    run slab by slab."""
+    ib = index_bytes(window_nodes)
+    return (8 * grid.ndim + 3 * ib + groups * ib + 8 * realisations + TRANSIENT
+            + SLAB_TRANSIENT)
+
+
+def slab_run_bytes(grid: Grid, n_samples: int, n_real: int, neighbours: int, size: int,
+                   window_nodes: int) -> int:
+    """Peak bytes of a slab-mode ``simulate`` run, ``size`` realisations at a time with
+    windows of ``window_nodes`` nodes: the larger of a batch's slabs and the summaries."""
+    from ..tiles import stripe_bytes
+    from .sgs import PATH_GROUP
+
+    groups = max(1, size // PATH_GROUP)
+    real = min(n_real, size)
+    nz = len(grid.z_levels) if grid.z_levels else 1
+    run = (slab_bytes_per_node(grid, window_nodes, groups, real) * window_nodes
+           + fixed_bytes(grid, n_samples, neighbours, groups)
+           + real * nz * stripe_bytes(grid))
+    _, summary = _summary_phase(grid, n_real)
+    return max(run, summary + fixed_bytes(grid, n_samples, neighbours, 0))
+
+
+def plan_slab_batch(grid: Grid, n_samples: int, n_real: int, neighbours: int, threads: int,
+                    max_bytes: int, slab_rows: int, halo: int) -> int:
+    """Realisations to simulate at once slab by slab (as :func:`plan_batch`, for windows of
+    ``slab_rows + halo`` rows). Refuses the run when even one realisation of one slab does
+    not fit.
+
+    Raises
+    ------
+    GridTooLargeError
+        With the bytes needed, the slab and halo rows, and what to change.
+    """
+    from .sgs import PATH_GROUP
+
+    nz = len(grid.z_levels) if grid.z_levels else 1
+    row_nodes = grid.ncols * nz
+
+    def window(rows: int) -> int:
+        return min(grid.nrows, rows + halo) * row_nodes
+
+    def need(size: int, rows: int = slab_rows) -> int:
+        return slab_run_bytes(grid, n_samples, n_real, neighbours, size, window(rows))
+
+    gib = 1024**3
+    _, summary = _summary_phase(grid, n_real)
+    if summary + fixed_bytes(grid, n_samples, neighbours, 0) > max_bytes:
+        raise GridTooLargeError(
+            f"the summaries of {n_real:,} realisations read one row of {grid.ncols:,} cells "
+            f"of every realisation at once: about {summary / gib:.2f} GiB, over "
+            f"--max-memory-gb {max_bytes / gib:.2f}; run fewer realisations (several runs "
+            "with different --seed) or a narrower grid")
+    most = max(1, min(threads, math.ceil(n_real / PATH_GROUP)))
+    sizes = [PATH_GROUP * g for g in range(most, 0, -1)] + list(
+        range(min(n_real, PATH_GROUP) - 1, 0, -1))
+    for size in sizes:
+        if need(size) <= max_bytes:
+            if size < sizes[0]:
+                logger.warning("simulating %d realisations at once instead of %d to stay "
+                               "within --max-memory-gb%s", min(n_real, size),
+                               min(n_real, sizes[0]),
+                               "" if size >= PATH_GROUP else
+                               " (each walks its group's random path again: slower)")
+            return size
+    fits = [r for r in (slab_rows // 2**i for i in range(1, 64)) if r >= 1]
+    rows_ok = next((r for r in fits if need(1, r) <= max_bytes), None)
+    advice = (f"use --slab-rows {rows_ok} or fewer" if rows_ok is not None else
+              f"even one row and the {halo} halo rows do not fit: use a coarser cell size "
+              f"(now {grid.cell_size:g}), a narrower extent or a shorter --max-distance")
+    raise GridTooLargeError(
+        f"one slab of {slab_rows:,} rows and its {halo} halo rows (rows above it that its "
+        f"nodes are conditioned on) hold {window(slab_rows):,} nodes of {grid.ncols:,} "
+        f"columns{f' x {nz} levels' if nz > 1 else ''}: even one realisation at a time needs "
+        f"about {need(1) / gib:.2f} GiB, over --max-memory-gb {max_bytes / gib:.2f}; "
+        f"{advice}, or raise --max-memory-gb")

@@ -7,7 +7,9 @@ scores (mean 0) from the ``neighbours`` nearest data and previously simulated no
 (:mod:`.kernel`), optionally visiting coarse sub-grids first (multigrid); the scores are
 back-transformed with the normal-score table and its linear tails. Groups of
 :data:`PATH_GROUP` realisations share one path and so one kriging system per node, as all
-of gstat's ``nsim`` realisations do.
+of gstat's ``nsim`` realisations do. With ``path="slabs"`` (:mod:`.slabs`) the path runs slab
+after slab of raster rows instead, holding only a slab and the rows above it that the
+search reaches.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ COORD_CHUNK = 1 << 20
 PATH_GROUP = 16
 #: Relative departure of the normal-score model's sill from 1 that earns a warning.
 SILL_TOLERANCE = 0.2
+#: How the nodes of a realisation are visited (:class:`SimulationConfig` ``path``).
+PATH_MODES = ("random", "slabs")
+#: Nodes (all columns and levels of its rows) a default slab holds about
+#: (:func:`default_slab_rows`).
+SLAB_NODES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,16 @@ class SimulationConfig:
         level) before the finer ones (0: one random path over all nodes).
     n_jobs : int
         Threads (0: all cores); realisations run in parallel.
+    path : {"random", "slabs"}
+        ``random``: one random path over the whole grid per path group (every node of the
+        realisations being simulated is held). ``slabs``: the grid is simulated slab after
+        slab of ``slab_rows`` raster rows, top to bottom, each slab along its own random path
+        conditioned also on the last rows of the slabs above (:mod:`.slabs`): memory grows
+        with the slab, not with the grid. One slab covering the grid gives the floats of
+        ``random``.
+    slab_rows : int or None
+        Raster rows per slab with ``path="slabs"`` (``None``: :func:`default_slab_rows`, a
+        rule of the grid and the variogram only, never of the memory or threads).
     """
 
     realisations: int = 1
@@ -72,8 +89,18 @@ class SimulationConfig:
     max_distance: float | None = None
     multigrid: int = 0
     n_jobs: int = 0
+    path: str = "random"
+    slab_rows: int | None = None
 
     def __post_init__(self) -> None:
+        if self.path not in PATH_MODES:
+            raise InputDataError(f"path must be one of {', '.join(PATH_MODES)}, "
+                                 f"not {self.path!r}")
+        if self.slab_rows is not None:
+            v = self.slab_rows
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+                raise InputDataError(f"slab_rows must be an integer >= 1, not {v!r}")
+            object.__setattr__(self, "slab_rows", int(v))
         for name, low in (("realisations", 1), ("neighbours", 1), ("multigrid", 0),
                           ("n_jobs", 0), ("seed", 0)):
             value = getattr(self, name)
@@ -108,6 +135,10 @@ class SimulationResult:
     score_mean, score_var : ndarray, shape (n_real,)
         Mean and variance of each realisation's simulated normal scores (the nodes not set
         to a datum): about 0 and 1 when the histogram is reproduced.
+    path : str
+        How the nodes were visited (:class:`SimulationConfig` ``path``).
+    slab_rows, halo_rows : int or None
+        With ``path="slabs"``: rows per slab, and rows of the slabs above a slab conditions on.
     """
 
     realisations: np.ndarray
@@ -116,6 +147,9 @@ class SimulationResult:
     search_radius: float
     score_mean: np.ndarray
     score_var: np.ndarray
+    path: str = "random"
+    slab_rows: int | None = None
+    halo_rows: int | None = None
 
     def etype_mean(self) -> np.ndarray:
         """Mean over the realisations (the E-type estimate), grid shape."""
@@ -185,6 +219,16 @@ def _sample_cells(coords: np.ndarray, grid: Grid, lut: np.ndarray, step: float):
 
     In 3D a sample belongs to the level within half a level step (or half a cell size).
     """
+    cell, datum = sample_raster_cells(coords, grid, step)
+    return lut.ravel()[cell], datum
+
+
+def sample_raster_cells(coords: np.ndarray, grid: Grid, step: float):
+    """``(raster index, datum)`` pairs, ascending raster indices: each active cell holding
+    samples gets the nearest to its centre (no per-cell table: a grid of any size).
+
+    In 3D a sample belongs to the level within half a level step (or half a cell size).
+    """
     col = np.floor((coords[:, 0] - grid.xmin) / grid.cell_size).astype(np.int64)
     row = np.floor((grid.ymax - coords[:, 1]) / grid.cell_size).astype(np.int64)
     cx = grid.xmin + (col + 0.5) * grid.cell_size
@@ -198,16 +242,17 @@ def _sample_cells(coords: np.ndarray, grid: Grid, lut: np.ndarray, step: float):
     else:
         lev = np.zeros(len(coords), dtype=np.int64)
         near = np.ones(len(coords), dtype=bool)
-    nz, nr, nc = lut.shape
+    nz = len(grid.z_levels) if grid.z_levels else 1
+    nr, nc = grid.nrows, grid.ncols
     inside = near & (col >= 0) & (col < nc) & (row >= 0) & (row < nr) & (lev >= 0) & (lev < nz)
     idx = np.flatnonzero(inside)
-    node = lut[lev[idx], row[idx], col[idx]]
-    keep = node >= 0
-    idx, node = idx[keep], node[keep]
-    order = np.lexsort((d2[idx], node))  # per node, the nearest sample first
-    idx, node = idx[order], node[order]
-    first = np.r_[True, node[1:] != node[:-1]] if node.size else np.zeros(0, dtype=bool)
-    return node[first], idx[first]
+    if grid.mask is not None:
+        idx = idx[np.asarray(grid.mask, dtype=bool)[row[idx], col[idx]]]
+    cell = (lev[idx] * nr + row[idx]) * nc + col[idx]
+    order = np.lexsort((d2[idx], cell))  # per cell, the nearest sample first
+    idx, cell = idx[order], cell[order]
+    first = np.r_[True, cell[1:] != cell[:-1]] if cell.size else np.zeros(0, dtype=bool)
+    return cell[first], idx[first]
 
 
 def _template(model, grid: Grid, step: float, radius: float) -> tuple[np.ndarray, np.ndarray]:
@@ -237,12 +282,77 @@ def _template(model, grid: Grid, step: float, radius: float) -> tuple[np.ndarray
     return np.ascontiguousarray(offs[order]), np.ascontiguousarray(dist[order])
 
 
+def halo_rows(offs: np.ndarray) -> int:
+    """Rows of previously simulated nodes the template ``offs`` reaches (its largest |row
+    offset|): a slab needs that many rows of the slabs above it."""
+    return int(np.abs(offs[:, 1]).max()) if offs.shape[0] else 0
+
+
+def default_slab_rows(grid: Grid, halo: int) -> int:
+    """Rows of a default slab: about :data:`SLAB_NODES` nodes (all columns and levels of its
+    rows), at least ``halo`` rows (a slab no thinner than the rows it borrows from above) and
+    one, a multiple of the rasters' 256-row stripes when taller than one, at most the grid's
+    rows. A rule of the grid and the variogram only: the realisations
+    never depend on ``--max-memory-gb`` or the threads."""
+    from ..tiles import BLOCK
+
+    nz = len(grid.z_levels) if grid.z_levels else 1
+    rows = max(1, halo, SLAB_NODES // max(1, grid.ncols * nz))
+    if rows > BLOCK:  # whole stripes of the rasters: none waits in memory for the next slab
+        rows = max(halo, rows - rows % BLOCK)
+    return min(grid.nrows, rows)
+
+
+def search_template(grid: Grid, model, config: SimulationConfig):
+    """``(offsets, distances, radius)``: the template of previously simulated nodes of a run
+    of ``config`` on ``grid`` (:func:`_template`)."""
+    radius = config.max_distance if config.max_distance else practical_range(model)
+    offs, odist = _template(model, grid, _level_step(grid), radius)
+    return offs, odist, radius
+
+
+def _prepare_data(coords, values, grid: Grid, model, config: SimulationConfig) -> dict:
+    """The checks and the data side shared by both path modes: normal scores, reduced data
+    coordinates and their k-d tree, the template of simulated nodes, the model arrays."""
+    from scipy.spatial import cKDTree
+
+    coords = np.ascontiguousarray(np.asarray(coords, dtype=float))
+    values = np.asarray(values, dtype=float).ravel()
+    if coords.ndim != 2 or coords.shape[1] not in (2, 3) or coords.shape[0] != values.size:
+        raise InputDataError(
+            f"{values.size} values for coordinates of shape {coords.shape!r}")
+    if not (np.isfinite(coords).all() and np.isfinite(values).all()):
+        raise InputDataError("simulation needs finite sample coordinates and values")
+    if grid.ndim != coords.shape[1]:
+        raise InputDataError(
+            f"the grid is {grid.ndim}D but the samples are {coords.shape[1]}D"
+            + ("; give z levels for 3D samples" if coords.shape[1] == 3 else ""))
+    if not model.bounded:
+        raise InputDataError(f"simulation needs a bounded variogram (a covariance); "
+                             f"{model.to_text()!r} is unbounded")
+    if abs(model.sill - 1.0) > SILL_TOLERANCE:
+        logger.warning("the variogram's sill is %.3g, not about 1 as for normal scores: "
+                       "the realisations will not reproduce the data histogram",
+                       model.sill)
+    ft = fit_transform(values, Transform.NSCORE)
+    y = ft.forward(values)
+    step = _level_step(grid)
+    data_pts = model.reduce(coords)
+    offs, odist, radius = search_template(grid, model, config)
+    codes, params = model.kernel_arrays()
+    return {"coords": coords, "values": values, "ft": ft, "y": y, "n": values.size,
+            "step": step, "data_pts": data_pts, "tree": cKDTree(data_pts), "offs": offs,
+            "odist": odist, "radius": radius, "codes": codes, "params": params}
+
+
 def _path(rng: np.random.Generator, free: np.ndarray, flat: np.ndarray, shape: tuple,
-          multigrid: int, dim: int) -> np.ndarray:
+          multigrid: int, dim: int, row0: int = 0) -> np.ndarray:
     """Free nodes in random order; with multigrid, coarser sub-grids first.
 
     The permutation of ``free`` is the same whatever its integer type (the shuffle's draws
-    depend only on its length)."""
+    depend only on its length). ``flat`` and ``shape`` may describe a window of the grid
+    whose first row is the grid's row ``row0``: the multigrid levels are those of the grid's
+    own rows, so coarse nodes line up across windows."""
     perm = rng.permutation(free)
     if multigrid <= 0:
         return perm
@@ -250,7 +360,7 @@ def _path(rng: np.random.Generator, free: np.ndarray, flat: np.ndarray, shape: t
     cell = flat[perm].astype(np.int64)
     per_level = shape[1] * shape[2]
     # level, row and column of every node on the path (np.unravel_index's values)
-    sub = [cell // per_level, cell % per_level // shape[2], cell % shape[2]]
+    sub = [cell // per_level, cell % per_level // shape[2] + row0, cell % shape[2]]
     del cell
     axes = (0, 1, 2) if dim == 3 else (1, 2)
     for g in range(1, multigrid + 1):
@@ -260,6 +370,19 @@ def _path(rng: np.random.Generator, free: np.ndarray, flat: np.ndarray, shape: t
         level[on] = g
     del sub
     return perm[np.argsort(-level, kind="stable")]
+
+
+def realisation_batches(realisations: int, size: int) -> list[tuple[int, int]]:
+    """``(r0, r1)`` runs of ``size`` realisations: whole path groups (one per thread, run in
+    parallel) when ``size >= PATH_GROUP``, else parts of one group (each part follows the
+    group's path again: the same floats, in less memory)."""
+    size = max(1, size)
+    if size >= PATH_GROUP:
+        size -= size % PATH_GROUP
+        return [(r0, min(realisations, r0 + size)) for r0 in range(0, realisations, size)]
+    return [(r0, min(realisations, g0 + PATH_GROUP, r0 + size))
+            for g0 in range(0, realisations, PATH_GROUP)
+            for r0 in range(g0, min(realisations, g0 + PATH_GROUP), size)]
 
 
 def _score_moments(sims: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -317,7 +440,7 @@ def simulate_grid(
         Progress ``(fraction, text)`` and cancellation, checked every :data:`PATH_STEP` nodes.
     client : distributed.Client, optional
         Run the batches of path groups as tasks on this Dask cluster (same floats: each
-        realisation depends only on the seed and its number).
+        realisation depends only on the seed and its number). Slab mode runs in this process.
 
     Returns
     -------
@@ -343,6 +466,11 @@ def simulate_grid(
     User's Guide*, 2nd ed., Oxford University Press, section V.2.3.
     """
     config = SimulationConfig() if config is None else config
+    if config.path == "slabs":
+        from .slabs import simulate_slabs
+
+        return simulate_slabs(coords, values, grid, model, config, progress, should_stop,
+                              client)
     job = SGSJob.prepare(coords, values, grid, model, config)
     threads = _threads(config.n_jobs)
     n_real = config.realisations
@@ -420,66 +548,35 @@ class SGSJob:
     @classmethod
     def prepare(cls, coords, values, grid: Grid, model, config: SimulationConfig) -> SGSJob:
         """Check the inputs and build the search structures (see :func:`simulate_grid`)."""
-        from scipy.spatial import cKDTree
-
         from ..kriging.neighbours import whole_tiling
 
-        coords = np.ascontiguousarray(np.asarray(coords, dtype=float))
-        values = np.asarray(values, dtype=float).ravel()
-        if coords.ndim != 2 or coords.shape[1] not in (2, 3) or coords.shape[0] != values.size:
-            raise InputDataError(
-                f"{values.size} values for coordinates of shape {coords.shape!r}")
-        if not (np.isfinite(coords).all() and np.isfinite(values).all()):
-            raise InputDataError("simulation needs finite sample coordinates and values")
-        if grid.ndim != coords.shape[1]:
-            raise InputDataError(
-                f"the grid is {grid.ndim}D but the samples are {coords.shape[1]}D"
-                + ("; give z levels for 3D samples" if coords.shape[1] == 3 else ""))
-        if not model.bounded:
-            raise InputDataError(f"simulation needs a bounded variogram (a covariance); "
-                                 f"{model.to_text()!r} is unbounded")
-        if abs(model.sill - 1.0) > SILL_TOLERANCE:
-            logger.warning("the variogram's sill is %.3g, not about 1 as for normal scores: "
-                           "the realisations will not reproduce the data histogram",
-                           model.sill)
-        ft = fit_transform(values, Transform.NSCORE)
-        y = ft.forward(values)
-        n = values.size
-        step = _level_step(grid)
+        c = _prepare_data(coords, values, grid, model, config)
+        coords, values, n = c["coords"], c["values"], c["n"]
         flat, lut = _nodes(grid)
         pts = np.empty((n + flat.size, coords.shape[1]))
-        pts[:n] = model.reduce(coords)
+        pts[:n] = c["data_pts"]
         _node_points(grid, flat, model, pts[n:])
-        tree = cKDTree(pts[:n])
+        tree = c["tree"]
         # the tiles a search of the whole grid would use: the data neighbours found per path
         # chunk are then those (and the floats) of one search of all nodes
         tiling = whole_tiling(tree, pts[n:], min(config.neighbours, n),
                               max_distance=config.max_distance)
-        radius = config.max_distance if config.max_distance else practical_range(model)
-        offs, odist = _template(model, grid, step, radius)
-        fixed_nodes, fixed_data = _sample_cells(coords, grid, lut, step)
+        fixed_nodes, fixed_data = _sample_cells(coords, grid, lut, c["step"])
         is_free = np.ones(flat.size, dtype=bool)
         is_free[fixed_nodes] = False
         free = np.flatnonzero(is_free).astype(lut.dtype)
         del is_free
-        codes, params = model.kernel_arrays()
-        return cls(pts, n, y, tree, tiling, config.max_distance, lut.shape, lut, offs, odist, codes,
-                   params, float(model.sill), config.neighbours, flat, free, fixed_nodes,
-                   fixed_data, values, ft, float(radius), grid.n_nodes, grid.ndim,
-                   config.realisations, config.seed, config.multigrid)
+        return cls(pts, n, c["y"], tree, tiling, config.max_distance, lut.shape, lut,
+                   c["offs"], c["odist"], c["codes"], c["params"], float(model.sill),
+                   config.neighbours, flat, free, fixed_nodes, fixed_data, values, c["ft"],
+                   float(c["radius"]), grid.n_nodes, grid.ndim, config.realisations,
+                   config.seed, config.multigrid)
 
     def batches(self, size: int) -> list[tuple[int, int]]:
         """``(r0, r1)`` runs of ``size`` realisations: whole path groups (one per thread,
         run in parallel) when ``size >= PATH_GROUP``, else parts of one group (each part
         follows the group's path again: the same floats, in less memory)."""
-        size = max(1, size)
-        if size >= PATH_GROUP:
-            size -= size % PATH_GROUP
-            return [(r0, min(self.realisations, r0 + size))
-                    for r0 in range(0, self.realisations, size)]
-        return [(r0, min(self.realisations, g0 + PATH_GROUP, r0 + size))
-                for g0 in range(0, self.realisations, PATH_GROUP)
-                for r0 in range(g0, min(self.realisations, g0 + PATH_GROUP), size)]
+        return realisation_batches(self.realisations, size)
 
     def __call__(self, r0: int, r1: int):
         return self.run(r0, r1)

@@ -16,6 +16,11 @@ not fit ``--max-memory-gb`` (:func:`~.memory.plan_batch`): the same floats, more
 Batches run in-process or as tasks on a Dask cluster, in any order, with the same floats (a
 realisation depends only on the seed and its number).
 
+With ``--path slabs`` (:mod:`.slabs`) nothing is held per grid node: each batch of path
+groups is simulated slab after slab, and each finished slab of each realisation is
+back-transformed and written at once (every band top to bottom, so the writer holds one
+stripe per band of the batch); the slabs run in this process even with a cluster.
+
 A realisation is written piece by piece (stripes of the raster), never copied whole; the
 summaries read all realisations of as many rows at once as fit (:func:`~.memory.summary_rows`,
 at most 256).
@@ -27,6 +32,7 @@ the whole array.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +40,8 @@ import numpy as np
 
 from ..grid import Grid
 from ..progress import ProgressFn, StopFn, check_cancel
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,7 +63,7 @@ def simulate_to_rasters(job, grid: Grid, batch: int, files: dict[str, tuple[Path
                         band_names: list[str], threshold: float | None = None, client=None,
                         progress: ProgressFn | None = None,
                         should_stop: StopFn | None = None) -> StreamedSimulation:
-    """Simulate ``job`` (:class:`~.sgs.SGSJob`) on ``grid`` into the rasters ``files``
+    """Simulate ``job`` (:class:`~.sgs.SGSJob` or :class:`~.slabs.SlabJob`) on ``grid`` into the rasters ``files``
     (``realisations``, ``etype_mean``, ``conditional_variance`` and, with ``threshold``,
     ``exceedance_probability``: name → (path, kind, description)), ``batch`` realisations
     at a time (:meth:`~.sgs.SGSJob.batches`, :func:`~.memory.plan_batch`).
@@ -65,6 +73,7 @@ def simulate_to_rasters(job, grid: Grid, batch: int, files: dict[str, tuple[Path
     """
     from ..tiles import BLOCK, RasterStreamWriter, all_or_nothing, streaming_env
     from .memory import summary_rows
+    from .slabs import SlabJob
 
     n_real = job.realisations
     nz = len(grid.z_levels) if grid.z_levels else 1
@@ -73,7 +82,13 @@ def simulate_to_rasters(job, grid: Grid, batch: int, files: dict[str, tuple[Path
     score_mean = np.full(n_real, np.nan)
     score_var = np.full(n_real, np.nan)
     batches = job.batches(batch)
-    total = n_real * max(job.free.size, 1)
+    slabs = isinstance(job, SlabJob)
+    if slabs and client is not None:
+        # a task would return whole realisations to the client: slabs stay in this process
+        logger.warning("--path slabs: the slabs are simulated in this process, not on the "
+                       "cluster (a cluster task would return whole realisations)")
+        client = None
+    total = n_real * max(job.n_free if slabs else job.free.size, 1)
     done = [0]
 
     def step(n: int) -> None:
@@ -87,7 +102,19 @@ def simulate_to_rasters(job, grid: Grid, batch: int, files: dict[str, tuple[Path
         writers["realisations"] = RasterStreamWriter(
             tmp["realisations"], _stack_grid(grid, n_real * nz), desc, kind,
             qml_path=path.with_suffix(".qml"), band_descriptions=band_names)
-        if client is None:
+        if slabs:
+            # one batch of path groups at a time, slab after slab: every band is written top
+            # to bottom, so the writer holds one stripe per band of the batch
+            for r0, r1 in batches:
+                def on_slab(a, b, cells, values_of, r0=r0, r1=r1) -> None:
+                    for i in range(r1 - r0):
+                        _write_slab(writers["realisations"], (r0 + i) * per_real, cells,
+                                    values_of(i), grid, nz, a, b)
+
+                score_mean[r0:r1], score_var[r0:r1] = job.run(r0, r1, on_slab, step,
+                                                              should_stop)
+            results = iter(())
+        elif client is None:
             results = ((b, job.run(*b, step, should_stop)) for b in batches)
         else:
             from ..cluster import map_unordered
@@ -116,6 +143,20 @@ def simulate_to_rasters(job, grid: Grid, batch: int, files: dict[str, tuple[Path
         for name in summaries:
             writers[name].verify()
     return StreamedSimulation(score_mean, score_var, ranges.get("etype_mean"))
+
+
+def _write_slab(writer, start: int, cells: np.ndarray, values: np.ndarray, grid: Grid,
+                nz: int, row0: int, row1: int) -> None:
+    """Rows ``row0:row1`` (every level) of one realisation (``values`` of the active nodes
+    ``cells``, ascending raster indices) into ``writer`` at ``start``: float32, NaN on
+    inactive cells."""
+    per_level = grid.nrows * grid.ncols
+    for level in range(nz):
+        c0, c1 = level * per_level + row0 * grid.ncols, level * per_level + row1 * grid.ncols
+        lo, hi = np.searchsorted(cells, [c0, c1])
+        part = np.full(c1 - c0, np.nan, dtype=np.float32)
+        part[cells[lo:hi] - c0] = values[lo:hi]
+        writer.write(start + c0, part)
 
 
 def _write_active(writer, start: int, flat: np.ndarray, values: np.ndarray, n_cells: int,

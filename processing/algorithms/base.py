@@ -278,7 +278,8 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             return None
 
     def check_grid(self, parameters, context, crs: QgsCoordinateReferenceSystem, default_extent,
-                   n_samples: int = 0, outputs: int = 2, streamed: bool = True):
+                   n_samples: int = 0, outputs: int = 2, streamed: bool = True,
+                   disk_outputs: int | None = None):
         """Refuse a missing cell size, a template in another CRS or a grid that cannot be made.
 
         ``default_extent`` and ``n_samples`` describe the samples: without a cell size and a
@@ -289,8 +290,9 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         the number of rows; such a grid is refused for memory only when it is too *wide*, and
         otherwise only when its rasters cannot fit the free disk of the Processing temporary
         folder (where the engine writes them), with the size they need. Otherwise (``run``'s
-        report, ``simulate``) the whole grid is held, estimated at the engine's
-        ``BYTES_PER_NODE``. The plugin's MASK step reads whole bands (``MASK_BYTES_PER_NODE``).
+        report) the whole grid is held, estimated at the engine's ``BYTES_PER_NODE``.
+        ``disk_outputs``: the rasters' count for the disk check when it differs from the
+        stripes held (``simulate`` writes one band per realisation, holding few at once). The plugin's MASK step reads whole bands (``MASK_BYTES_PER_NODE``).
         The numbers are the engine's (``constants``), so the plugin and the engine agree.
         """
         template = self.parameterAsRasterLayer(parameters, P.TEMPLATE, context)
@@ -333,7 +335,8 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                          "(MASK) reads whole rasters and needs about {gib} GiB",
                          "or leave MASK empty and clip afterwards")
         if streamed:
-            check_disk_space(cells * DISK_BYTES_PER_NODE * outputs, shape, outputs, cell)
+            files = outputs if disk_outputs is None else disk_outputs
+            check_disk_space(cells * DISK_BYTES_PER_NODE * files, shape, files, cell)
         if cells > MAX_NODES:  # the engine's node ceiling: hours of work, likely a typo
             raise QgsProcessingException(
                 f"the output grid would have {shape}, over the limit of {MAX_NODES:,} cells "

@@ -33,7 +33,10 @@ class GaussianSimulation(EngineAlgorithm):
         "values are normal-score transformed; each realisation visits the grid nodes in its "
         "own random order and draws each node from the simple-kriging distribution of the "
         "normal scores given the nearest samples and already simulated nodes; the result is "
-        "back-transformed. Cells holding a sample take its value in every realisation.</p>"
+        "back-transformed. Cells holding a sample take its value in every realisation. A grid "
+        "too large for one random path in memory is simulated slab by slab of rows, top to "
+        "bottom, each slab conditioned also on the rows above it that the search reaches "
+        "(the engine's <code>simulate --path auto</code>).</p>"
         "<p>Outputs: the realisations (one band each; in 3D one band per realisation and z "
         "level), their mean (E-type estimate), their variance (conditional variance) and, "
         "with a threshold, the fraction of realisations above it. The same seed gives the "
@@ -91,10 +94,15 @@ class GaussianSimulation(EngineAlgorithm):
     def validate(self, parameters, context):
         super().validate(parameters, context)
         source = self.parameterAsSource(parameters, P.INPUT, context)
-        # SGS conditions every node on nodes simulated anywhere before it: the whole grid is
-        # held (not streamed)
+        # the engine simulates a grid that does not fit memory slab by slab of rows (simulate
+        # --path auto), writing the rasters stripe by stripe: like a streamed grid it is
+        # refused only when too wide, or for the disk that all the realisations' bands need
+        # (a slab's own need depends on the variogram's reach, which the engine checks)
+        n_real = self.parameterAsInt(parameters, REALISATIONS, context)
+        thresholded = parameters.get(P.THRESHOLD) not in (None, "")
         self.check_grid(parameters, context, source.sourceCrs(), source.sourceExtent(),
-                        streamed=False)
+                        source.featureCount(), outputs=4, streamed=True,
+                        disk_outputs=n_real + (3 if thresholded else 2))
 
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, P.INPUT, context)

@@ -283,3 +283,26 @@ def test_simulate_on_the_cluster_equals_in_process(meuse_gpkg, tmp_path, cluster
     a = json.loads((tmp_path / "a" / "simulation.json").read_text())["normal_scores"]
     b = json.loads((tmp_path / "b" / "simulation.json").read_text())["normal_scores"]
     assert a == b
+
+
+def test_simulate_in_slabs_with_a_cluster_runs_in_process(meuse_gpkg, tmp_path, cluster,
+                                                          capsys):
+    """Slabs would return whole realisations from a task: they run on the client, said so,
+    with the rasters of a run without the cluster."""
+    address, client = cluster
+    from distributed import get_task_stream
+
+    args = ["simulate", "--quiet", "--input", meuse_gpkg, "--layer", "meuse", "--field",
+            "zinc", "--variogram", "0.1 Nug + 0.9 Sph(900)", "--realisations", "4",
+            "--seed", "7", "--threads", "1", "--cell-size", "100", "--path", "slabs",
+            "--slab-rows", "10"]
+    assert main(list(map(str, [*args, "--output-dir", tmp_path / "a"]))) == 0
+    capsys.readouterr()
+    with get_task_stream(client) as tasks:
+        assert main(list(map(str, [*args, "--output-dir", tmp_path / "b",
+                                   "--scheduler", address]))) == 0
+    assert "simulated in this process, not on the cluster" in capsys.readouterr().err
+    assert not [t for t in tasks.data if str(t["key"]).startswith("gcnn-rnn-")]
+    for name in ("realisations.tif", "etype_mean.tif", "conditional_variance.tif"):
+        with rasterio.open(tmp_path / "a" / name) as a, rasterio.open(tmp_path / "b" / name) as b:
+            assert np.array_equal(a.read(), b.read()), name

@@ -147,22 +147,33 @@ def test_a_streamed_grid_is_refused_only_when_too_wide_or_for_disk(tmp_path):
 
 
 def test_a_whole_grid_uses_the_engines_64_bytes_per_node(tmp_path):
-    # Simulation (SGS) and the hybrid interpolation's report hold the whole grid: 0.5 m on
-    # Meuse is 43 M nodes, 2.6 GiB at 64 B/node (the measured peak of kriging a whole grid);
-    # 0.6 m is 30 M nodes, 1.8 GiB.
+    # The hybrid interpolation's report holds the whole grid: 0.5 m on Meuse is 43 M nodes,
+    # 2.6 GiB at 64 B/node (the measured peak of kriging a whole grid); 0.6 m is 30 M nodes,
+    # 1.8 GiB.
+    params = hybrid_params(tmp_path)
+    ok, message = check("hybridinterpolation", {**params, "CELL_SIZE": 0.5})
+    assert not ok and "cell size of at least" in message, message
+    suggested = float(message.split("cell size of at least ")[1].split()[0])
+    assert 0.57 < suggested < 0.58
+    ok, message = check("hybridinterpolation", {**params, "CELL_SIZE": 0.6})
+    assert ok, message
+
+
+def test_a_simulation_grid_is_refused_only_when_too_wide_or_for_disk(tmp_path):
+    # The engine simulates a grid that does not fit memory slab by slab (simulate --path
+    # auto): 0.5 m on Meuse (43 M nodes, refused before as a whole grid) is accepted
     from gcnn_rnn.processing.constants import SIMULATION_RASTERS
 
-    simulation = {"INPUT": MEUSE, "FIELD": "zinc",
+    simulation = {"INPUT": MEUSE, "FIELD": "zinc", "REALISATIONS": 2,
                   **{k: str(tmp_path / v[0]) for k, v in SIMULATION_RASTERS.items()
                      if k != "EXCEEDANCE"}}
-    for alg_id, params in (("gaussiansimulation", simulation),
-                           ("hybridinterpolation", hybrid_params(tmp_path))):
-        ok, message = check(alg_id, {**params, "CELL_SIZE": 0.5})
-        assert not ok and "cell size of at least" in message, (alg_id, message)
-        suggested = float(message.split("cell size of at least ")[1].split()[0])
-        assert 0.57 < suggested < 0.58
-        ok, message = check(alg_id, {**params, "CELL_SIZE": 0.6})
-        assert ok, (alg_id, message)
+    ok, message = check("gaussiansimulation", {**simulation, "CELL_SIZE": 0.5})
+    assert ok, message
+    # 1e13 nodes: refused for the disk of its 2 realisations and 2 summaries (16e13 B)
+    ok, message = check("gaussiansimulation", {
+        **simulation, "CELL_SIZE": 0.1, "EXTENT": "0,1000,0,100000000 [EPSG:28992]"})
+    assert not ok and "need up to 146 TiB of disk" in message, message
+    assert "its 4 rasters" in message
 
 
 def test_every_help_says_which_numeric_outputs_it_returns():

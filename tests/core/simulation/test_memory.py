@@ -48,9 +48,10 @@ def test_per_node_bytes_of_one_group_of_16():
 def test_oversized_grid_refused_with_the_size_that_fits(meuse_gpkg, tmp_path, capsys):
     out = tmp_path / "out"
     code, err = _simulate(meuse_gpkg, out, "--cell-size", "2", "--realisations", "4",
-                          "--max-memory-gb", "0.1")
+                          "--max-memory-gb", "0.1", "--path", "random")
     assert code == 2
     assert "even one realisation at a time" in err and "nodes fit" in err
+    assert "--path slabs" in err  # the way out that keeps the grid
     assert not out.exists() or not any(out.iterdir())
     # the cell size it names fits, the one it refused does not
     fits = float(err.split("cell size of at least ")[1].split()[0])
