@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
@@ -186,4 +187,68 @@ def map_unordered(client, job: Callable, items: Iterable, should_stop: StopFn | 
     finally:
         if pending:
             client.cancel([f for f, _ in pending.values()], force=True)
+        client.cancel([shared], force=True)
+
+
+def _step_call(job: Callable, step: Callable, item, state):
+    return step(job, *item, state) if isinstance(item, tuple) else step(job, item, state)
+
+
+def map_chains(client, job, step: Callable, chains: dict, should_stop: StopFn | None = None,
+               in_flight: int | None = None) -> Iterator[tuple[object, object, object]]:
+    """Chains of tasks on the cluster, ``(item, state, output)`` as each task finishes.
+
+    ``chains`` maps each item to ``(state, tasks)``: its first state and how many tasks it
+    runs. A task is ``step(job, *item, state)`` → ``(state, output)``, and the next task of
+    its chain starts from the state it returns. The client passes each state on, so every
+    task carries all of its inputs: a task lost with its worker is retried elsewhere with
+    the same inputs, and gives the same floats. The outputs of one chain arrive in order.
+    At most ``in_flight`` chains run at once (default: the cluster's threads). When the
+    consumer stops early (a cancel, an error), the running tasks are cancelled.
+    """
+    from distributed import as_completed
+
+    if in_flight is None:
+        in_flight = max(1, sum(w.get("nthreads", 1)
+                               for w in client.scheduler_info().get("workers", {}).values()))
+    shared = client.scatter(job, broadcast=True, hash=False)
+    todo = iter(chains.items())
+    pending: dict = {}
+    queue = as_completed()
+    count = [0]
+
+    def submit(item, state, left: int) -> None:
+        with warnings.catch_warnings():
+            # the state travels in the task on purpose (a scattered one dies with its worker)
+            warnings.filterwarnings("ignore", message="Sending large graph")
+            fut = client.submit(_step_call, shared, step, item, state, pure=False, retries=1,
+                                key=f"gcnn-rnn-chain-{count[0]}-{os.getpid()}-{id(shared)}")
+        count[0] += 1
+        pending[fut.key] = (fut, item, left - 1)
+        queue.add(fut)
+
+    def start_next() -> None:
+        nxt = next(todo, None)
+        if nxt is not None:
+            item, (state, tasks) = nxt
+            if tasks > 0:
+                submit(item, state, tasks)
+
+    try:
+        for _ in range(in_flight):
+            start_next()
+        for fut in queue:
+            _, item, left = pending.pop(fut.key)
+            state, output = fut.result()
+            fut.release()
+            if left > 0:
+                submit(item, state, left)
+            else:
+                start_next()
+            yield item, state, output
+            if should_stop is not None and should_stop():
+                return
+    finally:
+        if pending:
+            client.cancel([f for f, _, _ in pending.values()], force=True)
         client.cancel([shared], force=True)

@@ -440,7 +440,8 @@ def simulate_grid(
         Progress ``(fraction, text)`` and cancellation, checked every :data:`PATH_STEP` nodes.
     client : distributed.Client, optional
         Run the batches of path groups as tasks on this Dask cluster (same floats: each
-        realisation depends only on the seed and its number). Slab mode runs in this process.
+        realisation depends only on the seed and its number); in slab mode, a chain of slab
+        tasks per path group (:func:`~gcnn_rnn.core.cluster.map_chains`).
 
     Returns
     -------

@@ -279,12 +279,34 @@ class SlabJob:
                 np.ascontiguousarray(dist).reshape(shape))
 
     # ------------------------------------------------------------------ running
+    def start(self, r0: int, r1: int) -> SlabState:
+        """The state before the first slab of realisations ``r0:r1``: one generator per path
+        group for the paths and one per realisation for the draws, continued from slab to
+        slab (one slab of the whole grid is the random path itself)."""
+        lows = [lo for lo in range(r0, r1) if lo == r0 or lo % PATH_GROUP == 0]
+        nb = r1 - r0
+        return SlabState(0, [np.random.default_rng([self.seed, 1, lo // PATH_GROUP])
+                             for lo in lows],
+                         [np.random.default_rng([self.seed, 0, r]) for r in range(r0, r1)],
+                         np.zeros(1), np.full(nb, np.nan), np.full(nb, np.nan), None)
+
     def run(self, r0: int, r1: int, on_slab: SlabFn, step=None,
             should_stop: StopFn | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Simulate realisations ``r0:r1`` slab after slab; ``on_slab(row0, row1, cells, values_of)``
         gets each finished slab (:data:`SlabFn`; ``values_of(i)``, float64 in data units, the datum
         at a sample cell). ``step(n)`` is told of every ``n`` node-realisations simulated.
         Returns the score means and variances of the realisations' simulated nodes."""
+        state = self.start(r0, r1)
+        for _ in self.slabs():
+            state = self.run_slab(r0, r1, state, on_slab, step, should_stop)
+        check_cancel(should_stop)
+        return state.mean, state.var
+
+    def run_slab(self, r0: int, r1: int, state: SlabState, on_slab: SlabFn, step=None,
+                 should_stop: StopFn | None = None) -> SlabState:
+        """Simulate slab ``state.index`` of realisations ``r0:r1`` (see :meth:`run`) and
+        return the state the next slab starts from: the generators where this slab left
+        them, the running score moments and the scores of the next slab's halo rows."""
         from . import sgs
         from .kernel import sgs_kernel
 
@@ -292,79 +314,113 @@ class SlabJob:
         nb = r1 - r0
         groups = [(lo, min(r1, (lo // PATH_GROUP + 1) * PATH_GROUP))
                   for lo in range(r0, r1) if lo == r0 or lo % PATH_GROUP == 0]
-        # one generator per group for the paths and per realisation for the draws, continued
-        # from slab to slab: one slab of the whole grid is the random path itself
-        path_rngs = [np.random.default_rng([self.seed, 1, lo // PATH_GROUP])
-                     for lo, _ in groups]
-        draws = [np.random.default_rng([self.seed, 0, r]) for r in range(r0, r1)]
         starts = np.array([lo - r0 for lo, _ in groups] + [nb], dtype=np.int64)
-        count = np.zeros(1)
-        mean, var = np.full(nb, np.nan), np.full(nb, np.nan)
         path_step = sgs.PATH_STEP  # read at run time (tests shorten it)
         block = NEIGHBOUR_STEPS * path_step
-        win: _Window | None = None
-        sims: np.ndarray | None = None
-        for a, b in self.slabs():
-            check_cancel(should_stop)
-            w0 = max(0, a - self.halo)
-            cells = self.active.rows(w0, b)
-            halo_at = np.flatnonzero((cells % self.active.per_level) < a * g.ncols)
-            halo_vals = None
-            if win is not None and halo_at.size:
-                halo_vals = sims[:, self._local(win, cells[halo_at])]
-            win = sims = None  # the last window goes before the next is built
-            win = self._window(cells, w0, b)
-            slab_nodes = np.flatnonzero((cells % self.active.per_level) >= a * g.ncols)
-            slab_cells = cells[slab_nodes]
-            del cells
-            fc = self.fixed_cells
-            fc_row = (fc % self.active.per_level) // g.ncols
-            in_slab = (fc_row >= a) & (fc_row < b)
-            fixed_local = self._local(win, fc[in_slab])
-            fixed_data = self.fixed_data[in_slab]
-            is_free = np.zeros(win.flat.size, dtype=bool)
-            is_free[slab_nodes] = True
-            is_free[fixed_local] = False
-            free = np.flatnonzero(is_free).astype(win.lut.dtype)
-            del is_free
-            sims = np.full((nb, win.flat.size), np.nan)
-            if halo_vals is not None:
-                sims[:, halo_at] = halo_vals
-            del halo_vals, halo_at
-            shape = win.lut.shape
-            paths = np.empty((len(groups), free.size), dtype=free.dtype)
-            for i, rng in enumerate(path_rngs):
-                paths[i] = _path(rng, free, win.flat, shape, self.multigrid, g.ndim, row0=w0)
-            near = None
-            for p0 in range(0, free.size, path_step):
-                check_cancel(should_stop)
-                p1 = min(free.size, p0 + path_step)
-                normals = np.stack([d.standard_normal(p1 - p0) for d in draws])
-                if p0 % block == 0:
-                    b0 = p0
-                    near = self._data_neighbours(win.pts, paths[:, b0:min(free.size, b0 + block)])
-                dnbr, ddist = (np.ascontiguousarray(x[:, p0 - b0:p1 - b0]) for x in near)
-                sgs_kernel(win.pts, self.n, self.y, dnbr, ddist, win.flat, win.lut,
-                           self.offs, self.odist, paths, starts, normals, self.codes,
-                           self.params, self.sill, self.k, p0, p1, sims)
-                if step is not None:
-                    step((p1 - p0) * nb)
-            del paths, near
-            if free.size:
-                _combine(count, mean, var, free.size, *_score_moments(sims, free))
-            pos = np.searchsorted(slab_nodes, fixed_local)  # the sample cells in the slab
-            data_vals = self.values[fixed_data]
-
-            def values_of(i: int, _nodes=slab_nodes, _pos=pos, _vals=data_vals,
-                          _sims=sims) -> np.ndarray:
-                out = self.ft.inverse(_sims[i, _nodes])
-                out[_pos] = _vals  # the datum itself
-                return out
-
-            on_slab(a, b, slab_cells, values_of)
-            del values_of, slab_cells, slab_nodes
+        slabs = self.slabs()
+        a, b = slabs[state.index]
         check_cancel(should_stop)
-        return mean, var
+        w0 = max(0, a - self.halo)
+        cells = self.active.rows(w0, b)
+        halo_at = np.flatnonzero((cells % self.active.per_level) < a * g.ncols)
+        win = self._window(cells, w0, b)
+        slab_nodes = np.flatnonzero((cells % self.active.per_level) >= a * g.ncols)
+        slab_cells = cells[slab_nodes]
+        del cells
+        fc = self.fixed_cells
+        fc_row = (fc % self.active.per_level) // g.ncols
+        in_slab = (fc_row >= a) & (fc_row < b)
+        fixed_local = self._local(win, fc[in_slab])
+        fixed_data = self.fixed_data[in_slab]
+        is_free = np.zeros(win.flat.size, dtype=bool)
+        is_free[slab_nodes] = True
+        is_free[fixed_local] = False
+        free = np.flatnonzero(is_free).astype(win.lut.dtype)
+        del is_free
+        sims = np.full((nb, win.flat.size), np.nan)
+        if state.halo is not None and halo_at.size:
+            sims[:, halo_at] = state.halo
+        del halo_at
+        state.halo = None  # the last window's rows go before this one's work
+        shape = win.lut.shape
+        paths = np.empty((len(groups), free.size), dtype=free.dtype)
+        for i, rng in enumerate(state.path_rngs):
+            paths[i] = _path(rng, free, win.flat, shape, self.multigrid, g.ndim, row0=w0)
+        near = None
+        for p0 in range(0, free.size, path_step):
+            check_cancel(should_stop)
+            p1 = min(free.size, p0 + path_step)
+            normals = np.stack([d.standard_normal(p1 - p0) for d in state.draws])
+            if p0 % block == 0:
+                b0 = p0
+                near = self._data_neighbours(win.pts, paths[:, b0:min(free.size, b0 + block)])
+            dnbr, ddist = (np.ascontiguousarray(x[:, p0 - b0:p1 - b0]) for x in near)
+            sgs_kernel(win.pts, self.n, self.y, dnbr, ddist, win.flat, win.lut,
+                       self.offs, self.odist, paths, starts, normals, self.codes,
+                       self.params, self.sill, self.k, p0, p1, sims)
+            if step is not None:
+                step((p1 - p0) * nb)
+        del paths, near
+        if free.size:
+            _combine(state.count, state.mean, state.var, free.size, *_score_moments(sims, free))
+        pos = np.searchsorted(slab_nodes, fixed_local)  # the sample cells in the slab
+        data_vals = self.values[fixed_data]
+
+        def values_of(i: int, _nodes=slab_nodes, _pos=pos, _vals=data_vals) -> np.ndarray:
+            out = self.ft.inverse(sims[i, _nodes])
+            out[_pos] = _vals  # the datum itself
+            return out
+
+        on_slab(a, b, slab_cells, values_of)
+        del values_of, slab_cells, slab_nodes
+        state.index += 1
+        if state.index < len(slabs):  # the rows of this window the next one reads
+            halo_cells = self.active.rows(max(0, b - self.halo), b)
+            state.halo = sims[:, self._local(win, halo_cells)] if halo_cells.size else None
+        return state
+
+
+@dataclass
+class SlabState:
+    """What a slab hands to the next (:meth:`SlabJob.run_slab`); picklable, so that on a
+    cluster each slab is a task with all its inputs (a retried task gives the same floats).
+
+    Attributes
+    ----------
+    index : int
+        The slab to simulate next.
+    path_rngs, draws : list of numpy.random.Generator
+        The path generator of each path group and the draws of each realisation, where the
+        slabs before left them.
+    count, mean, var : ndarray
+        Simulated nodes so far (shape (1,)) and the running normal-score mean and variance
+        of each realisation.
+    halo : ndarray or None
+        Scores ``(realisations, nodes)`` of the halo rows of slab ``index`` (the active nodes
+        of its rows within the search's reach above it, in raster order).
+    """
+
+    index: int
+    path_rngs: list
+    draws: list
+    count: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+    halo: np.ndarray | None
+
+
+def slab_task(job: SlabJob, r0: int, r1: int, state: SlabState):
+    """One slab of realisations ``r0:r1`` as a cluster task: ``(next state, (row0, row1,
+    cells, values))`` with ``values`` float32 ``(realisations, cells)`` in data units (what
+    the realisations raster stores)."""
+    out = []
+
+    def keep(a, b, cells, values_of) -> None:
+        out.append((a, b, cells, np.stack([np.asarray(values_of(i), dtype=np.float32)
+                                           for i in range(r1 - r0)])))
+
+    state = job.run_slab(r0, r1, state, keep)
+    return state, out[0]
 
 
 def _combine(count: np.ndarray, mean: np.ndarray, var: np.ndarray, n: int,
@@ -402,8 +458,6 @@ def simulate_slabs(coords, values, grid: Grid, model, config: SimulationConfig, 
     from .sgs import SimulationResult, _threads
 
     job = SlabJob.prepare(coords, values, grid, model, config)
-    if client is not None:
-        logger.warning("slab-by-slab simulation runs in this process, not on the cluster")
     threads = _threads(config.n_jobs)
     n_real = config.realisations
     out = np.full((n_real, grid.n_nodes), np.nan, dtype=np.float32)
@@ -416,7 +470,17 @@ def simulate_slabs(coords, values, grid: Grid, model, config: SimulationConfig, 
         if progress is not None:
             progress(done[0] / total, "simulating")
 
-    for r0, r1 in job.batches(PATH_GROUP * threads):
+    if client is not None:  # a chain of slab tasks per path group, as ``simulate`` runs
+        from ..cluster import map_chains
+
+        n_slabs = len(job.slabs())
+        chains = {b: (job.start(*b), n_slabs) for b in job.batches(PATH_GROUP)}
+        for (r0, r1), state, (_, _, cells, values) in map_chains(client, job, slab_task,
+                                                                 chains, should_stop):
+            out[r0:r1, cells] = values
+            if state.index == n_slabs:
+                score_mean[r0:r1], score_var[r0:r1] = state.mean, state.var
+    for r0, r1 in job.batches(PATH_GROUP * threads) if client is None else ():
         def on_slab(a, b, cells, values_of, r0=r0, r1=r1) -> None:
             for i in range(r1 - r0):
                 out[r0 + i, cells] = values_of(i)

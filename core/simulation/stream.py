@@ -19,7 +19,11 @@ realisation depends only on the seed and its number).
 With ``--path slabs`` (:mod:`.slabs`) nothing is held per grid node: each batch of path
 groups is simulated slab after slab, and each finished slab of each realisation is
 back-transformed and written at once (every band top to bottom, so the writer holds one
-stripe per band of the batch); the slabs run in this process even with a cluster.
+stripe per band of the batch). On a Dask cluster each path group is a chain of tasks, one
+per slab (:func:`~gcnn_rnn.core.cluster.map_chains`): a task returns the slab's rows of its
+realisations and the state the next slab starts from (the generators and the halo's
+scores), which the client passes on, so the client holds a slab per running chain and a
+retried task gives the same floats.
 
 A realisation is written piece by piece (stripes of the raster), never copied whole; the
 summaries read all realisations of as many rows at once as fit (:func:`~.memory.summary_rows`,
@@ -83,11 +87,6 @@ def simulate_to_rasters(job, grid: Grid, batch: int, files: dict[str, tuple[Path
     score_var = np.full(n_real, np.nan)
     batches = job.batches(batch)
     slabs = isinstance(job, SlabJob)
-    if slabs and client is not None:
-        # a task would return whole realisations to the client: slabs stay in this process
-        logger.warning("--path slabs: the slabs are simulated in this process, not on the "
-                       "cluster (a cluster task would return whole realisations)")
-        client = None
     total = n_real * max(job.n_free if slabs else job.free.size, 1)
     done = [0]
 
@@ -102,7 +101,11 @@ def simulate_to_rasters(job, grid: Grid, batch: int, files: dict[str, tuple[Path
         writers["realisations"] = RasterStreamWriter(
             tmp["realisations"], _stack_grid(grid, n_real * nz), desc, kind,
             qml_path=path.with_suffix(".qml"), band_descriptions=band_names)
-        if slabs:
+        if slabs and client is not None:
+            _slabs_on_cluster(client, job, writers["realisations"], grid, nz, score_mean,
+                              score_var, progress, should_stop)
+            results = iter(())
+        elif slabs:
             # one batch of path groups at a time, slab after slab: every band is written top
             # to bottom, so the writer holds one stripe per band of the batch
             for r0, r1 in batches:
@@ -143,6 +146,31 @@ def simulate_to_rasters(job, grid: Grid, batch: int, files: dict[str, tuple[Path
         for name in summaries:
             writers[name].verify()
     return StreamedSimulation(score_mean, score_var, ranges.get("etype_mean"))
+
+
+def _slabs_on_cluster(client, job, writer, grid: Grid, nz: int, score_mean: np.ndarray,
+                      score_var: np.ndarray, progress: ProgressFn | None,
+                      should_stop: StopFn | None) -> None:
+    """Slab-mode realisations on a Dask cluster: one chain of slab tasks per path group
+    (:func:`~.slabs.slab_task`), each slab written as it arrives (a band's slabs arrive in
+    order, so every band is still written top to bottom)."""
+    from ..cluster import map_chains
+    from .sgs import PATH_GROUP
+    from .slabs import slab_task
+
+    n_slabs = len(job.slabs())
+    chains = {b: (job.start(*b), n_slabs) for b in job.batches(PATH_GROUP)}
+    total = len(chains) * n_slabs
+    for i, ((r0, r1), state, (a, b, cells, values)) in enumerate(
+            map_chains(client, job, slab_task, chains, should_stop)):
+        for k in range(r1 - r0):
+            _write_slab(writer, (r0 + k) * grid.n_nodes, cells, values[k], grid, nz, a, b)
+        del values, cells
+        if state.index == n_slabs:
+            score_mean[r0:r1], score_var[r0:r1] = state.mean, state.var
+        check_cancel(should_stop)
+        if progress is not None:
+            progress(0.9 * (i + 1) / total, "simulating")
 
 
 def _write_slab(writer, start: int, cells: np.ndarray, values: np.ndarray, grid: Grid,

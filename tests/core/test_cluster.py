@@ -285,24 +285,52 @@ def test_simulate_on_the_cluster_equals_in_process(meuse_gpkg, tmp_path, cluster
     assert a == b
 
 
-def test_simulate_in_slabs_with_a_cluster_runs_in_process(meuse_gpkg, tmp_path, cluster,
-                                                          capsys):
-    """Slabs would return whole realisations from a task: they run on the client, said so,
-    with the rasters of a run without the cluster."""
+def _slab_args(meuse_gpkg, out, *extra) -> list[str]:
+    return list(map(str, ["simulate", "--quiet", "--input", meuse_gpkg, "--layer", "meuse",
+                          "--field", "zinc", "--variogram", "0.1 Nug + 0.9 Sph(900)",
+                          "--realisations", "40", "--seed", "7", "--threads", "1",
+                          "--cell-size", "100", "--path", "slabs", "--slab-rows", "10",
+                          "--output-dir", out, *extra]))
+
+
+def _same_simulation(a, b) -> None:
+    for name in ("realisations.tif", "etype_mean.tif", "conditional_variance.tif"):
+        with rasterio.open(a / name) as x, rasterio.open(b / name) as y:
+            assert np.array_equal(x.read(), y.read()), name
+    ja = json.loads((a / "simulation.json").read_text())
+    jb = json.loads((b / "simulation.json").read_text())
+    assert ja["normal_scores"] == jb["normal_scores"] and ja["path"] == jb["path"]
+
+
+def test_simulate_in_slabs_on_the_cluster_equals_in_process(meuse_gpkg, tmp_path, cluster,
+                                                            capsys):
+    """40 realisations in 10-row slabs: one chain of slab tasks per path group (three),
+    the client passing each slab's state on; the rasters and score moments of the run
+    without the cluster."""
     address, client = cluster
     from distributed import get_task_stream
 
-    args = ["simulate", "--quiet", "--input", meuse_gpkg, "--layer", "meuse", "--field",
-            "zinc", "--variogram", "0.1 Nug + 0.9 Sph(900)", "--realisations", "4",
-            "--seed", "7", "--threads", "1", "--cell-size", "100", "--path", "slabs",
-            "--slab-rows", "10"]
-    assert main(list(map(str, [*args, "--output-dir", tmp_path / "a"]))) == 0
-    capsys.readouterr()
+    assert main(_slab_args(meuse_gpkg, tmp_path / "a")) == 0
     with get_task_stream(client) as tasks:
-        assert main(list(map(str, [*args, "--output-dir", tmp_path / "b",
-                                   "--scheduler", address]))) == 0
-    assert "simulated in this process, not on the cluster" in capsys.readouterr().err
-    assert not [t for t in tasks.data if str(t["key"]).startswith("gcnn-rnn-")]
-    for name in ("realisations.tif", "etype_mean.tif", "conditional_variance.tif"):
-        with rasterio.open(tmp_path / "a" / name) as a, rasterio.open(tmp_path / "b" / name) as b:
-            assert np.array_equal(a.read(), b.read()), name
+        assert main(_slab_args(meuse_gpkg, tmp_path / "b", "--scheduler", address)) == 0, \
+            capsys.readouterr().err
+    slabs = json.loads((tmp_path / "a" / "simulation.json").read_text())["path"]["slabs"]
+    assert slabs >= 3
+    chain = [t for t in tasks.data if str(t["key"]).startswith("gcnn-rnn-chain-")]
+    assert len(chain) == 3 * slabs
+    assert len({t["worker"] for t in chain}) == 2  # both workers simulated slabs
+    _same_simulation(tmp_path / "a", tmp_path / "b")
+
+
+def test_simulate_in_slabs_survives_a_killed_worker(meuse_gpkg, tmp_path, cluster):
+    """A worker killed mid-run: its slab task is retried elsewhere from the state the
+    client passed it, and the rasters are those of the run without the cluster."""
+    address, client = cluster
+    assert main(_slab_args(meuse_gpkg, tmp_path / "a")) == 0
+    victim = sorted(client.run(os.getpid).values())[0]
+    proc, lines, fired = _run_until(
+        _slab_args(meuse_gpkg, tmp_path / "b", "--scheduler", address), 30,
+        lambda p: os.kill(victim, signal.SIGKILL))
+    assert fired and proc.returncode == 0, lines[-3:]
+    _same_simulation(tmp_path / "a", tmp_path / "b")
+    client.wait_for_workers(2, timeout=60)
