@@ -217,6 +217,28 @@ def test_workers_starts_a_local_cluster_and_removes_it(meuse_gpkg, tmp_path, cap
     assert "--workers must be >= 1" in capsys.readouterr().err
 
 
+def test_local_workers_keep_glibc_adaptive_allocation():
+    """Dask sets MALLOC_TRIM_THRESHOLD_ for its workers, which turns off glibc's adaptive
+    mmap threshold (every large array then mapped, zeroed and unmapped anew: 40 % of a
+    hybrid predict's worker time). The local cluster of --workers starts workers without
+    it, and with the share of the cores each should use."""
+    import argparse
+
+    import dask
+
+    from gcnn_rnn.core.cluster import cluster_client
+
+    # the default Dask settings do set it
+    assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")
+    with cluster_client(argparse.Namespace(scheduler=None, workers=2)) as client:
+        env = client.run(lambda: {k: os.environ.get(k) for k in
+                                  ("MALLOC_TRIM_THRESHOLD_", "NUMBA_NUM_THREADS")})
+    assert len(env) == 2
+    share = str(max(1, (os.cpu_count() or 1) // 2))
+    assert all(e == {"MALLOC_TRIM_THRESHOLD_": None, "NUMBA_NUM_THREADS": share}
+               for e in env.values()), env
+
+
 def _feature_arrays(fs) -> list[np.ndarray]:
     return [fs.sequence, fs.static, fs.ok_estimate, fs.ok_variance, fs.lagrange]
 
