@@ -99,7 +99,8 @@ def cluster_client(args: argparse.Namespace) -> Iterator[object | None]:
             # The workers share this machine's cores: each gets its share for numba and BLAS
             # (results do not depend on the number of threads).
             share = str(max(1, (os.cpu_count() or 1) // n_workers))
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environ()}):
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environ()}), \
+                    _environ(WORKER_MALLOC):
                 cluster = distributed.LocalCluster(
                     n_workers=n_workers, threads_per_worker=1, processes=True,
                     host="127.0.0.1", dashboard_address=None, local_directory=scratch,
@@ -124,21 +125,47 @@ def cluster_client(args: argparse.Namespace) -> Iterator[object | None]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _worker_environ() -> dict:
-    """Dask's environment for new worker processes without ``MALLOC_TRIM_THRESHOLD_``.
+#: glibc allocation settings of local workers (bytes): glibc's own adaptive values at their
+#: ceiling (an mmap threshold of 32 MiB, heap trimmed beyond twice that), made explicit.
+WORKER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "67108864"}
 
-    Dask sets it (64 KiB) so that workers hand freed memory back to the system. Setting it
-    also turns off glibc's adaptive ``mmap`` threshold, so every array over 128 KiB is
-    mapped and unmapped anew and its pages zeroed by the kernel: a hybrid ``predict`` range
-    allocates hundreds of such arrays, and the workers spent 40 % of their time in the
-    kernel (measured: 17.9 s of system time in a 25 s run on 2 workers, 2.4 s in process).
-    Our workers run one bounded task after another, so the memory they keep is bounded too.
+
+def _worker_environ() -> dict:
+    """Dask's environment for new worker processes, with :data:`WORKER_MALLOC`.
+
+    Dask sets ``MALLOC_TRIM_THRESHOLD_=65536`` so that workers hand freed memory back to the
+    system (and writes it into this process's environment, which later workers inherit).
+    Setting it also turns off glibc's adaptive ``mmap`` threshold, so every array over
+    128 KiB is mapped and unmapped anew and its pages zeroed by the kernel: a hybrid
+    ``predict`` range allocates hundreds of such arrays, and the workers spent 40 % of their
+    time in the kernel (measured: 17.9 s of system time in a 25 s run on 2 workers, 2.4 s in
+    process). Explicit values that do what the adaptive threshold does are given to the
+    nanny both in its setting and in the environment (:func:`_environ`: a value already in
+    the environment would win over the setting). Our workers run one bounded task after
+    another, so the memory they keep is bounded too.
     """
     import dask
 
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", None) or {})
-    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    environ.update(WORKER_MALLOC)
     return environ
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in this process's environment for the block, then as before. Dask's
+    nanny takes a variable of ``pre-spawn-environ`` from the environment when it is set
+    there, before its own setting."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _connect(distributed, address: str):

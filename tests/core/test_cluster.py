@@ -218,25 +218,29 @@ def test_workers_starts_a_local_cluster_and_removes_it(meuse_gpkg, tmp_path, cap
 
 
 def test_local_workers_keep_glibc_adaptive_allocation():
-    """Dask sets MALLOC_TRIM_THRESHOLD_ for its workers, which turns off glibc's adaptive
-    mmap threshold (every large array then mapped, zeroed and unmapped anew: 40 % of a
-    hybrid predict's worker time). The local cluster of --workers starts workers without
-    it, and with the share of the cores each should use."""
+    """Dask sets MALLOC_TRIM_THRESHOLD_=65536 for its workers (and leaves it in this
+    process's environment), which turns off glibc's adaptive mmap threshold: every large
+    array is then mapped, zeroed and unmapped anew (40 % of a hybrid predict's worker time).
+    The workers of --workers get explicit values that do what the adaptive threshold does,
+    even when this process already has Dask's, and their share of the cores."""
     import argparse
 
     import dask
 
-    from gcnn_rnn.core.cluster import cluster_client
+    from gcnn_rnn.core.cluster import WORKER_MALLOC, cluster_client
 
-    # the default Dask settings do set it
-    assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")
-    with cluster_client(argparse.Namespace(scheduler=None, workers=2)) as client:
-        env = client.run(lambda: {k: os.environ.get(k) for k in
-                                  ("MALLOC_TRIM_THRESHOLD_", "NUMBA_NUM_THREADS")})
+    assert dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"] \
+        == 65536  # Dask's default
+    names = (*WORKER_MALLOC, "NUMBA_NUM_THREADS")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # as a Dask cluster before leaves it
+        with cluster_client(argparse.Namespace(scheduler=None, workers=2)) as client:
+            env = client.run(lambda: {k: os.environ.get(k) for k in names})
     assert len(env) == 2
     share = str(max(1, (os.cpu_count() or 1) // 2))
-    assert all(e == {"MALLOC_TRIM_THRESHOLD_": None, "NUMBA_NUM_THREADS": share}
-               for e in env.values()), env
+    want = {**WORKER_MALLOC, "NUMBA_NUM_THREADS": share}
+    assert int(want["MALLOC_MMAP_THRESHOLD_"]) == 32 * 1024**2
+    assert all(e == want for e in env.values()), env
 
 
 def _feature_arrays(fs) -> list[np.ndarray]:
