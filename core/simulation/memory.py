@@ -115,6 +115,27 @@ def run_bytes(grid: Grid, n_samples: int, n_real: int, neighbours: int, size: in
     return max(run, base + summary + fixed_bytes(grid, n_samples, neighbours, 0))
 
 
+def _largest_batch(n_real: int, threads: int, need, max_bytes: int) -> int | None:
+    """The most realisations to simulate at once for which ``need(size)`` bytes fit
+    ``max_bytes``: one path group per thread, else fewer groups, else part of one group
+    (warned: each part walks its group's path again); ``None`` when not even one fits."""
+    from .sgs import PATH_GROUP
+
+    most = max(1, min(threads, math.ceil(n_real / PATH_GROUP)))
+    sizes = [PATH_GROUP * g for g in range(most, 0, -1)] + list(
+        range(min(n_real, PATH_GROUP) - 1, 0, -1))
+    for size in sizes:
+        if need(size) <= max_bytes:
+            if size < sizes[0]:
+                logger.warning("simulating %d realisations at once instead of %d to stay "
+                               "within --max-memory-gb%s", min(n_real, size),
+                               min(n_real, sizes[0]),
+                               "" if size >= PATH_GROUP else
+                               " (each walks its group's random path again: slower)")
+            return size
+    return None
+
+
 def plan_batch(grid: Grid, n_samples: int, n_real: int, neighbours: int, threads: int,
                max_bytes: int) -> int:
     """Realisations to simulate at once so that the run fits ``max_bytes``: one path group
@@ -127,7 +148,6 @@ def plan_batch(grid: Grid, n_samples: int, n_real: int, neighbours: int, threads
     GridTooLargeError
         With the bytes needed and the largest grid that fits.
     """
-    from .sgs import PATH_GROUP
 
     n = grid.n_nodes
     base, summary = _summary_phase(grid, n_real)
@@ -142,18 +162,9 @@ def plan_batch(grid: Grid, n_samples: int, n_real: int, neighbours: int, threads
     def need(size: int) -> int:
         return run_bytes(grid, n_samples, n_real, neighbours, size)
 
-    most = max(1, min(threads, math.ceil(n_real / PATH_GROUP)))
-    sizes = [PATH_GROUP * g for g in range(most, 0, -1)] + list(
-        range(min(n_real, PATH_GROUP) - 1, 0, -1))
-    for size in sizes:
-        if need(size) <= max_bytes:
-            if size < sizes[0]:
-                logger.warning("simulating %d realisations at once instead of %d to stay "
-                               "within --max-memory-gb%s", min(n_real, size),
-                               min(n_real, sizes[0]),
-                               "" if size >= PATH_GROUP else
-                               " (each walks its group's random path again: slower)")
-            return size
+    size = _largest_batch(n_real, threads, need, max_bytes)
+    if size is not None:
+        return size
     per_node = bytes_per_node(grid, 1, 1)
     fits = max(0, (max_bytes - fixed_bytes(grid, n_samples, neighbours, 1)) // per_node)
     raise GridTooLargeError(
@@ -203,7 +214,6 @@ def plan_slab_batch(grid: Grid, n_samples: int, n_real: int, neighbours: int, th
     GridTooLargeError
         With the bytes needed, the slab and halo rows, and what to change.
     """
-    from .sgs import PATH_GROUP
 
     nz = len(grid.z_levels) if grid.z_levels else 1
     row_nodes = grid.ncols * nz
@@ -222,18 +232,9 @@ def plan_slab_batch(grid: Grid, n_samples: int, n_real: int, neighbours: int, th
             f"of every realisation at once: about {summary / gib:.2f} GiB, over "
             f"--max-memory-gb {max_bytes / gib:.2f}; run fewer realisations (several runs "
             "with different --seed) or a narrower grid")
-    most = max(1, min(threads, math.ceil(n_real / PATH_GROUP)))
-    sizes = [PATH_GROUP * g for g in range(most, 0, -1)] + list(
-        range(min(n_real, PATH_GROUP) - 1, 0, -1))
-    for size in sizes:
-        if need(size) <= max_bytes:
-            if size < sizes[0]:
-                logger.warning("simulating %d realisations at once instead of %d to stay "
-                               "within --max-memory-gb%s", min(n_real, size),
-                               min(n_real, sizes[0]),
-                               "" if size >= PATH_GROUP else
-                               " (each walks its group's random path again: slower)")
-            return size
+    size = _largest_batch(n_real, threads, need, max_bytes)
+    if size is not None:
+        return size
     fits = [r for r in (slab_rows // 2**i for i in range(1, 64)) if r >= 1]
     rows_ok = next((r for r in fits if need(1, r) <= max_bytes), None)
     advice = (f"use --slab-rows {rows_ok} or fewer" if rows_ok is not None else
