@@ -9,33 +9,11 @@ import json
 import numpy as np
 import pytest
 import rasterio
+from sim_helpers import GIB, meuse_grid, simulate_meuse
 
-from gcnn_rnn.core.cli.main import main
 from gcnn_rnn.core.errors import GridTooLargeError
 from gcnn_rnn.core.grid import Grid
-from gcnn_rnn.core.io import read_points
 from gcnn_rnn.core.simulation.memory import bytes_per_node, plan_batch, run_bytes
-
-VG = "0.1 Nug + 0.9 Sph(900)"
-GIB = 1024**3
-
-
-def _meuse_grid(meuse_gpkg, cell: float) -> tuple[Grid, int]:
-    pts = read_points(meuse_gpkg, "zinc", layer="meuse")
-    lo, hi = pts.coords.min(axis=0), pts.coords.max(axis=0)
-    return Grid.from_extent((lo[0], lo[1], hi[0], hi[1]), cell), pts.n
-
-
-def _simulate(meuse_gpkg, out, *flags) -> tuple[int, str]:
-    import io
-    from contextlib import redirect_stderr
-
-    err = io.StringIO()
-    with redirect_stderr(err):
-        code = main(["simulate", "--quiet", "--input", str(meuse_gpkg), "--layer", "meuse",
-                     "--field", "zinc", "--variogram", VG, "--seed", "3", "--threads", "1",
-                     *map(str, flags), "--output-dir", str(out)])
-    return code, err.getvalue()
 
 
 def test_per_node_bytes_of_one_group_of_16():
@@ -47,7 +25,7 @@ def test_per_node_bytes_of_one_group_of_16():
 
 def test_oversized_grid_refused_with_the_size_that_fits(meuse_gpkg, tmp_path, capsys):
     out = tmp_path / "out"
-    code, err = _simulate(meuse_gpkg, out, "--cell-size", "2", "--realisations", "4",
+    code, err = simulate_meuse(meuse_gpkg, out, "--cell-size", "2", "--realisations", "4",
                           "--max-memory-gb", "0.1", "--path", "random")
     assert code == 2
     assert "even one realisation at a time" in err and "nodes fit" in err
@@ -55,21 +33,21 @@ def test_oversized_grid_refused_with_the_size_that_fits(meuse_gpkg, tmp_path, ca
     assert not out.exists() or not any(out.iterdir())
     # the cell size it names fits, the one it refused does not
     fits = float(err.split("cell size of at least ")[1].split()[0])
-    grid, n = _meuse_grid(meuse_gpkg, fits)
+    grid, n = meuse_grid(meuse_gpkg, fits)
     assert plan_batch(grid, n, 4, 16, 1, int(0.1 * GIB)) >= 1
-    big, _ = _meuse_grid(meuse_gpkg, 2.0)
+    big, _ = meuse_grid(meuse_gpkg, 2.0)
     with pytest.raises(GridTooLargeError):
         plan_batch(big, n, 4, 16, 1, int(0.1 * GIB))
 
 
 def test_fewer_realisations_at_once_give_the_same_rasters(meuse_gpkg, tmp_path):
-    grid, n = _meuse_grid(meuse_gpkg, 50.0)
+    grid, n = meuse_grid(meuse_gpkg, 50.0)
     # a limit between what 5 and 6 realisations at once need: batches of 5
     limit = (run_bytes(grid, n, 12, 16, 5) + run_bytes(grid, n, 12, 16, 6)) / 2
     assert plan_batch(grid, n, 12, 16, 1, int(limit)) == 5
     args = ["--cell-size", "50", "--realisations", "12", "--threshold", "400"]
-    assert _simulate(meuse_gpkg, tmp_path / "a", *args)[0] == 0
-    code, err = _simulate(meuse_gpkg, tmp_path / "b", *args, "--max-memory-gb",
+    assert simulate_meuse(meuse_gpkg, tmp_path / "a", *args)[0] == 0
+    code, err = simulate_meuse(meuse_gpkg, tmp_path / "b", *args, "--max-memory-gb",
                           repr(limit / GIB))
     assert code == 0 and "simulating 5 realisations at once instead of 12" in err
     for name in ("realisations", "etype_mean", "conditional_variance",
@@ -89,11 +67,11 @@ def test_summaries_read_fewer_rows_when_many_realisations(meuse_gpkg, tmp_path,
     from gcnn_rnn.core.simulation import memory
 
     args = ["--cell-size", "100", "--realisations", "20", "--threshold", "400"]
-    assert _simulate(meuse_gpkg, tmp_path / "a", *args)[0] == 0
-    grid, _ = _meuse_grid(meuse_gpkg, 100.0)
+    assert simulate_meuse(meuse_gpkg, tmp_path / "a", *args)[0] == 0
+    grid, _ = meuse_grid(meuse_gpkg, 100.0)
     monkeypatch.setattr(memory, "SUMMARY_BUDGET", 20 * grid.ncols * 20)
     assert memory.summary_rows(grid, 20, 256) == 1
-    assert _simulate(meuse_gpkg, tmp_path / "b", *args)[0] == 0
+    assert simulate_meuse(meuse_gpkg, tmp_path / "b", *args)[0] == 0
     for name in ("etype_mean", "conditional_variance", "exceedance_probability"):
         with rasterio.open(tmp_path / "a" / f"{name}.tif") as a, \
                 rasterio.open(tmp_path / "b" / f"{name}.tif") as b:

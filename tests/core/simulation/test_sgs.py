@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sim_helpers import MODEL, RANGE, check_normal_scores, field_samples, scores
 
 from gcnn_rnn.core.errors import Cancelled, InputDataError
 from gcnn_rnn.core.grid import Grid
@@ -12,32 +13,15 @@ from gcnn_rnn.core.kriging import KrigingConfig, krige_grid
 from gcnn_rnn.core.simulation import SimulationConfig, simulate_grid
 from gcnn_rnn.core.variogram.models import parse_model
 
-MODEL = parse_model("0.05 Nug + 0.95 Sph(12)")
-RANGE = 12.0
-
-
-def _field_samples(n: int, side: float, seed: int, model=MODEL) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` points of one Gaussian field with the model's covariance (exact, by Cholesky)."""
-    rng = np.random.default_rng(seed)
-    xy = rng.uniform(0.0, side, size=(n, 2))
-    d = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
-    cov = model.sill - model.gamma(d)
-    z = np.linalg.cholesky(cov + 1e-10 * np.eye(n)) @ rng.standard_normal(n)
-    return xy, z
-
 
 @pytest.fixture(scope="module")
 def square():
     """A 48 x 48 grid of unit cells, 25 samples of a field with a 12-unit range."""
-    xy, z = _field_samples(25, 48.0, seed=3)
+    xy, z = field_samples(25, 48.0, seed=3)
     grid = Grid(0.0, 48.0, 1.0, 48, 48)
     res = simulate_grid(xy, np.exp(z), grid, MODEL,
                         SimulationConfig(realisations=40, seed=11, neighbours=16))
     return xy, np.exp(z), grid, res
-
-
-def _scores(res) -> np.ndarray:
-    return res.transform.forward(res.realisations.astype(float))
 
 
 def _axis_variogram(f: np.ndarray, lag: int) -> float:
@@ -60,21 +44,15 @@ def test_data_honoured_at_their_cells(square):
 
 def test_normal_score_histogram_reproduced(square):
     res = square[3]
-    y = _scores(res)
+    y = scores(res)
     free = np.ones(y.shape[1:], dtype=bool)
     xy = square[0]
     free[np.floor(48.0 - xy[:, 1]).astype(int), np.floor(xy[:, 0]).astype(int)] = False
-    np.testing.assert_allclose(res.score_mean, y[:, free].mean(axis=1), atol=1e-5)
-    np.testing.assert_allclose(res.score_var, y[:, free].var(axis=1), rtol=1e-4)
-    assert abs(float(y.mean())) < 0.15
-    assert float(y.var()) == pytest.approx(1.0, abs=0.15)
-    # quantiles of a standard normal: 2.5 % and 97.5 % near -1.96 and 1.96
-    lo, hi = np.quantile(y, [0.025, 0.975])
-    assert lo == pytest.approx(-1.96, abs=0.3) and hi == pytest.approx(1.96, abs=0.3)
+    check_normal_scores(res, y, free)
 
 
 def test_variogram_reproduced_within_ten_percent_up_to_the_range(square):
-    y = _scores(square[3])
+    y = scores(square[3])
     for lag in range(1, int(RANGE) + 1):
         got = _axis_variogram(y, lag)
         want = float(MODEL.gamma(float(lag)))
@@ -85,7 +63,7 @@ def test_etype_mean_close_to_simple_kriging(square):
     xy, z, grid, res = square
     y_data = res.transform.forward(z)
     sk = krige_grid(xy, y_data, grid, MODEL, KrigingConfig(neighbours=0, mean=0.0))
-    etype = _scores(res).mean(axis=0)
+    etype = scores(res).mean(axis=0)
     # they differ by the Monte Carlo error of a mean of 40 draws, sqrt(sigma_SK^2 / 40) (the
     # path shared by 16 realisations adds little); a biased simulation would exceed it
     diff = etype - sk.estimate
@@ -93,7 +71,7 @@ def test_etype_mean_close_to_simple_kriging(square):
     assert float(np.sqrt(np.mean(diff**2))) < 1.25 * mc
     assert float(np.corrcoef(etype.ravel(), sk.estimate.ravel())[0, 1]) > 0.95
     # the spread of the realisations follows the kriging variance: small near data
-    spread = _scores(res).var(axis=0)
+    spread = scores(res).var(axis=0)
     near, far = sk.variance < 0.3, sk.variance > 0.8
     assert spread[near].mean() < 0.5 * spread[far].mean()
 
@@ -119,7 +97,7 @@ def test_multigrid_honours_data_and_reproduces_variance(square):
     row = np.floor(48.0 - xy[:, 1]).astype(int)
     np.testing.assert_array_equal(res.realisations[:, row, col],
                                   np.broadcast_to(z.astype(np.float32), (10, z.size)))
-    y = _scores(res)
+    y = scores(res)
     assert float(y.var()) == pytest.approx(1.0, abs=0.2)
     assert _axis_variogram(y, 4) == pytest.approx(float(MODEL.gamma(4.0)), rel=0.15)
 
@@ -149,7 +127,7 @@ def test_mask_and_3d():
 
 
 def test_bad_input():
-    xy, z = _field_samples(10, 10.0, seed=1)
+    xy, z = field_samples(10, 10.0, seed=1)
     grid = Grid(0.0, 10.0, 1.0, 10, 10)
     with pytest.raises(InputDataError, match="bounded"):
         simulate_grid(xy, z, grid, parse_model("1 Pow(1.5)"))
@@ -168,7 +146,7 @@ def test_bad_input():
 def test_progress_and_cancel(monkeypatch):
     from gcnn_rnn.core.simulation import sgs
 
-    xy, z = _field_samples(10, 30.0, seed=1)
+    xy, z = field_samples(10, 30.0, seed=1)
     grid = Grid(0.0, 30.0, 1.0, 30, 30)
     monkeypatch.setattr(sgs, "PATH_STEP", 100)  # many steps, so cancel lands mid-path
     seen: list[float] = []
@@ -189,10 +167,10 @@ def test_progress_and_cancel(monkeypatch):
 def test_anisotropy_reproduced_along_both_axes():
     # major range 16 east-west (azimuth 90), minor 8 north-south
     model = parse_model("1 Sph(16, anis=(90, 0.5))")
-    xy, z = _field_samples(2, 40.0, seed=4, model=model)
+    xy, z = field_samples(2, 40.0, seed=4, model=model)
     grid = Grid(0.0, 40.0, 1.0, 40, 40)
     res = simulate_grid(xy, z, grid, model, SimulationConfig(realisations=32, seed=3))
-    y = _scores(res)
+    y = scores(res)
     for lag in (2, 4, 6):
         along_x = 0.5 * float(((y[..., :, lag:] - y[..., :, :-lag]) ** 2).mean())
         along_y = 0.5 * float(((y[..., lag:, :] - y[..., :-lag, :]) ** 2).mean())

@@ -12,6 +12,17 @@ from contextlib import redirect_stderr
 import numpy as np
 import pytest
 import rasterio
+from sim_helpers import (
+    GIB,
+    MODEL,
+    RANGE,
+    VG,
+    check_normal_scores,
+    field_samples,
+    meuse_grid,
+    scores,
+    simulate_meuse,
+)
 
 from gcnn_rnn.core.cli.main import main
 from gcnn_rnn.core.errors import GridTooLargeError
@@ -27,26 +38,8 @@ from gcnn_rnn.core.simulation.memory import (
 from gcnn_rnn.core.simulation.slabs import SlabJob, slab_layout
 from gcnn_rnn.core.variogram.models import parse_model
 
-MODEL = parse_model("0.05 Nug + 0.95 Sph(12)")
-RANGE = 12.0
 SIDE = 64
 SLAB = 8
-VG = "0.1 Nug + 0.9 Sph(900)"
-GIB = 1024**3
-
-
-def _field_samples(n: int, side: float, seed: int, model=MODEL) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` points of one Gaussian field with the model's covariance (exact, by Cholesky)."""
-    rng = np.random.default_rng(seed)
-    xy = rng.uniform(0.0, side, size=(n, 2))
-    d = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
-    cov = model.sill - model.gamma(d)
-    z = np.linalg.cholesky(cov + 1e-10 * np.eye(n)) @ rng.standard_normal(n)
-    return xy, z
-
-
-def _scores(res) -> np.ndarray:
-    return res.transform.forward(res.realisations.astype(float))
 
 
 def _axis_variogram(f: np.ndarray, lag: int, axis: int) -> float:
@@ -61,7 +54,7 @@ def _axis_variogram(f: np.ndarray, lag: int, axis: int) -> float:
 def test_one_slab_is_the_random_path_float_for_float(dims):
     rng = np.random.default_rng(4)
     if dims == 2:
-        xy, z = _field_samples(30, 40.0, seed=2)
+        xy, z = field_samples(30, 40.0, seed=2)
         coords, values = xy, np.exp(z)
         mask = np.ones((36, 40), dtype=bool)
         mask[:9, :13] = False
@@ -125,7 +118,7 @@ def test_active_cells_and_node_points_match_the_node_tables():
 def thin():
     """A 64 x 64 grid in slabs of 8 rows (the template reaches 9 rows up), 40 realisations
     (three path groups), 25 samples of a field with a 12-cell range."""
-    xy, z = _field_samples(25, float(SIDE), seed=3)
+    xy, z = field_samples(25, float(SIDE), seed=3)
     grid = Grid(0.0, float(SIDE), 1.0, SIDE, SIDE)
     config = SimulationConfig(realisations=40, seed=11, path="slabs", slab_rows=SLAB,
                               n_jobs=2)
@@ -169,20 +162,15 @@ def test_thin_slabs_honour_the_data(thin):
 
 def test_thin_slabs_reproduce_the_histogram(thin):
     xy, _, _, _, res = thin
-    y = _scores(res)
+    y = scores(res)
     free = np.ones(y.shape[1:], dtype=bool)
     free[np.floor(SIDE - xy[:, 1]).astype(int), np.floor(xy[:, 0]).astype(int)] = False
     # the moments combined over slabs are those of all simulated nodes (last bits aside)
-    np.testing.assert_allclose(res.score_mean, y[:, free].mean(axis=1), atol=1e-5)
-    np.testing.assert_allclose(res.score_var, y[:, free].var(axis=1), rtol=1e-4)
-    assert abs(float(y.mean())) < 0.15
-    assert float(y.var()) == pytest.approx(1.0, abs=0.15)
-    lo, hi = np.quantile(y, [0.025, 0.975])
-    assert lo == pytest.approx(-1.96, abs=0.3) and hi == pytest.approx(1.96, abs=0.3)
+    check_normal_scores(res, y, free)
 
 
 def test_thin_slabs_reproduce_the_variogram_along_both_axes(thin):
-    y = _scores(thin[4])
+    y = scores(thin[4])
     for lag in range(1, int(RANGE) + 1):
         want = float(MODEL.gamma(float(lag)))
         for axis in (-1, -2):  # along rows (within slabs) and along columns (across them)
@@ -204,7 +192,7 @@ def test_no_seam_at_slab_boundaries(thin):
     # above it (no halo) would make the pairs across a boundary nearly independent, 2 sill
     # = 2: a ratio up to 6 (4.8 measured with the halo set to 0, the data tying the rows a
     # little); with the halo the two are the same statistic
-    assert _seam_ratio(_scores(thin[4])) == pytest.approx(1.0, abs=0.1)
+    assert _seam_ratio(scores(thin[4])) == pytest.approx(1.0, abs=0.1)
 
 
 def test_thin_slabs_do_not_depend_on_threads_or_batches(thin):
@@ -263,7 +251,7 @@ def test_progress_counts_all_slabs_and_cancel_stops_mid_slab(monkeypatch):
     from gcnn_rnn.core.errors import Cancelled
     from gcnn_rnn.core.simulation import sgs
 
-    xy, z = _field_samples(10, 30.0, seed=1)
+    xy, z = field_samples(10, 30.0, seed=1)
     grid = Grid(0.0, 30.0, 1.0, 30, 30)
     monkeypatch.setattr(sgs, "PATH_STEP", 100)  # slabs of 300 nodes: 3 steps each
     config = SimulationConfig(realisations=2, path="slabs", slab_rows=10)
@@ -282,25 +270,10 @@ def test_progress_counts_all_slabs_and_cancel_stops_mid_slab(monkeypatch):
 
 
 # ---------------------------------------------------------------------- memory guard
-def _meuse_grid(meuse_gpkg, cell: float) -> tuple[Grid, int]:
-    pts = read_points(meuse_gpkg, "zinc", layer="meuse")
-    lo, hi = pts.coords.min(axis=0), pts.coords.max(axis=0)
-    return Grid.from_extent((lo[0], lo[1], hi[0], hi[1]), cell), pts.n
-
-
-def _cli(meuse_gpkg, out, *flags) -> tuple[int, str]:
-    err = io.StringIO()
-    with redirect_stderr(err):
-        code = main(["simulate", "--quiet", "--input", str(meuse_gpkg), "--layer", "meuse",
-                     "--field", "zinc", "--variogram", VG, "--seed", "3", "--threads", "1",
-                     *map(str, flags), "--output-dir", str(out)])
-    return code, err.getvalue()
-
-
 def test_a_grid_refused_on_the_random_path_fits_in_slabs(meuse_gpkg):
     # 2.7 M nodes at 2 m: the random path needs 0.6 GiB; slabs of 100 rows (plus the halo)
     # fit 0.1 GiB, and the same slabs fit a grid 16 times larger the same way
-    grid, n = _meuse_grid(meuse_gpkg, 2.0)
+    grid, n = meuse_grid(meuse_gpkg, 2.0)
     limit = int(0.1 * GIB)
     with pytest.raises(GridTooLargeError, match="--path slabs"):
         plan_batch(grid, n, 4, 16, 1, limit)
@@ -318,33 +291,33 @@ def test_a_grid_refused_on_the_random_path_fits_in_slabs(meuse_gpkg):
 
 def test_a_slab_that_cannot_fit_is_refused_naming_the_rows_that_do(meuse_gpkg, tmp_path):
     out = tmp_path / "out"
-    code, err = _cli(meuse_gpkg, out, "--cell-size", "2", "--realisations", "4",
+    code, err = simulate_meuse(meuse_gpkg, out, "--cell-size", "2", "--realisations", "4",
                      "--path", "slabs", "--slab-rows", "1000", "--max-memory-gb", "0.1")
     assert code == 2, err
     assert "one slab of 1,000 rows" in err and "halo rows" in err and "GiB" in err
     assert not out.exists() or not any(out.iterdir())
     rows = int(err.split("use --slab-rows ")[1].split()[0])
-    grid, n = _meuse_grid(meuse_gpkg, 2.0)
+    grid, n = meuse_grid(meuse_gpkg, 2.0)
     _, halo = slab_layout(grid, parse_model(VG), SimulationConfig(realisations=4))
     assert plan_slab_batch(grid, n, 4, 16, 1, int(0.1 * GIB), rows, halo) >= 1
     with pytest.raises(GridTooLargeError):
         plan_slab_batch(grid, n, 4, 16, 1, int(0.1 * GIB), 1000, halo)
     # --slab-rows belongs to the slab path
-    code, err = _cli(meuse_gpkg, out, "--cell-size", "100", "--path", "random",
+    code, err = simulate_meuse(meuse_gpkg, out, "--cell-size", "100", "--path", "random",
                      "--slab-rows", "10")
     assert code == 2 and "--slab-rows applies to --path slabs" in err
 
 
 # ---------------------------------------------------------------------- the command
 def test_auto_takes_slabs_when_the_random_path_does_not_fit(meuse_gpkg, tmp_path):
-    grid, n = _meuse_grid(meuse_gpkg, 20.0)
+    grid, n = meuse_grid(meuse_gpkg, 20.0)
     rows, halo = slab_layout(grid, parse_model(VG), SimulationConfig(realisations=3,
                                                                      slab_rows=8))
     slab = slab_run_bytes(grid, n, 3, 16, 3, (rows + halo) * grid.ncols)
     whole = run_bytes(grid, n, 3, 16, 1)
     assert slab < whole
     limit = (slab + whole) / 2 / GIB
-    code, err = _cli(meuse_gpkg, tmp_path / "a", "--cell-size", 20, "--realisations", 3,
+    code, err = simulate_meuse(meuse_gpkg, tmp_path / "a", "--cell-size", 20, "--realisations", 3,
                      "--slab-rows", 8, "--max-memory-gb", repr(limit))
     assert code == 0, err
     assert "random path over all" in err and "slab by slab" in err
@@ -353,9 +326,9 @@ def test_auto_takes_slabs_when_the_random_path_does_not_fit(meuse_gpkg, tmp_path
                                "halo_rows": halo, "slabs": -(-grid.nrows // 8)}
     assert summary["config"]["path"] == "slabs"
     # where the random path fits, auto keeps it: the rasters do not change
-    code, err = _cli(meuse_gpkg, tmp_path / "b", "--cell-size", 20, "--realisations", 3)
+    code, err = simulate_meuse(meuse_gpkg, tmp_path / "b", "--cell-size", 20, "--realisations", 3)
     assert code == 0, err
-    code, err = _cli(meuse_gpkg, tmp_path / "c", "--cell-size", 20, "--realisations", 3,
+    code, err = simulate_meuse(meuse_gpkg, tmp_path / "c", "--cell-size", 20, "--realisations", 3,
                      "--path", "random")
     assert code == 0, err
     with rasterio.open(tmp_path / "b" / "realisations.tif") as b, \
@@ -389,7 +362,7 @@ def test_simulate_in_slabs_writes_every_raster(meuse_gpkg, tmp_path, dims):
         coords, values = np.column_stack([pts.coords, depth]), pts.values
         model = parse_model("0.1 Nug + 0.9 Sph(900, anis=(0, 0, 0, 1, 0.002))")
     else:
-        code, err = _cli(meuse_gpkg, tmp_path / "out", *flags)
+        code, err = simulate_meuse(meuse_gpkg, tmp_path / "out", *flags)
         coords, values, model = pts.coords, pts.values, parse_model(VG)
     assert code == 0, err.getvalue() if hasattr(err, "getvalue") else err
     out = tmp_path / "out"
