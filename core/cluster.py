@@ -184,6 +184,11 @@ def _connect(distributed, address: str):
     return client
 
 
+def _threads(client) -> int:
+    """Threads of the cluster's workers, all together."""
+    return sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
+
+
 def _call(job: Callable, item):
     return job(*item) if isinstance(item, tuple) else job(item)
 
@@ -200,9 +205,7 @@ def map_unordered(client, job: Callable, items: Iterable, should_stop: StopFn | 
 
     items = list(items)
     if in_flight is None:
-        threads = sum(w.get("nthreads", 1)
-                      for w in client.scheduler_info().get("workers", {}).values())
-        in_flight = max(2, IN_FLIGHT_PER_THREAD * max(threads, 1))
+        in_flight = max(2, IN_FLIGHT_PER_THREAD * max(_threads(client), 1))
     shared = client.scatter(job, broadcast=True, hash=False)
     todo = iter(enumerate(items))
     pending: dict = {}
@@ -256,8 +259,7 @@ def map_chains(client, job, step: Callable, chains: dict, should_stop: StopFn | 
     from distributed import as_completed
 
     if in_flight is None:
-        in_flight = max(1, sum(w.get("nthreads", 1)
-                               for w in client.scheduler_info().get("workers", {}).values()))
+        in_flight = max(1, _threads(client))
     shared = client.scatter(job, broadcast=True, hash=False)
     todo = iter(chains.items())
     pending: dict = {}

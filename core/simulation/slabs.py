@@ -380,6 +380,22 @@ class SlabJob:
         return state
 
 
+    def run_on_cluster(self, client, score_mean: np.ndarray, score_var: np.ndarray,
+                       should_stop: StopFn | None = None):
+        """All realisations on a Dask cluster, one chain of slab tasks per path group
+        (:func:`slab_task`, :func:`~gcnn_rnn.core.cluster.map_chains`): yields ``(r0, r1,
+        (row0, row1, cells, values))`` per finished slab (a chain's slabs in order) and sets
+        ``score_mean``/``score_var`` of realisations ``r0:r1`` when their last slab is done."""
+        from ..cluster import map_chains
+
+        n_slabs = len(self.slabs())
+        chains = {b: (self.start(*b), n_slabs) for b in self.batches(PATH_GROUP)}
+        for (r0, r1), state, out in map_chains(client, self, slab_task, chains, should_stop):
+            if state.index == n_slabs:
+                score_mean[r0:r1], score_var[r0:r1] = state.mean, state.var
+            yield r0, r1, out
+
+
 @dataclass
 class SlabState:
     """What a slab hands to the next (:meth:`SlabJob.run_slab`); picklable, so that on a
@@ -471,15 +487,9 @@ def simulate_slabs(coords, values, grid: Grid, model, config: SimulationConfig, 
             progress(done[0] / total, "simulating")
 
     if client is not None:  # a chain of slab tasks per path group, as ``simulate`` runs
-        from ..cluster import map_chains
-
-        n_slabs = len(job.slabs())
-        chains = {b: (job.start(*b), n_slabs) for b in job.batches(PATH_GROUP)}
-        for (r0, r1), state, (_, _, cells, values) in map_chains(client, job, slab_task,
-                                                                 chains, should_stop):
+        for r0, r1, (_, _, cells, values) in job.run_on_cluster(client, score_mean, score_var,
+                                                                should_stop):
             out[r0:r1, cells] = values
-            if state.index == n_slabs:
-                score_mean[r0:r1], score_var[r0:r1] = state.mean, state.var
     for r0, r1 in job.batches(PATH_GROUP * threads) if client is None else ():
         def on_slab(a, b, cells, values_of, r0=r0, r1=r1) -> None:
             for i in range(r1 - r0):

@@ -36,7 +36,6 @@ the whole array.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +43,6 @@ import numpy as np
 
 from ..grid import Grid
 from ..progress import ProgressFn, StopFn, check_cancel
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -151,23 +148,17 @@ def simulate_to_rasters(job, grid: Grid, batch: int, files: dict[str, tuple[Path
 def _slabs_on_cluster(client, job, writer, grid: Grid, nz: int, score_mean: np.ndarray,
                       score_var: np.ndarray, progress: ProgressFn | None,
                       should_stop: StopFn | None) -> None:
-    """Slab-mode realisations on a Dask cluster: one chain of slab tasks per path group
-    (:func:`~.slabs.slab_task`), each slab written as it arrives (a band's slabs arrive in
-    order, so every band is still written top to bottom)."""
-    from ..cluster import map_chains
+    """Slab-mode realisations on a Dask cluster (:meth:`~.slabs.SlabJob.run_on_cluster`),
+    each slab written as it arrives (a band's slabs arrive in order, so every band is still
+    written top to bottom)."""
     from .sgs import PATH_GROUP
-    from .slabs import slab_task
 
-    n_slabs = len(job.slabs())
-    chains = {b: (job.start(*b), n_slabs) for b in job.batches(PATH_GROUP)}
-    total = len(chains) * n_slabs
-    for i, ((r0, r1), state, (a, b, cells, values)) in enumerate(
-            map_chains(client, job, slab_task, chains, should_stop)):
+    total = len(job.slabs()) * len(job.batches(PATH_GROUP))
+    for i, (r0, r1, (a, b, cells, values)) in enumerate(
+            job.run_on_cluster(client, score_mean, score_var, should_stop)):
         for k in range(r1 - r0):
             _write_slab(writer, (r0 + k) * grid.n_nodes, cells, values[k], grid, nz, a, b)
         del values, cells
-        if state.index == n_slabs:
-            score_mean[r0:r1], score_var[r0:r1] = state.mean, state.var
         check_cancel(should_stop)
         if progress is not None:
             progress(0.9 * (i + 1) / total, "simulating")
